@@ -1,0 +1,66 @@
+// Builds the Fastify app on an open Host: the one error shape, request ids and log lines, CORS,
+// health probes, the admin API, and (through `routes`) tenant-scoped routes.
+import cors from '@fastify/cors'
+import sensible from '@fastify/sensible'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { installTenantScope } from '../tenancy/tenant-scope.ts'
+import { adminRoutes } from './admin/index.ts'
+import { errorHandler } from './error-handler.ts'
+import { healthRoutes } from './health.ts'
+import type { Host } from './host.ts'
+import { requestContext, requestIdFor } from './request-context.ts'
+import '../rbac/principal.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    plinth: Host
+  }
+}
+
+export interface AppOptions {
+  /** Registers routes in a tenant scope (used by tests until modules are loaded). */
+  tenantRoutes?: (scope: FastifyInstance) => Promise<void> | void
+  /** Close the Host (pool, embedded database) when the app closes. Default true. */
+  closeHost?: boolean
+}
+
+export async function buildApp(host: Host, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: host.log as FastifyBaseLogger,
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    // One line per request, written by request-context.ts when it ends.
+    logController: new LogController({ requestIdLogLabel: 'reqId', disableRequestLogging: true }),
+    bodyLimit: host.config.bodyLimitBytes,
+    // Draining answers 503 in the one error shape (request-context.ts), not Fastify's own body.
+    return503OnClosing: false,
+    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: true } },
+  })
+  app.decorate('plinth', host)
+  app.decorateRequest('tenant', null)
+  app.decorateRequest('tenantTx', null)
+  app.decorateRequest('principal', null)
+  app.decorateRequest('db', null as never)
+
+  await app.register(errorHandler)
+  await app.register(requestContext)
+  await app.register(sensible)
+  await app.register(cors, {
+    origin: host.config.corsOrigins,
+    credentials: true,
+    exposedHeaders: ['x-request-id', 'retry-after'],
+  })
+
+  await app.register(healthRoutes, { host })
+  await app.register(adminRoutes, { prefix: '/api/admin', host })
+  if (options.tenantRoutes) {
+    const register = options.tenantRoutes
+    await app.register(async (scope) => {
+      installTenantScope(scope, { pool: host.pool, registry: host.registry })
+      await register(scope)
+    })
+  }
+
+  if (options.closeHost !== false) app.addHook('onClose', async () => host.close())
+  return app
+}

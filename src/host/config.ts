@@ -1,0 +1,122 @@
+// Every setting plinth reads from the environment, validated once at start.
+// A bad value is a ConfigError naming the variable; secrets are never echoed back.
+import path from 'node:path'
+
+export interface Config {
+  /** Unset: the embedded database (PGlite) under dataDir. */
+  databaseUrl: string | undefined
+  port: number
+  host: string
+  logLevel: string
+  logPretty: boolean
+  dataDir: string
+  adminToken: string | undefined
+  /** `true` reflects any origin; an empty list allows no cross-origin call. */
+  corsOrigins: string[] | true
+  dbPoolMax: number
+  dbAcquireTimeoutMs: number
+  shutdownTimeoutMs: number
+  bodyLimitBytes: number
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** The variables and their defaults, as .env.example lists them. */
+export const DEFAULTS = {
+  PORT: '3000',
+  HOST: '127.0.0.1',
+  LOG_LEVEL: 'info',
+  LOG_PRETTY: '0',
+  PLINTH_DATA_DIR: '.plinth/data',
+  CORS_ORIGINS: '',
+  DB_POOL_MAX: '10',
+  DB_ACQUIRE_TIMEOUT_MS: '5000',
+  PLINTH_SHUTDOWN_TIMEOUT_MS: '10000',
+  PLINTH_BODY_LIMIT_BYTES: '1048576',
+} as const
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = []
+  const read = (name: keyof typeof DEFAULTS) => {
+    const value = env[name]
+    return value === undefined || value === '' ? DEFAULTS[name] : value
+  }
+  const integer = (name: keyof typeof DEFAULTS, min: number, max: number) => {
+    const raw = read(name)
+    const value = Number(raw)
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`)
+      return Number(DEFAULTS[name])
+    }
+    return value
+  }
+  const flag = (name: keyof typeof DEFAULTS) => {
+    const raw = read(name)
+    if (!['0', '1', 'true', 'false'].includes(raw)) {
+      problems.push(`${name} must be 0, 1, true or false (got "${raw}")`)
+    }
+    return raw === '1' || raw === 'true'
+  }
+
+  const databaseUrl = env.DATABASE_URL || undefined
+  if (databaseUrl !== undefined) {
+    // The URL holds a password: say what is wrong with it, never what it is.
+    let ok = false
+    try {
+      const url = new URL(databaseUrl)
+      ok = url.protocol === 'postgres:' || url.protocol === 'postgresql:'
+    } catch {}
+    if (!ok) problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL')
+  }
+
+  const logLevel = read('LOG_LEVEL')
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`)
+  }
+
+  const adminToken = env.PLINTH_ADMIN_TOKEN || undefined
+  if (adminToken !== undefined && adminToken.length < 24) {
+    problems.push('PLINTH_ADMIN_TOKEN must be at least 24 characters long')
+  }
+
+  const corsRaw = read('CORS_ORIGINS').trim()
+  let corsOrigins: string[] | true = []
+  if (corsRaw === '*') corsOrigins = true
+  else if (corsRaw !== '') {
+    corsOrigins = corsRaw.split(',').map((o) => o.trim()).filter(Boolean)
+    for (const origin of corsOrigins) {
+      let valid = false
+      try {
+        valid = new URL(origin).origin === origin
+      } catch {}
+      if (!valid) problems.push(`CORS_ORIGINS must list origins like https://app.example.com, or be * (got "${origin}")`)
+    }
+  }
+
+  const host = read('HOST')
+  const config: Config = {
+    databaseUrl,
+    port: integer('PORT', 0, 65535),
+    host,
+    logLevel,
+    logPretty: flag('LOG_PRETTY'),
+    dataDir: path.resolve(read('PLINTH_DATA_DIR')),
+    adminToken,
+    corsOrigins,
+    dbPoolMax: integer('DB_POOL_MAX', 1, 1000),
+    dbAcquireTimeoutMs: integer('DB_ACQUIRE_TIMEOUT_MS', 1, 600_000),
+    shutdownTimeoutMs: integer('PLINTH_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
+    bodyLimitBytes: integer('PLINTH_BODY_LIMIT_BYTES', 1, 1024 ** 3),
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}

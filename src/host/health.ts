@@ -1,0 +1,35 @@
+// Probes for orchestrators: live while the process runs, ready while the database answers and the
+// host's migrations are applied.
+import type { FastifyInstance } from 'fastify'
+import { sendProblem } from './error-handler.ts'
+import { HttpProblem } from './errors.ts'
+import type { Host } from './host.ts'
+
+const READY_TIMEOUT_MS = 2000
+
+export async function healthRoutes(app: FastifyInstance, { host }: { host: Host }) {
+  app.get('/health/live', async () => ({ ok: true }))
+
+  app.get('/health/ready', async (request, reply) => {
+    const failedHost = host.lastMigration?.tenants.filter((t) => t.source === 'host' && t.status !== 'ok') ?? []
+    try {
+      await withTimeout(host.pool.query('SELECT 1'), READY_TIMEOUT_MS)
+    } catch {
+      return sendProblem(request, reply, new HttpProblem(503, 'NOT_READY', 'The database does not answer.', { headers: { 'retry-after': '1' } }))
+    }
+    if (!host.lastMigration) {
+      return sendProblem(request, reply, new HttpProblem(503, 'NOT_READY', 'Migrations have not been applied yet.'))
+    }
+    return { ok: true, database: host.db.kind, tenants: host.registry.size, tenantMigrationFailures: failedHost.length }
+  })
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timed out')), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}

@@ -1,0 +1,56 @@
+// What every request gets, whatever route it takes: a safe request id (kept from x-request-id when
+// it is safe, else a new UUID) echoed back, one log line when it ends, and a 503 in the one error
+// shape while the host drains for shutdown.
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { sendProblem } from './error-handler.ts'
+import { HttpProblem } from './errors.ts'
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
+
+export function requestIdFor(req: IncomingMessage): string {
+  const incoming = req.headers['x-request-id']
+  return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID()
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The module a route belongs to, for the request log line. */
+    module?: string
+  }
+}
+
+async function requestContextPlugin(app: FastifyInstance) {
+  let draining = false
+  app.addHook('preClose', async () => {
+    draining = true
+  })
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    if (draining) {
+      reply.header('connection', 'close')
+      return sendProblem(request, reply, new HttpProblem(503, 'SHUTTING_DOWN', 'This instance is shutting down; retry the request.', { headers: { 'retry-after': '1' } }))
+    }
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        route: request.routeOptions.url,
+        module: request.routeOptions.config?.module,
+        tenant: request.tenant?.code,
+        principal: request.principal ? { id: request.principal.id, kind: request.principal.kind } : undefined,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request completed',
+    )
+  })
+}
+
+export const requestContext = fp(requestContextPlugin, { name: 'plinth-request-context' })

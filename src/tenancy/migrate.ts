@@ -1,0 +1,89 @@
+// `plinth migrate` and the start of every host: public migrations, then every tenant's pending
+// files with bounded concurrency. Deciding that nothing is pending is one query on `public`; a
+// tenant is visited only when it has something to apply. A failure stays with its tenant (and
+// source): the run goes on and reports every tenant as ok, failed or skipped.
+import type pg from 'pg'
+import {
+  applyTenantFile,
+  findPendingTenantMigrations,
+  migratePublic,
+  type MigrationFile,
+  type MigrationSource,
+  type PendingTenantMigration,
+} from './migrations.ts'
+
+export interface TenantMigrationResult {
+  tenant: string
+  source: string
+  status: 'ok' | 'failed' | 'skipped'
+  applied: string[]
+  error?: string
+}
+
+export interface MigrateReport {
+  publicApplied: string[]
+  tenants: TenantMigrationResult[]
+}
+
+export interface MigrateOptions {
+  publicFiles: MigrationFile[]
+  sources: MigrationSource[]
+  concurrency: number
+  /** Called once per tenant and source that failed, before the run goes on. */
+  onFailure?: (result: TenantMigrationResult & { tenantId: string }) => Promise<void>
+  /** Called once per tenant and source that is fully applied. */
+  onSuccess?: (result: TenantMigrationResult & { tenantId: string }) => Promise<void>
+}
+
+export async function migrateAll(pool: pg.Pool, options: MigrateOptions): Promise<MigrateReport> {
+  const publicApplied = await migratePublic(pool, options.publicFiles)
+  const pending = await findPendingTenantMigrations(pool, options.sources)
+  const tenants = await applyPending(pool, pending, options)
+  return { publicApplied, tenants }
+}
+
+async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], options: MigrateOptions) {
+  const filesBySource = new Map(options.sources.map((s) => [s.source, new Map(s.files.map((f) => [f.name, f]))]))
+  // One unit of work per tenant, its sources in the order given (the host's first).
+  const byTenant = new Map<string, PendingTenantMigration[]>()
+  for (const row of pending) byTenant.set(row.tenantId, [...(byTenant.get(row.tenantId) ?? []), row])
+  const order = options.sources.map((s) => s.source)
+  const results: TenantMigrationResult[] = []
+
+  const migrateTenant = async (rows: PendingTenantMigration[]) => {
+    const { tenantId, code, schema } = rows[0]
+    let hostFailed = false
+    for (const source of order) {
+      const files = rows.filter((r) => r.source === source)
+      if (files.length === 0) continue
+      const result: TenantMigrationResult = { tenant: code, source, status: 'ok', applied: [] }
+      if (hostFailed) {
+        // Module tables may build on the host's: do not apply them over a failed base.
+        result.status = 'skipped'
+        result.error = 'the host migrations of this tenant failed'
+      } else {
+        for (const row of files) {
+          try {
+            const file = filesBySource.get(source)!.get(row.name)!
+            if ((await applyTenantFile(pool, { id: tenantId, schema }, source, file)) === 'applied') result.applied.push(row.name)
+          } catch (err) {
+            result.status = 'failed'
+            result.error = (err as Error).message
+            break
+          }
+        }
+      }
+      if (result.status !== 'ok' && source === 'host') hostFailed = true
+      results.push(result)
+      if (result.status === 'ok') await options.onSuccess?.({ ...result, tenantId })
+      else await options.onFailure?.({ ...result, tenantId })
+    }
+  }
+
+  const queue = [...byTenant.values()]
+  const workers = Array.from({ length: Math.max(1, Math.min(options.concurrency, queue.length)) }, async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) await migrateTenant(next)
+  })
+  await Promise.all(workers)
+  return results.sort((a, b) => a.tenant.localeCompare(b.tenant) || order.indexOf(a.source) - order.indexOf(b.source))
+}

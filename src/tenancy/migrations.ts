@@ -1,0 +1,229 @@
+// Applies SQL migration files, each once, each in its own transaction, recorded with a checksum.
+//
+// Public migrations (migrations/public) run once per database under a session advisory lock, so
+// hosts starting together apply each file exactly once. Tenant migrations (migrations/tenant, and
+// later each module's) are recorded in public.sys_tenant_migration, so finding what is pending across
+// every tenant is one query on `public` and never a visit to each schema.
+import { createHash } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import type pg from 'pg'
+import { quoteIdent, quoteUuid } from './schema-name.ts'
+
+export interface MigrationFile {
+  name: string
+  sql: string
+  checksum: string
+}
+
+/** A named, ordered list of tenant migrations: the host's own (`host`) or a module's (its id). */
+export interface MigrationSource {
+  source: string
+  files: MigrationFile[]
+}
+
+export class MigrationError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'MIGRATION_EDITED' | 'MIGRATION_FAILED',
+    readonly file: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'MigrationError'
+  }
+}
+
+// Any 64-bit constant will do as long as only plinth uses it.
+const PUBLIC_MIGRATION_LOCK = 7_201_947_305_110_001n
+
+export function checksum(sql: string): string {
+  return createHash('sha256').update(sql).digest('hex')
+}
+
+/** Reads `*.sql` in file-name order; a missing folder is an empty list. */
+export async function readMigrations(dir: string): Promise<MigrationFile[]> {
+  let names: string[]
+  try {
+    names = (await fs.readdir(dir)).filter((n) => n.endsWith('.sql')).sort()
+  } catch (err: any) {
+    if (err.code === 'ENOENT') return []
+    throw err
+  }
+  return Promise.all(
+    names.map(async (name) => {
+      const sql = await fs.readFile(path.join(dir, name), 'utf8')
+      return { name, sql, checksum: checksum(sql) }
+    }),
+  )
+}
+
+/** Applies pending public migrations; returns the names it applied. */
+export async function migratePublic(pool: pg.Pool, files: MigrationFile[]): Promise<string[]> {
+  const client = await pool.connect()
+  let released = false
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [PUBLIC_MIGRATION_LOCK.toString()])
+    try {
+      await client.query(`CREATE TABLE IF NOT EXISTS public.sys_migration (
+        name text PRIMARY KEY,
+        checksum text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now())`)
+      const applied = new Map<string, string>(
+        (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM public.sys_migration')).rows.map(
+          (r) => [r.name, r.checksum],
+        ),
+      )
+      for (const file of files) {
+        const recorded = applied.get(file.name)
+        if (recorded !== undefined && recorded !== file.checksum) {
+          throw new MigrationError(
+            `migration public/${file.name} was edited after it was applied (checksum differs); add a new migration instead`,
+            'MIGRATION_EDITED',
+            file.name,
+          )
+        }
+      }
+      const done: string[] = []
+      for (const file of files) {
+        if (applied.has(file.name)) continue
+        await inTransaction(client, file, async () => {
+          await client.query(file.sql)
+          await client.query('INSERT INTO public.sys_migration (name, checksum) VALUES ($1, $2)', [file.name, file.checksum])
+        })
+        done.push(file.name)
+      }
+      return done
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [PUBLIC_MIGRATION_LOCK.toString()])
+    }
+  } catch (err) {
+    // A client whose state we cannot vouch for is destroyed rather than returned to the pool.
+    client.release(err as Error)
+    released = true
+    throw err
+  } finally {
+    if (!released) client.release()
+  }
+}
+
+async function inTransaction(client: pg.PoolClient, file: MigrationFile, run: () => Promise<void>) {
+  await client.query('BEGIN')
+  try {
+    await run()
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw new MigrationError(`migration ${file.name} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', file.name, {
+      cause: err,
+    })
+  }
+}
+
+/**
+ * Applies a source's files inside a transaction the caller already opened, with search_path set to
+ * the tenant's schema. Used when a tenant is created: all of it commits, or none of it does.
+ */
+export async function applyTenantFilesInTransaction(
+  client: pg.PoolClient,
+  tenant: { id: string; schema: string },
+  source: MigrationSource,
+) {
+  await client.query(`SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`)
+  for (const file of source.files) {
+    try {
+      await client.query(file.sql)
+    } catch (err) {
+      throw new MigrationError(`migration ${source.source}/${file.name} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', file.name, {
+        cause: err,
+      })
+    }
+  }
+  if (source.files.length > 0) {
+    await client.query(
+      `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
+       SELECT $1, $2, f.name, f.checksum FROM unnest($3::text[], $4::text[]) AS f(name, checksum)`,
+      [tenant.id, source.source, source.files.map((f) => f.name), source.files.map((f) => f.checksum)],
+    )
+  }
+}
+
+export interface PendingTenantMigration {
+  tenantId: string
+  code: string
+  schema: string
+  source: string
+  name: string
+  /** Set when the file was applied with another checksum: it was edited. */
+  appliedChecksum: string | null
+}
+
+/**
+ * Every tenant file not yet applied (or applied with another checksum), across all tenants, in one
+ * query on `public`. `host` files apply to every tenant; a module's to the tenants that enabled it.
+ */
+export async function findPendingTenantMigrations(
+  db: pg.Pool | pg.PoolClient,
+  sources: MigrationSource[],
+): Promise<PendingTenantMigration[]> {
+  const files = sources.flatMap((s) => s.files.map((f) => ({ source: s.source, ...f })))
+  if (files.length === 0) return []
+  const { rows } = await db.query(
+    `SELECT t.id AS "tenantId", t.code, t.schema_name AS schema, f.source, f.name, m.checksum AS "appliedChecksum"
+       FROM public.sys_tenant t
+       CROSS JOIN unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS f(source, name, checksum, ord)
+       LEFT JOIN public.sys_tenant_migration m ON m.tenant_id = t.id AND m.source = f.source AND m.name = f.name
+      WHERE (m.name IS NULL OR m.checksum <> f.checksum)
+        AND (f.source = 'host' OR EXISTS (SELECT 1 FROM public.sys_tenant_plugin p
+                                            WHERE p.tenant_id = t.id AND p.plugin_id = f.source AND p.enabled))
+      ORDER BY t.code, f.ord`,
+    [files.map((f) => f.source), files.map((f) => f.name), files.map((f) => f.checksum), files.map((_, i) => i)],
+  )
+  return rows
+}
+
+/**
+ * Applies one pending file to one tenant in its own transaction. A transaction-scoped advisory lock
+ * on the tenant keeps two hosts from applying the same file twice; the ledger is re-read under it.
+ */
+export async function applyTenantFile(
+  pool: pg.Pool,
+  tenant: { id: string; schema: string },
+  source: string,
+  file: MigrationFile,
+): Promise<'applied' | 'already'> {
+  const client = await pool.connect()
+  try {
+    await client.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext('plinth:tenant:' || ${quoteUuid(tenant.id)})); SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`)
+    try {
+      const existing = await client.query<{ checksum: string }>(
+        'SELECT checksum FROM public.sys_tenant_migration WHERE tenant_id = $1 AND source = $2 AND name = $3',
+        [tenant.id, source, file.name],
+      )
+      if (existing.rows[0]) {
+        await client.query('ROLLBACK')
+        if (existing.rows[0].checksum !== file.checksum) {
+          throw new MigrationError(`migration ${source}/${file.name} was edited after it was applied (checksum differs)`, 'MIGRATION_EDITED', file.name)
+        }
+        return 'already'
+      }
+      await client.query(file.sql)
+      await client.query('INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum) VALUES ($1, $2, $3, $4)', [
+        tenant.id,
+        source,
+        file.name,
+        file.checksum,
+      ])
+      await client.query('COMMIT')
+      return 'applied'
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      if (err instanceof MigrationError) throw err
+      throw new MigrationError(`migration ${source}/${file.name} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', file.name, {
+        cause: err,
+      })
+    }
+  } finally {
+    client.release()
+  }
+}

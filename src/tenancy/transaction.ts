@@ -1,0 +1,102 @@
+// A transaction on one pooled client, scoped to one tenant's schema: what a request runs in, and
+// what withTenantTx gives code outside a request. The client goes back to the pool exactly once,
+// and is destroyed rather than returned when its state is unknown (a failed COMMIT or ROLLBACK).
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
+import type pg from 'pg'
+import { problems } from '../host/errors.ts'
+import { quoteIdent } from './schema-name.ts'
+
+export type TenantDb = NodePgDatabase<Record<string, never>> & { $client: pg.PoolClient }
+
+/** Takes a client, bounded by the pool's connectionTimeoutMillis; a 503 when none frees up. */
+export async function acquireClient(pool: pg.Pool): Promise<pg.PoolClient> {
+  try {
+    return await pool.connect()
+  } catch (err) {
+    throw problems.dbUnavailable(err)
+  }
+}
+
+export class TenantTransaction {
+  private state: 'open' | 'committed' | 'rolled back' = 'open'
+
+  private constructor(
+    readonly client: pg.PoolClient,
+    readonly db: TenantDb,
+  ) {}
+
+  /** BEGIN and the transaction-local search_path travel in one round trip (one simple query). */
+  static async begin(pool: pg.Pool, schema: string): Promise<TenantTransaction> {
+    const sql = `BEGIN; SET LOCAL search_path TO ${quoteIdent(schema)}, public`
+    const client = await acquireClient(pool)
+    try {
+      await client.query(sql)
+    } catch (err) {
+      client.release(err as Error)
+      throw problems.dbUnavailable(err)
+    }
+    return new TenantTransaction(client, drizzle(client) as TenantDb)
+  }
+
+  get finished() {
+    return this.state !== 'open'
+  }
+
+  /** Throws when the database refuses the COMMIT; the client is released either way. */
+  async commit() {
+    if (this.finished) return
+    this.state = 'committed'
+    try {
+      await this.client.query('COMMIT')
+    } catch (err) {
+      this.client.release(err as Error)
+      throw err
+    }
+    this.client.release()
+  }
+
+  /** Never throws: a client that cannot roll back is destroyed instead of returned. */
+  async rollback() {
+    if (this.finished) return
+    this.state = 'rolled back'
+    try {
+      await this.client.query('ROLLBACK')
+    } catch (err) {
+      this.client.release(err as Error)
+      return
+    }
+    this.client.release()
+  }
+}
+
+/** Runs `work` in a tenant transaction: COMMIT when it resolves, ROLLBACK when it throws. */
+export async function runInTenantTransaction<T>(pool: pg.Pool, schema: string, work: (db: TenantDb) => Promise<T>): Promise<T> {
+  const tx = await TenantTransaction.begin(pool, schema)
+  try {
+    const result = await work(tx.db)
+    await tx.commit()
+    return result
+  } finally {
+    await tx.rollback()
+  }
+}
+
+/** A plain transaction on `public` for platform writes (tenants, plugins, roles). */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await acquireClient(pool)
+  try {
+    await client.query('BEGIN')
+    const result = await work(client)
+    await client.query('COMMIT')
+    client.release()
+    return result
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK')
+      client.release()
+    } catch (rollbackError) {
+      client.release(rollbackError as Error)
+    }
+    throw err
+  }
+}
