@@ -6,7 +6,7 @@ import pg from 'pg'
 import type { Logger } from 'pino'
 
 export type ChangeTopic = 'tenant' | 'plugin' | 'rbac' | 'key'
-type Listener = (key: string) => void
+type Listener = (key: string) => void | Promise<void>
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>
 
@@ -33,9 +33,12 @@ export class ChangeFeed {
     this.listeners.set(topic, [...(this.listeners.get(topic) ?? []), listener])
   }
 
-  /** Tells this instance's own listeners now, without waiting for the round trip through the table. */
-  emitLocal(topic: ChangeTopic, key: string) {
-    for (const listener of this.listeners.get(topic) ?? []) listener(key)
+  /**
+   * Tells this instance's listeners now, without the round trip through the table; resolves once
+   * they are done, so the instance that made a change serves it on its very next request.
+   */
+  async emitLocal(topic: ChangeTopic, key: string) {
+    await Promise.all((this.listeners.get(topic) ?? []).map((listener) => listener(key)))
   }
 
   async start() {
@@ -88,7 +91,7 @@ export class ChangeFeed {
           )
           for (const row of rows) {
             this.lastId = BigInt(row.id)
-            this.emitLocal(row.topic, row.key)
+            await this.emitLocal(row.topic, row.key)
           }
         } catch (err) {
           if (!this.stopped) this.options.log.warn({ err: { message: (err as Error).message } }, 'could not read the change feed')

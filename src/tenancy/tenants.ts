@@ -72,7 +72,7 @@ export class Tenants {
       }
       throw err
     })
-    this.options.changes?.emitLocal('tenant', tenant.id)
+    await this.options.changes?.emitLocal('tenant', tenant.id)
     return normalise(tenant)
   }
 
@@ -107,7 +107,7 @@ export class Tenants {
       await recordChange(client, 'tenant', rows[0].id)
       return rows[0]
     })
-    this.options.changes?.emitLocal('tenant', tenant.id)
+    await this.options.changes?.emitLocal('tenant', tenant.id)
     return normalise(tenant)
   }
 
@@ -121,7 +121,7 @@ export class Tenants {
       await recordChange(client, 'tenant', rows[0].id)
       return rows[0]
     })
-    this.options.changes?.emitLocal('tenant', tenant.id)
+    await this.options.changes?.emitLocal('tenant', tenant.id)
     return normalise(tenant)
   }
 }

@@ -1,0 +1,91 @@
+// What each `plinth` command does, given an open Host. Each returns text for people and the same
+// facts as JSON for scripts (--json).
+import type { Host } from '../host/host.ts'
+import type { MigrateReport } from '../tenancy/migrate.ts'
+import type { Tenant } from '../tenancy/registry.ts'
+
+export const USAGE = `Usage: plinth <command> [options]
+
+  tenant create <code> --name <name> [--domain <host>]   create a tenant, its schema and tables
+  tenant list                                             list tenants
+  tenant show <code>                                      one tenant
+  tenant suspend <code>                                   refuse its requests (403 TENANT_SUSPENDED)
+  tenant resume <code>                                    serve it again
+  tenant drop <code> --confirm <code>                     delete the tenant and ALL its data
+  migrate                                                 apply pending migrations, report per tenant
+
+Options: --json (machine-readable output), -h, --help
+Environment: DATABASE_URL, or PLINTH_DATA_DIR for the embedded database (see .env.example).
+`
+
+export class UsageError extends Error {}
+
+export interface CommandOutput {
+  text: string
+  json: unknown
+  exitCode?: number
+}
+
+type Options = { name?: string; domain?: string; confirm?: string }
+type Command = (host: Host, args: string[], options: Options) => Promise<CommandOutput>
+
+function one(args: string[], what: string): string {
+  if (args.length !== 1) throw new UsageError(`expected one ${what}, got ${args.length}`)
+  return args[0]
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n'
+}
+
+function tenantTable(tenants: Tenant[]): string {
+  if (tenants.length === 0) return 'no tenants\n'
+  return table([
+    ['CODE', 'NAME', 'STATUS', 'DOMAIN', 'SCHEMA', 'CREATED'],
+    ...tenants.map((t) => [t.code, t.name, t.status, t.domain ?? '-', t.schema, t.createdAt]),
+  ])
+}
+
+const tenantOutput = (verb: string) => (tenant: Tenant): CommandOutput => ({
+  text: `${verb} tenant ${tenant.code} (schema ${tenant.schema}, ${tenant.status})\n`,
+  json: tenant,
+})
+
+function migrateText(report: MigrateReport): string {
+  const lines = [
+    report.publicApplied.length ? `public: applied ${report.publicApplied.join(', ')}` : 'public: up to date',
+  ]
+  if (report.tenants.length === 0) lines.push('tenants: nothing pending')
+  for (const t of report.tenants) {
+    const detail = t.status === 'ok' ? `applied ${t.applied.join(', ') || 'nothing'}` : t.error
+    lines.push(`${t.tenant} ${t.source}: ${t.status}, ${detail}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+export const commands: Record<string, Command> = {
+  'tenant create': async (host, args, options) => {
+    const code = one(args, 'tenant code')
+    if (!options.name) throw new UsageError('tenant create needs --name')
+    return tenantOutput('created')(await host.tenants.create({ code, name: options.name, domain: options.domain }))
+  },
+  'tenant list': async (host) => {
+    const tenants = await host.tenants.list()
+    return { text: tenantTable(tenants), json: tenants }
+  },
+  'tenant show': async (host, args) => {
+    const tenant = await host.tenants.get(one(args, 'tenant code'))
+    return { text: tenantTable([tenant]), json: tenant }
+  },
+  'tenant suspend': async (host, args) => tenantOutput('suspended')(await host.tenants.suspend(one(args, 'tenant code'))),
+  'tenant resume': async (host, args) => tenantOutput('resumed')(await host.tenants.resume(one(args, 'tenant code'))),
+  'tenant drop': async (host, args, options) =>
+    tenantOutput('dropped')(await host.tenants.drop(one(args, 'tenant code'), options.confirm)),
+  migrate: async (host) => {
+    // Host.open has just migrated; report what it did.
+    const report = host.lastMigration!
+    const failed = report.tenants.some((t) => t.status !== 'ok')
+    return { text: migrateText(report), json: report, exitCode: failed ? 1 : 0 }
+  },
+}

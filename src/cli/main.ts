@@ -1,0 +1,57 @@
+// plinth <command>: operate a plinth database whether or not a host is running on it. It reads the
+// same environment as the host (DATABASE_URL, or the embedded database in PLINTH_DATA_DIR) and
+// brings the database up to date before it acts, as a starting host would.
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfig } from '../host/config.ts'
+import { HttpProblem } from '../host/errors.ts'
+import { Host } from '../host/host.ts'
+import { createLogger } from '../host/logger.ts'
+import { commands, UsageError, USAGE } from './commands.ts'
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      domain: { type: 'string' },
+      confirm: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  const [group, action, ...rest] = positionals
+  const command = commands[`${group} ${action}`] ?? commands[group ?? '']
+  if (values.help || !command) {
+    process.stdout.write(USAGE)
+    return values.help || !group ? 0 : 2
+  }
+  const args = commands[`${group} ${action}`] ? rest : [action, ...rest].filter(Boolean)
+
+  const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })
+  // Logs go to stderr: stdout is the command's output, for people and for pipes.
+  const log = createLogger(config, process.stderr)
+  const host = await Host.open({ config, log, followChanges: false })
+  try {
+    const output = await command(host, args, values)
+    process.stdout.write(values.json ? JSON.stringify(output.json, null, 2) + '\n' : output.text)
+    return output.exitCode ?? 0
+  } finally {
+    await host.close()
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    if (err instanceof ConfigError) process.stderr.write(`plinth: ${err.message}\n`)
+    else if (err instanceof UsageError || (err as any)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`plinth: ${err.message}\n\n${USAGE}`)
+      process.exit(2)
+    } else if (err instanceof HttpProblem) {
+      const fields = (err.options.errors ?? []).map((e) => `\n  ${e.path.replace(/^\//, '')}: ${e.message}`).join('')
+      process.stderr.write(`plinth: ${err.detail}${fields}\n`)
+    } else process.stderr.write(`plinth: ${(err as Error).message}\n`)
+    process.exit(1)
+  },
+)

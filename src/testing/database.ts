@@ -1,0 +1,78 @@
+// A fresh, empty database for one test file: a new PostgreSQL database on the server named by
+// DATABASE_URL, or, without it, a new embedded (PGlite) data folder. Either way the suite runs on
+// a real PostgreSQL, and its files never share state.
+import { PGlite } from '@electric-sql/pglite'
+import { randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+
+export interface TestDatabase {
+  mode: 'postgres' | 'embedded'
+  /** The environment a host or a CLI process needs to use this database. */
+  env: { DATABASE_URL?: string; PLINTH_DATA_DIR: string }
+  drop(): Promise<void>
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-test-'))
+  const dataDir = path.join(tmp, 'data')
+  const serverUrl = process.env.DATABASE_URL
+  if (!serverUrl) {
+    await copyEmbeddedTemplate(dataDir)
+    return { mode: 'embedded', env: { PLINTH_DATA_DIR: dataDir }, drop: () => fs.rm(tmp, { recursive: true, force: true }) }
+  }
+  const name = `plinth_test_${process.pid}_${randomBytes(4).toString('hex')}`
+  await withServer(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`))
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return {
+    mode: 'postgres',
+    env: { DATABASE_URL: url.toString(), PLINTH_DATA_DIR: dataDir },
+    drop: async () => {
+      await withServer(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+      await fs.rm(tmp, { recursive: true, force: true })
+    },
+  }
+}
+
+async function withServer(url: string, work: (client: pg.Client) => Promise<unknown>) {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await work(client)
+  } finally {
+    await client.end()
+  }
+}
+
+// initdb is most of what a new PGlite data folder costs; do it once per machine and copy the result.
+// The template is keyed by PGlite's version: a new PGlite gets a new template.
+const TEMPLATE = path.join(os.tmpdir(), `plinth-pglite-template-${await pgliteVersion()}`)
+
+async function pgliteVersion(): Promise<string> {
+  let dir = path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'))
+  for (;;) {
+    try {
+      const pkg = JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8'))
+      if (pkg.name === '@electric-sql/pglite') return pkg.version
+    } catch {}
+    if (path.dirname(dir) === dir) return 'unknown'
+    dir = path.dirname(dir)
+  }
+}
+
+async function copyEmbeddedTemplate(dataDir: string) {
+  try {
+    await fs.access(path.join(TEMPLATE, 'PG_VERSION'))
+  } catch {
+    const building = `${TEMPLATE}.${process.pid}.${randomBytes(4).toString('hex')}`
+    const db = await PGlite.create(building)
+    await db.close()
+    // Another process may have won the race; either copy is a valid template.
+    await fs.rename(building, TEMPLATE).catch(() => fs.rm(building, { recursive: true, force: true }))
+  }
+  await fs.cp(TEMPLATE, dataDir, { recursive: true })
+}

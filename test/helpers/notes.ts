@@ -1,0 +1,55 @@
+// A tiny tenant-scoped resource the host suites drive through real HTTP: a `note` table in each
+// tenant's schema, and routes that write, read, fail in each way a handler can, or take their time.
+import { sql } from 'drizzle-orm'
+import type { FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
+import type { Host } from '../../src/host/host.ts'
+
+export async function createNoteTable(host: Host, tenantId: string) {
+  await host.withTenantTx(tenantId, async (db) => {
+    await db.execute(sql`CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)`)
+    // Refuses a row at COMMIT, not at INSERT: the only way to see a COMMIT fail on demand.
+    await db.execute(sql.raw(`CREATE FUNCTION note_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.body = 'refuse-at-commit' THEN RAISE EXCEPTION 'note refused at commit: secret-detail-42'; END IF; RETURN NEW; END $$`))
+    await db.execute(sql`CREATE CONSTRAINT TRIGGER note_refuse AFTER INSERT ON note DEFERRABLE INITIALLY DEFERRED
+      FOR EACH ROW EXECUTE FUNCTION note_refuse()`)
+  })
+}
+
+export async function noteRoutes(scope: FastifyInstance) {
+  scope.get('/notes', async (request) => {
+    const { rows } = await request.db.execute(sql`SELECT id, body FROM note ORDER BY id`)
+    return { notes: rows }
+  })
+
+  scope.post(
+    '/notes',
+    {
+      schema: {
+        body: Type.Object({ body: Type.String({ minLength: 1, maxLength: 100 }), then: Type.Optional(Type.String()) }),
+      },
+    },
+    async (request, reply) => {
+      const { body, then } = request.body as { body: string; then?: string }
+      const { rows } = await request.db.execute(sql`INSERT INTO note (body) VALUES (${body}) RETURNING id, body`)
+      if (then === 'throw') throw new Error('handler failed after writing: secret-detail-42')
+      if (then === 'reply-422') return reply.code(422).send({ error: 'UNPROCESSABLE' })
+      if (then === 'bad-sql') await request.db.execute(sql`SELECT * FROM no_such_table_secret_detail_42`)
+      return reply.code(201).send(rows[0])
+    },
+  )
+
+  // Holds its transaction (and pooled client) open on a JS timer. pg_sleep would do on PostgreSQL,
+  // but PGlite runs in this thread and its pg_sleep would stall every timer along with it.
+  scope.get('/hold', async (request) => {
+    const { ms } = request.query as { ms?: string }
+    await request.db.execute(sql`SELECT 1`)
+    await new Promise((resolve) => setTimeout(resolve, Number(ms ?? 100)))
+    return { held: Number(ms ?? 100) }
+  })
+
+  scope.get('/search-path', async (request) => {
+    const { rows } = await request.db.execute(sql`SELECT current_schema() AS schema, current_setting('search_path') AS path`)
+    return rows[0]
+  })
+}

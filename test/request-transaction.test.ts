@@ -1,0 +1,154 @@
+// The request's transaction (contract.md): one client, the tenant's search_path, COMMIT before
+// the reply, ROLLBACK on any error, the client back in the pool exactly once on every path.
+import { setTimeout as sleep } from 'node:timers/promises'
+import http from 'node:http'
+import t from 'tap'
+import { startTestHost } from '../src/testing/host.ts'
+import { createNoteTable, noteRoutes } from './helpers/notes.ts'
+
+const poolIsIdle = (pool: { totalCount: number; idleCount: number; waitingCount: number }) =>
+  pool.waitingCount === 0 && pool.idleCount === pool.totalCount
+
+async function settle(pool: Parameters<typeof poolIsIdle>[0], ms = 2000) {
+  const deadline = Date.now() + ms
+  while (!poolIsIdle(pool) && Date.now() < deadline) await sleep(20)
+  return poolIsIdle(pool)
+}
+
+for (const poolMax of ['10', '1']) {
+  t.test(`two tenants see only their own rows (DB_POOL_MAX=${poolMax})`, async (t) => {
+    const th = await startTestHost({ env: { DB_POOL_MAX: poolMax }, tenantRoutes: noteRoutes })
+    t.teardown(th.close)
+    const acme = await th.createTenant('acme')
+    const beta = await th.createTenant('beta')
+    await createNoteTable(th.host, acme.id)
+    await createNoteTable(th.host, beta.id)
+
+    for (let i = 0; i < 3; i++) {
+      const a = await th.app.inject({ method: 'POST', url: '/notes', headers: { 'x-tenant': 'acme' }, payload: { body: `acme-${i}` } })
+      t.equal(a.statusCode, 201)
+      const b = await th.app.inject({ method: 'POST', url: '/notes', headers: { 'x-tenant': 'beta' }, payload: { body: `beta-${i}` } })
+      t.equal(b.statusCode, 201)
+    }
+    // Interleaved reads on (possibly) the same pooled connection: none carries the other's search_path.
+    const reads = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => th.app.inject({ url: '/notes', headers: { 'x-tenant': i % 2 ? 'acme' : 'beta' } })),
+    )
+    reads.forEach((res, i) => {
+      const bodies = res.json().notes.map((n: any) => n.body)
+      const own = i % 2 ? 'acme' : 'beta'
+      t.same(bodies, [0, 1, 2].map((n) => `${own}-${n}`), `request ${i} sees only ${own}`)
+    })
+    const path = await th.app.inject({ url: '/search-path', headers: { 'x-tenant': 'beta' } })
+    t.same(path.json(), { schema: 't_beta', path: 't_beta, public' })
+    // After the transaction, a pooled connection carries no tenant.
+    const { rows } = await th.host.pool.query('SELECT current_schema() AS schema')
+    t.equal(rows[0].schema, 'public')
+    t.ok(await settle(th.host.pool), 'every client is back in the pool')
+  })
+}
+
+t.test('errors roll back', async (t) => {
+  const th = await startTestHost({ tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  const acme = await th.createTenant('acme')
+  await createNoteTable(th.host, acme.id)
+  const headers = { 'x-tenant': 'acme' }
+
+  const thrown = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'gone-1', then: 'throw' } })
+  t.equal(thrown.statusCode, 500)
+  t.equal(thrown.json().error, 'INTERNAL_ERROR')
+  t.notMatch(thrown.body, /secret-detail|handler failed|at .*\.ts/, 'no message or stack reaches the caller')
+
+  const refused = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'gone-2', then: 'reply-422' } })
+  t.equal(refused.statusCode, 422, 'a 4xx the handler chose')
+
+  const badSql = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'gone-3', then: 'bad-sql' } })
+  t.equal(badSql.statusCode, 500)
+  t.notMatch(badSql.body, /no_such_table|secret_detail|SELECT/i, 'no SQL reaches the caller')
+
+  const kept = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'kept' } })
+  t.equal(kept.statusCode, 201)
+  const list = await th.app.inject({ url: '/notes', headers })
+  t.same(list.json().notes.map((n: any) => n.body), ['kept'], 'only the successful write is there')
+
+  const logged = th.logs.filter((l) => l.err && l.reqId === thrown.json().requestId)
+  t.ok(logged.some((l) => /secret-detail-42/.test(l.err.message) && l.err.stack), 'the log keeps the message and stack, by request id')
+  t.ok(await settle(th.host.pool), 'every client is back in the pool')
+})
+
+t.test('a failing COMMIT answers 5xx, never 2xx', async (t) => {
+  const th = await startTestHost({ tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  const acme = await th.createTenant('acme')
+  await createNoteTable(th.host, acme.id)
+  const headers = { 'x-tenant': 'acme' }
+  const res = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'refuse-at-commit' } })
+  t.equal(res.statusCode, 500, 'the handler said 201; the COMMIT said no')
+  t.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.equal(res.json().error, 'INTERNAL_ERROR')
+  t.notMatch(res.body, /secret-detail|refused at commit/)
+  const list = await th.app.inject({ url: '/notes', headers })
+  t.same(list.json().notes, [], 'nothing was written')
+  t.ok(await settle(th.host.pool), 'the client was released (destroyed or returned)')
+})
+
+t.test('a client that disconnects mid-request gives its pooled client back', async (t) => {
+  const th = await startTestHost({ env: { DB_POOL_MAX: '2' }, tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  await th.createTenant('acme')
+  await th.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = th.app.server.address() as { port: number }
+  const aborted = new Promise<void>((resolve) => {
+    const req = http.get({ port, path: '/hold?ms=400', headers: { 'x-tenant': 'acme' } })
+    req.on('error', () => resolve())
+    setTimeout(() => {
+      req.destroy()
+      resolve()
+    }, 100)
+  })
+  await aborted
+  t.equal(th.host.pool.totalCount - th.host.pool.idleCount, 1, 'the handler still holds its client')
+  t.ok(await settle(th.host.pool, 3000), 'the client is back once the handler is done')
+  const after = await th.app.inject({ url: '/hold?ms=1', headers: { 'x-tenant': 'acme' } })
+  t.equal(after.statusCode, 200, 'the pool still serves')
+})
+
+t.test('pool exhaustion answers 503 DB_UNAVAILABLE in bounded time', async (t) => {
+  const th = await startTestHost({ env: { DB_POOL_MAX: '1', DB_ACQUIRE_TIMEOUT_MS: '300' }, tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  await th.createTenant('acme')
+  const headers = { 'x-tenant': 'acme' }
+  // inject() starts on then(): hand it to a promise so the holder really runs.
+  const holder = Promise.resolve(th.app.inject({ url: '/hold?ms=1500', headers }))
+  await sleep(150)
+  const started = Date.now()
+  const res = await th.app.inject({ url: '/hold?ms=1', headers })
+  const waited = Date.now() - started
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().error, 'DB_UNAVAILABLE')
+  t.equal(res.headers['retry-after'], '1')
+  t.ok(waited < 1200, `answered after ${waited} ms, bounded by DB_ACQUIRE_TIMEOUT_MS, not by the holder`)
+  t.equal((await holder).statusCode, 200)
+  t.ok(await settle(th.host.pool))
+})
+
+t.test('withTenantTx commits on success and rolls back on throw', async (t) => {
+  const th = await startTestHost({ tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  const acme = await th.createTenant('acme')
+  await createNoteTable(th.host, acme.id)
+  const { sql } = await import('drizzle-orm')
+  await th.host.withTenantTx(acme.id, (db) => db.execute(sql`INSERT INTO note (body) VALUES ('job')`))
+  await t.rejects(
+    th.host.withTenantTx(acme.id, async (db) => {
+      await db.execute(sql`INSERT INTO note (body) VALUES ('lost')`)
+      throw new Error('job failed')
+    }),
+    /job failed/,
+  )
+  await t.rejects(th.host.withTenantTx('00000000-0000-0000-0000-000000000000', async () => 1), { code: 'TENANT_NOT_FOUND' })
+  const list = await th.app.inject({ url: '/notes', headers: { 'x-tenant': 'acme' } })
+  t.same(list.json().notes.map((n: any) => n.body), ['job'])
+  t.ok(await settle(th.host.pool))
+})
