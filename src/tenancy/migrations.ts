@@ -87,11 +87,17 @@ export async function migratePublic(pool: pg.Pool, files: MigrationFile[]): Prom
       const done: string[] = []
       for (const file of files) {
         if (applied.has(file.name)) continue
-        await inTransaction(client, file, async () => {
+        const ran = await inTransaction(client, file, async () => {
+          // Re-read under the transaction: on the embedded database every connection shares one
+          // session, so the advisory lock excludes nobody there, while its one-transaction-at-a-time
+          // queue makes this check-then-apply atomic.
+          const { rowCount } = await client.query('SELECT 1 FROM public.sys_migration WHERE name = $1', [file.name])
+          if (rowCount) return false
           await client.query(file.sql)
           await client.query('INSERT INTO public.sys_migration (name, checksum) VALUES ($1, $2)', [file.name, file.checksum])
+          return true
         })
-        done.push(file.name)
+        if (ran) done.push(file.name)
       }
       return done
     } finally {
@@ -107,11 +113,12 @@ export async function migratePublic(pool: pg.Pool, files: MigrationFile[]): Prom
   }
 }
 
-async function inTransaction(client: pg.PoolClient, file: MigrationFile, run: () => Promise<void>) {
+async function inTransaction<T>(client: pg.PoolClient, file: MigrationFile, run: () => Promise<T>): Promise<T> {
   await client.query('BEGIN')
   try {
-    await run()
+    const result = await run()
     await client.query('COMMIT')
+    return result
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
     throw new MigrationError(`migration ${file.name} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', file.name, {

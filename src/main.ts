@@ -1,0 +1,4 @@
+// `npm start`
+import { runServer } from './host/server.ts'
+
+await runServer()

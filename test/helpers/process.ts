@@ -1,0 +1,48 @@
+// Runs plinth's own entry points as real processes, the way an operator would.
+import { spawn, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import { PROJECT_ROOT } from '../../src/host/host.ts'
+
+export interface Finished {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/** The environment of a child: the test database's, and nothing inherited that points elsewhere. */
+export function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const { DATABASE_URL: _url, PLINTH_DATA_DIR: _dir, ...rest } = process.env
+  return { ...rest, ...env }
+}
+
+export function startTs(file: string, args: string[], env: Record<string, string | undefined>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file), ...args], {
+    cwd: PROJECT_ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+}
+
+export function finished(child: ChildProcess): Promise<Finished> {
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (d) => (stdout += d))
+  child.stderr?.on('data', (d) => (stderr += d))
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })))
+}
+
+export function runTs(file: string, args: string[], env: Record<string, string | undefined>) {
+  return finished(startTs(file, args, env))
+}
+
+/** `plinth <args>` as a real process. */
+export function plinth(args: string[], env: Record<string, string | undefined>) {
+  return finished(
+    spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin/plinth.js'), ...args], {
+      cwd: PROJECT_ROOT,
+      env: childEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
+}

@@ -1,0 +1,182 @@
+// Bootstrap and migrations: once per database, each file once, edits refused, all-or-nothing
+// tenant creation, and a migrate with nothing to do that does not visit every tenant.
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import t from 'tap'
+import { PROJECT_ROOT } from '../src/host/host.ts'
+import { createTestDatabase } from '../src/testing/database.ts'
+import { startTestHost } from '../src/testing/host.ts'
+import { runTs } from './helpers/process.ts'
+
+/** A copy of the host's migrations that a test may add to or break. */
+async function migrationsCopy(t: { teardown(fn: () => unknown): void }) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-migrations-'))
+  await fs.cp(path.join(PROJECT_ROOT, 'migrations'), dir, { recursive: true })
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+async function snapshot(pool: pg.Pool) {
+  const { rows: tables } = await pool.query(
+    `SELECT table_schema || '.' || table_name AS name FROM information_schema.tables
+      WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`,
+  )
+  const { rows: ledger } = await pool.query('SELECT name, checksum, applied_at FROM public.sys_migration ORDER BY name')
+  const { rows: tenantLedger } = await pool.query('SELECT tenant_id, source, name, checksum, applied_at FROM public.sys_tenant_migration ORDER BY 1, 2, 3')
+  return { tables: tables.map((r) => r.name), ledger, tenantLedger }
+}
+
+t.test('bootstrap creates everything once; a second start changes nothing', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const first = await startTestHost({ database })
+  t.same(first.host.lastMigration!.publicApplied, ['001_platform.sql'])
+  const acme = await first.createTenant('acme')
+  t.equal(acme.schema, 't_acme')
+  const before = await snapshot(first.host.pool)
+  t.ok(before.tables.includes('public.sys_tenant'))
+  t.ok(before.tables.includes('t_acme.role'), 'the tenant schema has its RBAC tables')
+  const { rows: admin } = await first.host.pool.query(
+    `SELECT g.permission FROM t_acme.role r JOIN t_acme.role_grant g ON g.role_id = r.id WHERE r.name = 'admin'`,
+  )
+  t.same(admin, [{ permission: '*' }], 'every tenant starts with an admin role')
+  const { rows: tenantIdColumns } = await first.host.pool.query(
+    `SELECT table_name FROM information_schema.columns WHERE table_schema = 't_acme' AND column_name = 'tenant_id'`,
+  )
+  t.same(tenantIdColumns, [], 'no tenant_id column inside a tenant schema')
+  await first.close()
+
+  const second = await startTestHost({ database })
+  t.teardown(second.close)
+  t.same(second.host.lastMigration, { publicApplied: [], tenants: [] })
+  t.same(await snapshot(second.host.pool), before)
+})
+
+t.test('an applied migration that was edited is refused with a clear error', async (t) => {
+  const dir = await migrationsCopy(t)
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const first = await startTestHost({ database, migrationsDir: dir })
+  await first.createTenant('acme')
+  await first.close()
+
+  await fs.appendFile(path.join(dir, 'tenant/001_rbac.sql'), '\n-- edited\n')
+  const tenantEdited = await startTestHost({ database, migrationsDir: dir })
+  const [result] = tenantEdited.host.lastMigration!.tenants
+  t.match(result, { tenant: 'acme', source: 'host', status: 'failed', error: /001_rbac\.sql was edited after it was applied/ })
+  await tenantEdited.close()
+
+  await fs.appendFile(path.join(dir, 'public/001_platform.sql'), '\n-- edited\n')
+  await t.rejects(startTestHost({ database, migrationsDir: dir }), {
+    code: 'MIGRATION_EDITED',
+    message: /public\/001_platform\.sql was edited after it was applied/,
+  })
+})
+
+t.test('a new tenant migration reaches every existing tenant; each file runs in its own transaction', async (t) => {
+  const dir = await migrationsCopy(t)
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const first = await startTestHost({ database, migrationsDir: dir })
+  await first.createTenant('acme')
+  await first.createTenant('beta')
+  await first.close()
+
+  await fs.writeFile(path.join(dir, 'tenant/002_audit.sql'), 'CREATE TABLE audit (id serial PRIMARY KEY, what text NOT NULL);\n')
+  // Fails halfway through: its first statement must not survive.
+  await fs.writeFile(path.join(dir, 'tenant/003_broken.sql'), 'CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;\n')
+  const second = await startTestHost({ database, migrationsDir: dir })
+  t.teardown(second.close)
+  const report = second.host.lastMigration!.tenants
+  t.same(
+    report.map((r) => [r.tenant, r.status, r.applied]),
+    [
+      ['acme', 'failed', ['002_audit.sql']],
+      ['beta', 'failed', ['002_audit.sql']],
+    ],
+  )
+  t.match(report[0].error, /003_broken\.sql failed/)
+  const { rows } = await second.host.pool.query(
+    `SELECT table_schema, table_name FROM information_schema.tables WHERE table_name IN ('audit', 'half_done') ORDER BY 1, 2`,
+  )
+  t.same(rows.map((r) => `${r.table_schema}.${r.table_name}`), ['t_acme.audit', 't_beta.audit'], 'no half-applied file')
+})
+
+t.test('creating a tenant is all or nothing', async (t) => {
+  const dir = await migrationsCopy(t)
+  await fs.writeFile(path.join(dir, 'tenant/002_broken.sql'), 'CREATE TABLE fine (id int);\nSELECT 1/0;\n')
+  const th = await startTestHost({ migrationsDir: dir })
+  t.teardown(th.close)
+  await t.rejects(th.createTenant('acme'), { code: 'MIGRATION_FAILED', message: /002_broken\.sql failed/ })
+  const { rows: tenants } = await th.host.pool.query('SELECT code FROM public.sys_tenant')
+  const { rows: schemas } = await th.host.pool.query(`SELECT nspname FROM pg_namespace WHERE nspname = 't_acme'`)
+  const { rows: ledger } = await th.host.pool.query('SELECT * FROM public.sys_tenant_migration')
+  t.same([tenants, schemas, ledger], [[], [], []], 'no row, no schema, no ledger entry')
+  t.equal(th.host.registry.byCode('acme'), undefined)
+})
+
+t.test('tenant create, duplicate, drop', async (t) => {
+  const th = await startTestHost()
+  t.teardown(th.close)
+  await th.createTenant('acme-eu', { domain: 'acme.example.com' })
+  await t.rejects(th.createTenant('acme-eu'), { status: 409, code: 'TENANT_EXISTS' })
+  await t.rejects(th.createTenant('other', { domain: 'acme.example.com' }), { status: 409, code: 'TENANT_EXISTS', message: /domain/ })
+  await t.rejects(th.host.tenants.create({ code: 'Bad_Code', name: '' }), { status: 400, code: 'VALIDATION_FAILED' })
+  await t.rejects(th.host.tenants.drop('acme-eu', 'wrong'), { code: 'CONFIRMATION_REQUIRED' })
+  const dropped = await th.host.tenants.drop('acme-eu', 'acme-eu')
+  t.equal(dropped.schema, 't_acme_eu')
+  const { rows } = await th.host.pool.query(`SELECT nspname FROM pg_namespace WHERE nspname = 't_acme_eu'`)
+  t.same(rows, [], 'the schema is gone')
+  t.equal(th.host.registry.byCode('acme-eu'), undefined, 'and so is the cached tenant')
+  await t.rejects(th.host.tenants.drop('acme-eu', 'acme-eu'), { status: 404, code: 'TENANT_NOT_FOUND' })
+})
+
+t.test('a migrate with nothing to do costs the same few queries for 2 tenants or 30', async (t) => {
+  const th = await startTestHost()
+  t.teardown(th.close)
+  // The change feed polls on the embedded database; its queries are not the migrate's.
+  await th.host.changes.stop()
+  const countQueries = async () => {
+    const original = pg.Client.prototype.query
+    let count = 0
+    pg.Client.prototype.query = function (this: pg.Client, ...args: any[]) {
+      count++
+      return (original as any).apply(this, args)
+    } as any
+    try {
+      await th.host.migrate()
+    } finally {
+      pg.Client.prototype.query = original
+    }
+    return count
+  }
+  for (const code of ['t1', 't2']) await th.createTenant(code)
+  const withTwo = await countQueries()
+  for (let i = 3; i <= 30; i++) await th.createTenant(`t${i}`)
+  const withThirty = await countQueries()
+  t.equal(withThirty, withTwo, `${withTwo} queries either way`)
+  t.ok(withTwo <= 8, `a handful of queries (${withTwo})`)
+})
+
+t.test('two hosts starting at once on one database apply each file exactly once', async (t) => {
+  const dir = await migrationsCopy(t)
+  // Slow enough that both processes are inside bootstrap together; counts how often it ran.
+  await fs.writeFile(
+    path.join(dir, 'public/002_counted.sql'),
+    `CREATE TABLE public.applied_count (n int);\nINSERT INTO public.applied_count VALUES (1);\nSELECT pg_sleep(0.3);\n`,
+  )
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const env = { ...database.env, TEST_MIGRATIONS_DIR: dir, HOLD_MS: '3000' }
+  const [a, b] = await Promise.all([runTs('test/fixtures/open-host.ts', [], env), runTs('test/fixtures/open-host.ts', [], env)])
+  t.equal(a.code, 0, a.stderr)
+  t.equal(b.code, 0, b.stderr)
+  const applied = [a, b].map((r) => JSON.parse(r.stdout).publicApplied)
+  t.same(applied.flat().sort(), ['001_platform.sql', '002_counted.sql'], 'each file applied by exactly one of them')
+  const th = await startTestHost({ database, migrationsDir: dir })
+  t.teardown(th.close)
+  const { rows } = await th.host.pool.query('SELECT count(*)::int AS n FROM public.applied_count')
+  t.equal(rows[0].n, 1)
+})
