@@ -36,6 +36,12 @@ async function requestContextPlugin(app: FastifyInstance) {
     }
   })
 
+  // A keep-alive socket would hold the server open after its last response while we drain.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (draining) reply.header('connection', 'close')
+    return payload
+  })
+
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       {

@@ -46,3 +46,29 @@ export function plinth(args: string[], env: Record<string, string | undefined>) 
     }),
   )
 }
+
+export interface ServerProcess {
+  child: ChildProcess
+  url: string
+  /** Everything the process has written so far. */
+  output(): string
+  exit: Promise<Finished>
+}
+
+/** Starts a server process on a free port and resolves once it listens. */
+export async function startServer(env: Record<string, string | undefined>, file = 'test/fixtures/server.ts'): Promise<ServerProcess> {
+  const child = startTs(file, [], { PORT: '0', LOG_LEVEL: 'info', ...env })
+  const exit = finished(child)
+  let output = ''
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+      if (match) resolve(match[1])
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    exit.then((r) => reject(new Error(`server exited (${r.code}) before listening:\n${output}`)))
+  })
+  return { child, url, output: () => output, exit }
+}

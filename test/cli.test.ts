@@ -1,0 +1,78 @@
+// `plinth` as an operator runs it: a real process, on the same database as the host, whether the
+// host runs or not. A change it makes reaches a running host's caches within a second.
+import t from 'tap'
+import { createTestDatabase } from '../src/testing/database.ts'
+import { plinth, startServer } from './helpers/process.ts'
+
+t.test('tenant commands with no host running', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const env = database.env
+
+  const created = await plinth(['tenant', 'create', 'acme', '--name', 'Acme Corp', '--domain', 'acme.example.com'], env)
+  t.equal(created.code, 0, created.stderr)
+  t.match(created.stdout, 'created tenant acme (schema t_acme, active)')
+
+  const duplicate = await plinth(['tenant', 'create', 'acme', '--name', 'Again'], env)
+  t.equal(duplicate.code, 1)
+  t.match(duplicate.stderr, 'plinth: A tenant with this code already exists.')
+
+  const invalid = await plinth(['tenant', 'create', 'Not_Valid', '--name', 'X'], env)
+  t.equal(invalid.code, 1)
+  t.match(invalid.stderr, /code: must be 2 to 40 characters/)
+
+  const usage = await plinth(['tenant', 'frobnicate'], env)
+  t.equal(usage.code, 2)
+  t.match(usage.stdout, /Usage: plinth/)
+
+  const list = await plinth(['tenant', 'list', '--json'], env)
+  t.equal(list.code, 0)
+  t.match(JSON.parse(list.stdout), [{ code: 'acme', name: 'Acme Corp', domain: 'acme.example.com', status: 'active' }])
+
+  const suspended = await plinth(['tenant', 'suspend', 'acme'], env)
+  t.match(suspended.stdout, 'suspended tenant acme')
+  const shown = await plinth(['tenant', 'show', 'acme'], env)
+  t.match(shown.stdout, /acme\s+Acme Corp\s+suspended\s+acme\.example\.com\s+t_acme/)
+
+  const unconfirmed = await plinth(['tenant', 'drop', 'acme'], env)
+  t.equal(unconfirmed.code, 1)
+  t.match(unconfirmed.stderr, /confirm by repeating its code/)
+  const dropped = await plinth(['tenant', 'drop', 'acme', '--confirm', 'acme'], env)
+  t.equal(dropped.code, 0)
+  const empty = await plinth(['tenant', 'list'], env)
+  t.equal(empty.stdout, 'no tenants\n')
+
+  const migrate = await plinth(['migrate'], env)
+  t.equal(migrate.code, 0)
+  t.equal(migrate.stdout, 'public: up to date\ntenants: nothing pending\n')
+})
+
+t.test('with a host running, its caches follow what the CLI does within a second', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const server = await startServer(database.env)
+  t.teardown(async () => {
+    server.child.kill('SIGTERM')
+    await server.exit
+  })
+  const status = async () => (await fetch(`${server.url}/hold?ms=1`, { headers: { 'x-tenant': 'beta' } })).status
+  const within = async (ms: number, expected: number) => {
+    const deadline = Date.now() + ms
+    for (;;) {
+      const got = await status()
+      if (got === expected || Date.now() > deadline) return got
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  t.equal(await status(), 404, 'unknown before the CLI creates it')
+
+  const created = await plinth(['tenant', 'create', 'beta', '--name', 'Beta'], database.env)
+  t.equal(created.code, 0, created.stderr)
+  t.equal(await within(1000, 200), 200, 'served once created')
+
+  t.equal((await plinth(['tenant', 'suspend', 'beta'], database.env)).code, 0)
+  t.equal(await within(1000, 403), 403, 'refused once suspended')
+
+  t.equal((await plinth(['tenant', 'resume', 'beta'], database.env)).code, 0)
+  t.equal(await within(1000, 200), 200, 'served again once resumed')
+})

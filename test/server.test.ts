@@ -1,0 +1,55 @@
+// The host as operators run it: a real process, configured by its environment, stopped by signal.
+import t from 'tap'
+import { createTestDatabase } from '../src/testing/database.ts'
+import { TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
+import { runTs, startServer } from './helpers/process.ts'
+
+const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' }
+
+t.test('bad configuration exits 1 with a message naming the variable, and no secret', async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ PORT: 'abc' }, /PORT must be a whole number/],
+    [{ DB_POOL_MAX: '0' }, /DB_POOL_MAX must be a whole number from 1/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ PLINTH_ADMIN_TOKEN: 'short' }, /PLINTH_ADMIN_TOKEN must be at least 24 characters/],
+    [{ CORS_ORIGINS: 'not a url' }, /CORS_ORIGINS must list origins/],
+    [{ DATABASE_URL: 'mysql://root:hunter2-secret@db/app' }, /DATABASE_URL must be a postgres:\/\//],
+  ]
+  await Promise.all(
+    cases.map(async ([env, message]) => {
+      const result = await runTs('src/main.ts', [], { PLINTH_DATA_DIR: '/nonexistent/never-opened', ...env })
+      t.equal(result.code, 1, `${Object.keys(env)[0]} exits 1`)
+      t.match(result.stderr, message)
+      t.notMatch(result.stderr + result.stdout, /hunter2-secret/)
+    }),
+  )
+})
+
+t.test('SIGTERM lets the request in flight finish, then exits 0; committed data survives a restart', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const env = { ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_SHUTDOWN_TIMEOUT_MS: '5000' }
+  const first = await startServer(env)
+  const created = await fetch(`${first.url}/api/admin/tenants`, {
+    method: 'POST',
+    headers: admin,
+    body: JSON.stringify({ code: 'acme', name: 'Acme' }),
+  })
+  t.equal(created.status, 201)
+
+  const inFlight = fetch(`${first.url}/hold?ms=1200`, { headers: { 'x-tenant': 'acme' } })
+  await new Promise((r) => setTimeout(r, 300))
+  first.child.kill('SIGTERM')
+  const response = await inFlight
+  t.equal(response.status, 200, 'the request in flight completed')
+  t.same(await response.json(), { held: 1200 })
+  const exit = await first.exit
+  t.equal(exit.code, 0, 'exit 0')
+  t.match(first.output(), /shutting down: draining requests[\s\S]*stopped/)
+
+  const second = await startServer(env)
+  const list = await fetch(`${second.url}/api/admin/tenants`, { headers: admin })
+  t.same((await list.json()).tenants.map((x: any) => x.code), ['acme'], 'the tenant committed before the stop is there')
+  second.child.kill('SIGINT')
+  t.equal((await second.exit).code, 0)
+})
