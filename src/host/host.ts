@@ -45,9 +45,7 @@ export class Host {
       connectionString: db.connectionString,
       log,
     })
-    this.changes.on('tenant', (id) =>
-      this.registry.refresh(id).catch((err) => log.warn({ err: { message: err.message }, tenant: id }, 'could not refresh a tenant')),
-    )
+    this.changes.on('tenant', (id) => this.registry.refresh(id))
     this.tenants = new Tenants({ pool: db.pool, changes: this.changes, migrationsForNewTenant: () => this.migrationSources() })
   }
 

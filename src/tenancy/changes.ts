@@ -90,11 +90,15 @@ export class ChangeFeed {
             [this.lastId.toString()],
           )
           for (const row of rows) {
-            this.lastId = BigInt(row.id)
             await this.emitLocal(row.topic, row.key)
+            // Advanced only once applied: a change that failed to apply is read again.
+            this.lastId = BigInt(row.id)
           }
         } catch (err) {
-          if (!this.stopped) this.options.log.warn({ err: { message: (err as Error).message } }, 'could not read the change feed')
+          if (!this.stopped) {
+            this.options.log.warn({ err: { message: (err as Error).message } }, 'could not apply the change feed; retrying')
+            setTimeout(() => this.read(), 500).unref()
+          }
         }
       } while (this.again && !this.stopped)
     })().finally(() => (this.reading = undefined))

@@ -20,6 +20,8 @@ export class TenantRegistry {
   private byId = new Map<string, Tenant>()
   private byCodeMap = new Map<string, Tenant>()
   private byDomainMap = new Map<string, Tenant>()
+  private refreshes = 0
+  private applied = new Map<string, number>()
 
   constructor(private readonly pool: pg.Pool) {}
 
@@ -31,11 +33,18 @@ export class TenantRegistry {
     for (const row of rows) this.put(row)
   }
 
-  /** Re-reads one tenant by id; a tenant that is gone leaves the cache. */
+  /**
+   * Re-reads one tenant by id; a tenant that is gone leaves the cache. The cached entry stays
+   * until the new one is read (a request meanwhile sees the old state, never no tenant), and a
+   * read that finishes after a newer one is dropped.
+   */
   async refresh(id: string) {
+    const started = ++this.refreshes
+    const { rows } = await this.pool.query<Tenant>(`${SELECT_TENANT} WHERE id = $1`, [id])
+    if (started < (this.applied.get(id) ?? 0)) return
+    this.applied.set(id, started)
     const stale = this.byId.get(id)
     if (stale) this.remove(stale)
-    const { rows } = await this.pool.query<Tenant>(`${SELECT_TENANT} WHERE id = $1`, [id])
     if (rows[0]) this.put(rows[0])
   }
 
