@@ -3,10 +3,12 @@
 import cors from '@fastify/cors'
 import sensible from '@fastify/sensible'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { installTenantScope } from '../tenancy/tenant-scope.ts'
+import { installTenantScope, type Authenticate } from '../tenancy/tenant-scope.ts'
 import { adminRoutes } from './admin/index.ts'
 import { errorHandler } from './error-handler.ts'
 import { healthRoutes } from './health.ts'
+import { pluginListRoutes } from './modules/list.ts'
+import { mountModule, registerModules } from './modules/mount.ts'
 import type { Host } from './host.ts'
 import { requestContext, requestIdFor } from './request-context.ts'
 import '../rbac/principal.ts'
@@ -22,7 +24,11 @@ export interface AppOptions {
   tenantRoutes?: (scope: FastifyInstance) => Promise<void> | void
   /** Close the Host (pool, embedded database) when the app closes. Default true. */
   closeHost?: boolean
+  /** Who is calling, for tenant routes. */
+  authenticate?: Authenticate
 }
+
+export class StrictModulesError extends Error {}
 
 export async function buildApp(host: Host, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -51,12 +57,25 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
     exposedHeaders: ['x-request-id', 'retry-after'],
   })
 
+  await registerModules(host)
+  const unavailable = host.modules.filter((m) => m.status !== 'loaded')
+  const failedMigrations = host.lastMigration?.tenants.filter((r) => r.source !== 'host' && r.status !== 'ok') ?? []
+  if (host.config.strictPlugins && (unavailable.length > 0 || failedMigrations.length > 0)) {
+    const reasons = [
+      ...unavailable.map((m) => `${m.id} ${m.status}: ${m.reason}`),
+      ...failedMigrations.map((r) => `${r.source} migration ${r.status} for tenant ${r.tenant}: ${r.error}`),
+    ]
+    throw new StrictModulesError(`PLINTH_STRICT_PLUGINS=1 and ${reasons.length} module problem(s):\n  ${reasons.join('\n  ')}`)
+  }
+
   await app.register(healthRoutes, { host })
+  await app.register(pluginListRoutes, { host })
+  for (const record of host.modules) await mountModule(app, host, record, options.authenticate)
   await app.register(adminRoutes, { prefix: '/api/admin', host })
   if (options.tenantRoutes) {
     const register = options.tenantRoutes
     await app.register(async (scope) => {
-      installTenantScope(scope, { pool: host.pool, registry: host.registry })
+      installTenantScope(scope, { pool: host.pool, registry: host.registry, authenticate: options.authenticate })
       await register(scope)
     })
   }

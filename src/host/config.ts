@@ -17,6 +17,14 @@ export interface Config {
   dbAcquireTimeoutMs: number
   shutdownTimeoutMs: number
   bodyLimitBytes: number
+  /** Folders holding module folders, besides src/plugins. */
+  pluginDirs: string[]
+  /** Which discovered modules to load: all, or these ids. */
+  plugins: '*' | string[]
+  /** Which loaded modules a new tenant gets: all, or these ids. */
+  defaultPlugins: '*' | string[]
+  strictPlugins: boolean
+  pluginRegisterTimeoutMs: number
 }
 
 export class ConfigError extends Error {
@@ -42,6 +50,11 @@ export const DEFAULTS = {
   DB_ACQUIRE_TIMEOUT_MS: '5000',
   PLINTH_SHUTDOWN_TIMEOUT_MS: '10000',
   PLINTH_BODY_LIMIT_BYTES: '1048576',
+  PLINTH_PLUGIN_DIRS: '',
+  PLINTH_PLUGINS: '*',
+  PLINTH_DEFAULT_PLUGINS: '*',
+  PLINTH_STRICT_PLUGINS: '0',
+  PLINTH_PLUGIN_REGISTER_TIMEOUT_MS: '5000',
 } as const
 
 export function loadConfig(env: Env = process.env): Config {
@@ -102,6 +115,17 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  const moduleList = (name: keyof typeof DEFAULTS): '*' | string[] => {
+    const raw = read(name).trim()
+    if (raw === '*') return '*'
+    if (raw === 'none') return []
+    const ids = raw.split(',').map((id) => id.trim()).filter(Boolean)
+    for (const id of ids) {
+      if (!/^[a-z][a-z0-9-]{0,39}$/.test(id)) problems.push(`${name} must be * or a comma-separated list of module ids (got "${id}")`)
+    }
+    return ids
+  }
+
   const host = read('HOST')
   const config: Config = {
     databaseUrl,
@@ -116,6 +140,11 @@ export function loadConfig(env: Env = process.env): Config {
     dbAcquireTimeoutMs: integer('DB_ACQUIRE_TIMEOUT_MS', 1, 600_000),
     shutdownTimeoutMs: integer('PLINTH_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     bodyLimitBytes: integer('PLINTH_BODY_LIMIT_BYTES', 1, 1024 ** 3),
+    pluginDirs: read('PLINTH_PLUGIN_DIRS').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d)),
+    plugins: moduleList('PLINTH_PLUGINS'),
+    defaultPlugins: moduleList('PLINTH_DEFAULT_PLUGINS'),
+    strictPlugins: flag('PLINTH_STRICT_PLUGINS'),
+    pluginRegisterTimeoutMs: integer('PLINTH_PLUGIN_REGISTER_TIMEOUT_MS', 1, 600_000),
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

@@ -41,11 +41,14 @@ export function toProblem(error: unknown): HttpProblem {
     }))
     return new HttpProblem(400, 'VALIDATION_FAILED', `The request ${context} is invalid.`, { errors })
   }
-  const known = (err?.code && (FASTIFY_CODES[err.code] ?? SQLSTATE_PROBLEMS[err.code])) || undefined
+  // Drizzle wraps the driver's error: the SQLSTATE is on its cause.
+  const sqlState = (err as any)?.cause?.code ?? err?.code
+  const known = (err?.code && FASTIFY_CODES[err.code]) || (sqlState && SQLSTATE_PROBLEMS[sqlState]) || undefined
   if (known) return new HttpProblem(known.status, known.code, known.detail)
   if (typeof err?.message === 'string' && POOL_TIMEOUT.test(err.message)) return problems.dbUnavailable(error)
   if (err?.code === 'ECONNREFUSED' || err?.code === '57P01' /* admin shutdown */) return problems.dbUnavailable(error)
-  const status = err?.statusCode ?? 500
+  // `statusCode` (Fastify, http-errors) or `status` (Express habit) on an error meant for the caller.
+  const status = err?.statusCode ?? (typeof (err as any)?.status === 'number' ? (err as any).status : 500)
   if (status >= 400 && status < 500) {
     // 4xx errors raised deliberately (sensible's httpErrors, a guard's throw) speak to the caller.
     return new HttpProblem(status, codeForStatus(status), err.message || STATUS_CODES[status] || 'Bad request')

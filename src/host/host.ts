@@ -6,13 +6,15 @@ import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
 import { ChangeFeed } from '../tenancy/changes.ts'
 import { openDatabase, type Database } from '../tenancy/database.ts'
-import { migrateAll, type MigrateReport } from '../tenancy/migrate.ts'
+import { migrateAll, migrateTenants, type MigrateReport, type TenantMigrationResult } from '../tenancy/migrate.ts'
 import { readMigrations, type MigrationFile, type MigrationSource } from '../tenancy/migrations.ts'
+import { TenantPlugins } from '../tenancy/plugins.ts'
 import { TenantRegistry } from '../tenancy/registry.ts'
 import { Tenants } from '../tenancy/tenants.ts'
 import { runInTenantTransaction, type TenantDb } from '../tenancy/transaction.ts'
 import type { Config } from './config.ts'
-import { problems } from './errors.ts'
+import { HttpProblem, problems } from './errors.ts'
+import { discoverModules, type ModuleRecord } from './modules/loader.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -29,6 +31,9 @@ export class Host {
   readonly tenants: Tenants
   readonly registry: TenantRegistry
   readonly changes: ChangeFeed
+  readonly plugins: TenantPlugins
+  /** Every module found, with its status; filled in by open(). */
+  modules: ModuleRecord[] = []
   private publicFiles: MigrationFile[] = []
   private tenantFiles: MigrationFile[] = []
   lastMigration: MigrateReport | undefined
@@ -45,8 +50,17 @@ export class Host {
       connectionString: db.connectionString,
       log,
     })
-    this.changes.on('tenant', (id) => this.registry.refresh(id))
-    this.tenants = new Tenants({ pool: db.pool, changes: this.changes, migrationsForNewTenant: () => this.migrationSources() })
+    this.plugins = new TenantPlugins(db.pool, this.changes)
+    // A tenant's row and its module rows change together (created, dropped).
+    this.changes.on('tenant', async (id) => {
+      await Promise.all([this.registry.refresh(id), this.plugins.refresh(id)])
+    })
+    this.changes.on('plugin', (tenantId) => this.plugins.refresh(tenantId))
+    this.tenants = new Tenants({
+      pool: db.pool,
+      changes: this.changes,
+      migrationsForNewTenant: () => this.migrationSources().filter((s) => s.source === 'host' || this.isDefaultModule(s.source)),
+    })
   }
 
   /** Opens the database, applies what is pending, and loads the caches. */
@@ -61,8 +75,10 @@ export class Host {
     })
     const host = new Host(config, log, db, options)
     try {
+      host.modules = await discoverModules([path.join(PROJECT_ROOT, 'src/plugins'), ...config.pluginDirs], config.plugins)
       await host.migrate()
       await host.registry.load()
+      await host.plugins.load()
       if (options.followChanges !== false) await host.changes.start()
     } catch (err) {
       await db.close().catch(() => {})
@@ -76,9 +92,54 @@ export class Host {
     return this.db.pool
   }
 
-  /** The tenant migrations every tenant gets, the host's own first. */
+  /** The host's tenant migrations (every tenant), then each loadable module's (tenants that enabled it). */
   migrationSources(): MigrationSource[] {
-    return [{ source: 'host', files: this.tenantFiles }]
+    return [
+      { source: 'host', files: this.tenantFiles },
+      ...this.modules.filter((m) => m.status === 'loaded').map((m) => ({ source: m.id, files: m.migrations })),
+    ]
+  }
+
+  private isDefaultModule(id: string) {
+    const defaults = this.config.defaultPlugins
+    return defaults === '*' || defaults.includes(id)
+  }
+
+  /** A module's migrations succeeding or failing for a tenant decides whether its routes serve there. */
+  private recordModuleResult = async (result: TenantMigrationResult & { tenantId: string }) => {
+    if (result.source === 'host') return
+    await this.plugins.setStatus(result.tenantId, result.source, result.status === 'ok' ? 'ready' : 'failed', result.error ?? null)
+  }
+
+  private get migrationConcurrency() {
+    return this.db.kind === 'embedded' ? 1 : Math.max(1, Math.min(8, this.config.dbPoolMax - 1))
+  }
+
+  /** Enables a module for a tenant and applies its pending migrations there. */
+  async enableModule(tenantCode: string, moduleId: string): Promise<TenantMigrationResult> {
+    const tenant = await this.tenants.get(tenantCode)
+    const record = this.modules.find((m) => m.id === moduleId)
+    if (!record) throw new HttpProblem(404, 'MODULE_NOT_FOUND', `No module has the id ${JSON.stringify(moduleId)}.`)
+    if (record.status !== 'loaded') throw new HttpProblem(409, 'MODULE_UNAVAILABLE', `Module ${moduleId} is ${record.status}; fix it before enabling it.`)
+    await this.plugins.setEnabled(tenant.id, moduleId, true)
+    const [result] = await migrateTenants(this.pool, {
+      sources: [{ source: moduleId, files: record.migrations }],
+      concurrency: 1,
+      tenantId: tenant.id,
+      onSuccess: this.recordModuleResult,
+      onFailure: this.recordModuleResult,
+    })
+    if (!result) await this.plugins.setStatus(tenant.id, moduleId, 'ready', null)
+    return result ?? { tenant: tenant.code, source: moduleId, status: 'ok', applied: [] }
+  }
+
+  /** Disables a module for a tenant: its routes answer 404 there; its tables and data stay. */
+  async disableModule(tenantCode: string, moduleId: string) {
+    const tenant = await this.tenants.get(tenantCode)
+    if (!this.plugins.state(tenant.id, moduleId) && !this.modules.some((m) => m.id === moduleId)) {
+      throw new HttpProblem(404, 'MODULE_NOT_FOUND', `No module has the id ${JSON.stringify(moduleId)}.`)
+    }
+    await this.plugins.setEnabled(tenant.id, moduleId, false)
   }
 
   async migrate(): Promise<MigrateReport> {
@@ -88,7 +149,9 @@ export class Host {
     const report = await migrateAll(this.pool, {
       publicFiles: this.publicFiles,
       sources: this.migrationSources(),
-      concurrency: this.db.kind === 'embedded' ? 1 : Math.max(1, Math.min(8, this.config.dbPoolMax - 1)),
+      concurrency: this.migrationConcurrency,
+      onSuccess: this.recordModuleResult,
+      onFailure: this.recordModuleResult,
     })
     for (const result of report.tenants.filter((r) => r.status !== 'ok')) {
       this.log.error({ tenant: result.tenant, source: result.source, status: result.status, reason: result.error }, 'tenant migration did not complete')

@@ -25,7 +25,14 @@ export async function runServer(appOptions: AppOptions = {}) {
     log.fatal({ err }, 'could not start: database or migrations failed')
     process.exit(1)
   }
-  const app = await buildApp(host, appOptions)
+  let app
+  try {
+    app = await buildApp(host, appOptions)
+  } catch (err) {
+    log.fatal({ err }, 'could not start')
+    await host.close()
+    process.exit(1)
+  }
 
   closeWithGrace({ delay: config.shutdownTimeoutMs, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')

@@ -37,12 +37,16 @@ export interface MigrateOptions {
 
 export async function migrateAll(pool: pg.Pool, options: MigrateOptions): Promise<MigrateReport> {
   const publicApplied = await migratePublic(pool, options.publicFiles)
-  const pending = await findPendingTenantMigrations(pool, options.sources)
-  const tenants = await applyPending(pool, pending, options)
-  return { publicApplied, tenants }
+  return { publicApplied, tenants: await migrateTenants(pool, options) }
 }
 
-async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], options: MigrateOptions) {
+/** Applies pending tenant files: for every tenant, or for one (`tenantId`). */
+export async function migrateTenants(pool: pg.Pool, options: Omit<MigrateOptions, 'publicFiles'> & { tenantId?: string }) {
+  const pending = await findPendingTenantMigrations(pool, options.sources, options.tenantId)
+  return applyPending(pool, pending, options)
+}
+
+async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], options: Omit<MigrateOptions, 'publicFiles'>) {
   const filesBySource = new Map(options.sources.map((s) => [s.source, new Map(s.files.map((f) => [f.name, f]))]))
   // One unit of work per tenant, its sources in the order given (the host's first).
   const byTenant = new Map<string, PendingTenantMigration[]>()

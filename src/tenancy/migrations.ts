@@ -172,6 +172,7 @@ export interface PendingTenantMigration {
 export async function findPendingTenantMigrations(
   db: pg.Pool | pg.PoolClient,
   sources: MigrationSource[],
+  tenantId?: string,
 ): Promise<PendingTenantMigration[]> {
   const files = sources.flatMap((s) => s.files.map((f) => ({ source: s.source, ...f })))
   if (files.length === 0) return []
@@ -181,10 +182,11 @@ export async function findPendingTenantMigrations(
        CROSS JOIN unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS f(source, name, checksum, ord)
        LEFT JOIN public.sys_tenant_migration m ON m.tenant_id = t.id AND m.source = f.source AND m.name = f.name
       WHERE (m.name IS NULL OR m.checksum <> f.checksum)
+        AND ($5::uuid IS NULL OR t.id = $5)
         AND (f.source = 'host' OR EXISTS (SELECT 1 FROM public.sys_tenant_plugin p
                                             WHERE p.tenant_id = t.id AND p.plugin_id = f.source AND p.enabled))
       ORDER BY t.code, f.ord`,
-    [files.map((f) => f.source), files.map((f) => f.name), files.map((f) => f.checksum), files.map((_, i) => i)],
+    [files.map((f) => f.source), files.map((f) => f.name), files.map((f) => f.checksum), files.map((_, i) => i), tenantId ?? null],
   )
   return rows
 }

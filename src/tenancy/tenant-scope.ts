@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod 
 import type pg from 'pg'
 import { prepareProblemReply, toProblem } from '../host/error-handler.ts'
 import { problems } from '../host/errors.ts'
+import type { Principal } from '../rbac/principal.ts'
 import type { Tenant, TenantRegistry } from './registry.ts'
 import { TenantTransaction, type TenantDb } from './transaction.ts'
 
@@ -22,9 +23,13 @@ declare module 'fastify' {
   }
 }
 
+/** Finds the caller's principal (null: no credential); the identity layer supplies it. */
+export type Authenticate = (request: FastifyRequest) => Promise<Principal | null>
+
 export interface TenantScopeOptions {
   pool: pg.Pool
   registry: TenantRegistry
+  authenticate?: Authenticate
 }
 
 /** The tenant a request names: its x-tenant header, else its Host matched against tenant domains. */
@@ -47,9 +52,10 @@ export function resolveTenant(request: FastifyRequest, registry: TenantRegistry)
 }
 
 export function installTenantScope(scope: FastifyInstance, options: TenantScopeOptions) {
-  const { pool, registry } = options
+  const { pool, registry, authenticate } = options
 
   scope.addHook('preHandler', async function resolveRequestTenant(request) {
+    if (authenticate) request.principal = await authenticate(request)
     request.tenant ??= resolveTenant(request, registry)
   })
 

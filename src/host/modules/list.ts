@@ -1,0 +1,21 @@
+// GET /api/plugins: every module plinth found, with its status. Why one failed or was refused is
+// an operator's business: the reason is shown to the platform admin only.
+import type { FastifyInstance } from 'fastify'
+import { isAdminToken } from '../admin/index.ts'
+import type { Host } from '../host.ts'
+
+export async function pluginListRoutes(app: FastifyInstance, { host }: { host: Host }) {
+  app.get('/api/plugins', async (request) => {
+    const admin = isAdminToken(request.headers.authorization, host.config.adminToken)
+    return {
+      plugins: host.modules.map((m) => ({
+        id: m.id,
+        name: m.name ?? null,
+        version: m.version ?? null,
+        api: m.api ?? null,
+        status: m.status,
+        ...(admin && m.reason ? { reason: m.reason } : {}),
+      })),
+    }
+  })
+}

@@ -1,0 +1,100 @@
+// Finds modules, checks them, and runs their register(ctx). A module that breaks a rule is
+// `refused`; one that throws, never finishes registering, or cannot be imported is `failed`.
+// Either way it is recorded with its reason and every other module carries on.
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { readMigrations, type MigrationFile } from '../../tenancy/migrations.ts'
+import type { ModuleContext, ModuleDefinition, ModuleManifest } from './contract.ts'
+import { checkAgreement, checkManifest, ModuleRefusal, MODULE_ID } from './manifest.ts'
+import { collectingRouter, type CollectedRoute } from './router.ts'
+
+export interface ModuleRecord {
+  id: string
+  dir: string
+  name?: string
+  version?: string
+  api?: string
+  status: 'loaded' | 'failed' | 'refused'
+  /** Which rule or step, and which field: for the log and the platform admin. */
+  reason?: string
+  manifest?: ModuleManifest
+  definition?: ModuleDefinition
+  migrations: MigrationFile[]
+  routes: CollectedRoute[]
+}
+
+async function moduleFolders(root: string): Promise<string[]> {
+  try {
+    const entries = await fs.readdir(root, { withFileTypes: true })
+    return entries.filter((e) => e.isDirectory()).map((e) => path.join(root, e.name)).sort()
+  } catch (err: any) {
+    if (err.code === 'ENOENT') return []
+    throw err
+  }
+}
+
+/** Imports and checks every module under `roots`, without running any register(). */
+export async function discoverModules(roots: string[], only: '*' | string[]): Promise<ModuleRecord[]> {
+  const records: ModuleRecord[] = []
+  for (const root of roots) {
+    for (const dir of await moduleFolders(root)) {
+      const id = path.basename(dir)
+      if (only !== '*' && !only.includes(id)) continue
+      const record: ModuleRecord = { id, dir, status: 'loaded', migrations: [], routes: [] }
+      records.push(record)
+      try {
+        if (records.some((r) => r !== record && r.id === id)) {
+          throw new ModuleRefusal('duplicate', 'id', `another module with id "${id}" was found first`)
+        }
+        if (!new RegExp(MODULE_ID).test(id)) {
+          throw new ModuleRefusal('manifest', 'id', `folder name "${id}" is not a module id (a-z, 0-9, -, starting with a letter, at most 40)`)
+        }
+        const config = await import(pathToFileURL(path.join(dir, 'module.config.ts')).href)
+        const manifest = checkManifest(config.default, id)
+        Object.assign(record, { manifest, name: manifest.name, version: manifest.version, api: manifest.api })
+        const plugin = await import(pathToFileURL(path.join(dir, 'plugin.ts')).href)
+        record.definition = checkAgreement(plugin.default, plugin.permissions, manifest)
+        record.migrations = await readMigrations(path.join(dir, 'migrations'))
+      } catch (err) {
+        record.status = err instanceof ModuleRefusal ? 'refused' : 'failed'
+        record.reason = err instanceof ModuleRefusal ? `${err.rule} (${err.field}): ${err.message}` : `could not import: ${(err as Error).message}`
+      }
+    }
+  }
+  return records
+}
+
+export type ContextFactory = (record: ModuleRecord, router: ModuleContext['router'], requirePermission: (p: string) => void) => ModuleContext
+
+/** Runs the module's register(ctx), bounded in time, and keeps the routes it declared. */
+export async function registerModule(record: ModuleRecord, makeContext: ContextFactory, timeoutMs: number) {
+  if (record.status !== 'loaded' || !record.definition) return
+  const { router, routes } = collectingRouter(record.id)
+  const declared = new Set(record.manifest!.permissions)
+  const undeclared: string[] = []
+  const ctx = makeContext(record, router, (permission) => {
+    if (!declared.has(permission)) undeclared.push(permission)
+  })
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      Promise.resolve().then(() => record.definition!.register(ctx)),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`register(ctx) did not finish within ${timeoutMs} ms`)), timeoutMs)
+      }),
+    ])
+  } catch (err) {
+    record.status = 'failed'
+    record.reason = `register: ${(err as Error).message}`
+    return
+  } finally {
+    clearTimeout(timer)
+  }
+  if (undeclared.length > 0) {
+    record.status = 'refused'
+    record.reason = `undeclared-permission (permissions): rbac.require("${undeclared[0]}") names a permission the module does not declare`
+    return
+  }
+  record.routes = routes
+}

@@ -1,0 +1,114 @@
+// Inventory: items with a paginated, filterable list, and get / create / update / delete.
+// Written against the module contract only (host API 1.x); plinth runs it unchanged.
+import { asc, count, eq, ilike, sql } from 'drizzle-orm'
+import { Type } from 'typebox'
+import { items } from './schema.ts'
+
+export const permissions = ['inventory.items.read', 'inventory.items.create', 'inventory.items.update', 'inventory.items.delete']
+
+const Item = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  sku: Type.Union([Type.String(), Type.Null()]),
+  quantity: Type.Integer(),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+})
+const ItemInput = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    sku: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    quantity: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+)
+const ItemPatch = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    sku: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()])),
+    quantity: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+)
+const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+const ListQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+})
+
+function notFound() {
+  // Express style: an error with a status is answered with that status.
+  return Object.assign(new Error('No item has this id.'), { status: 404 })
+}
+
+// `%` and `_` in a user's filter are literal characters, not wildcards.
+const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => '\\' + c)}%`
+
+export default {
+  meta: { id: 'inventory', name: 'Inventory', version: '1.0.0', api: '1.x' },
+  async register(ctx: any) {
+    ctx.router.get(
+      '/items',
+      { schema: { querystring: ListQuery, response: { 200: Type.Object({ items: Type.Array(Item), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }) } }, summary: 'List items' },
+      ctx.rbac.require('inventory.items.read'),
+      async (req: any) => {
+        const { limit, offset, name } = req.query
+        const where = name ? ilike(items.name, likePattern(name)) : undefined
+        const [rows, [{ total }]] = await Promise.all([
+          req.db.select().from(items).where(where).orderBy(asc(items.name), asc(items.id)).limit(limit).offset(offset),
+          req.db.select({ total: count() }).from(items).where(where),
+        ])
+        return { items: rows, total, limit, offset }
+      },
+    )
+
+    ctx.router.get(
+      '/items/:id',
+      { schema: { params: IdParams, response: { 200: Item } }, summary: 'Get an item' },
+      ctx.rbac.require('inventory.items.read'),
+      async (req: any) => {
+        const [item] = await req.db.select().from(items).where(eq(items.id, req.params.id))
+        if (!item) throw notFound()
+        return item
+      },
+    )
+
+    ctx.router.post(
+      '/items',
+      { schema: { body: ItemInput, response: { 201: Item } }, summary: 'Create an item' },
+      ctx.rbac.require('inventory.items.create'),
+      async (req: any, res: any) => {
+        const [item] = await req.db.insert(items).values(req.body).returning()
+        ctx.log('item created', { itemId: item.id })
+        res.status(201).json(item)
+      },
+    )
+
+    ctx.router.patch(
+      '/items/:id',
+      { schema: { params: IdParams, body: ItemPatch, response: { 200: Item } }, summary: 'Update an item' },
+      ctx.rbac.require('inventory.items.update'),
+      async (req: any) => {
+        const [item] = await req.db
+          .update(items)
+          .set({ ...req.body, updatedAt: sql`now()` })
+          .where(eq(items.id, req.params.id))
+          .returning()
+        if (!item) throw notFound()
+        return item
+      },
+    )
+
+    ctx.router.delete(
+      '/items/:id',
+      { schema: { params: IdParams }, summary: 'Delete an item' },
+      ctx.rbac.require('inventory.items.delete'),
+      async (req: any, res: any) => {
+        const deleted = await req.db.delete(items).where(eq(items.id, req.params.id)).returning({ id: items.id })
+        if (deleted.length === 0) throw notFound()
+        res.status(204).end()
+      },
+    )
+  },
+}
