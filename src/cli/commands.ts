@@ -13,6 +13,9 @@ export const USAGE = `Usage: plinth <command> [options]
   tenant resume <code>                                    serve it again
   tenant drop <code> --confirm <code>                     delete the tenant and ALL its data
   migrate                                                 apply pending migrations, report per tenant
+  plugin list                                             modules found, with status and reason
+  plugin enable <id> --tenant <code>                      enable a module for a tenant (applies its migrations)
+  plugin disable <id> --tenant <code>                     its routes answer 404 there; its data stays
 
 Options: --json (machine-readable output), -h, --help
 Environment: DATABASE_URL, or PLINTH_DATA_DIR for the embedded database (see .env.example).
@@ -26,7 +29,7 @@ export interface CommandOutput {
   exitCode?: number
 }
 
-type Options = { name?: string; domain?: string; confirm?: string }
+type Options = { name?: string; domain?: string; confirm?: string; tenant?: string }
 type Command = (host: Host, args: string[], options: Options) => Promise<CommandOutput>
 
 function one(args: string[], what: string): string {
@@ -82,6 +85,25 @@ export const commands: Record<string, Command> = {
   'tenant resume': async (host, args) => tenantOutput('resumed')(await host.tenants.resume(one(args, 'tenant code'))),
   'tenant drop': async (host, args, options) =>
     tenantOutput('dropped')(await host.tenants.drop(one(args, 'tenant code'), options.confirm)),
+  'plugin list': async (host) => {
+    const modules = host.modules.map((m) => ({ id: m.id, name: m.name ?? null, version: m.version ?? null, api: m.api ?? null, status: m.status, reason: m.reason ?? null }))
+    const text = modules.length === 0 ? 'no modules\n' : table([['ID', 'VERSION', 'API', 'STATUS', 'REASON'], ...modules.map((m) => [m.id, m.version ?? '-', m.api ?? '-', m.status, m.reason ?? ''])])
+    return { text, json: modules }
+  },
+  'plugin enable': async (host, args, options) => {
+    if (!options.tenant) throw new UsageError('plugin enable needs --tenant')
+    const result = await host.enableModule(options.tenant, one(args, 'module id'))
+    const text = result.status === 'ok'
+      ? `enabled ${result.source} for ${result.tenant}${result.applied.length ? ` (applied ${result.applied.join(', ')})` : ''}\n`
+      : `enabled ${result.source} for ${result.tenant}, but its migrations ${result.status}: ${result.error}\n`
+    return { text, json: result, exitCode: result.status === 'ok' ? 0 : 1 }
+  },
+  'plugin disable': async (host, args, options) => {
+    if (!options.tenant) throw new UsageError('plugin disable needs --tenant')
+    const id = one(args, 'module id')
+    await host.disableModule(options.tenant, id)
+    return { text: `disabled ${id} for ${options.tenant}\n`, json: { tenant: options.tenant, module: id, enabled: false } }
+  },
   migrate: async (host) => {
     // Host.open has just migrated; report what it did.
     const report = host.lastMigration!

@@ -16,6 +16,7 @@ async function main(argv: string[]): Promise<number> {
       name: { type: 'string' },
       domain: { type: 'string' },
       confirm: { type: 'string' },
+      tenant: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
