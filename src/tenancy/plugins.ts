@@ -2,6 +2,7 @@
 // module route checks its tenant's enablement without a query, and a change on any instance
 // reaches every instance through the change feed (topic `plugin`, key = tenant id).
 import type pg from 'pg'
+import { RefreshOrder } from './refresh-order.ts'
 import { recordChange, type ChangeFeed } from './changes.ts'
 import { inTransaction } from './transaction.ts'
 
@@ -17,8 +18,7 @@ const SELECT = `SELECT tenant_id AS "tenantId", plugin_id AS "pluginId", enabled
 
 export class TenantPlugins {
   private byTenant = new Map<string, Map<string, TenantPluginState>>()
-  private refreshes = 0
-  private applied = new Map<string, number>()
+  private order = new RefreshOrder()
 
   constructor(
     private readonly pool: pg.Pool,
@@ -33,10 +33,9 @@ export class TenantPlugins {
 
   /** Re-reads one tenant's modules; the old state serves until the new one is read. */
   async refresh(tenantId: string) {
-    const started = ++this.refreshes
+    const ticket = this.order.begin()
     const { rows } = await this.pool.query<Row>(`${SELECT} WHERE tenant_id = $1`, [tenantId])
-    if (started < (this.applied.get(tenantId) ?? 0)) return
-    this.applied.set(tenantId, started)
+    if (!this.order.isCurrent(tenantId, ticket)) return
     this.byTenant.delete(tenantId)
     for (const row of rows) this.put(row)
   }

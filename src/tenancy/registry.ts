@@ -2,6 +2,7 @@
 // Loaded whole at start (a thousand tenants is one small query) and refreshed row by row when the
 // change feed says a tenant changed, on this instance or another.
 import type pg from 'pg'
+import { RefreshOrder } from './refresh-order.ts'
 
 export interface Tenant {
   id: string
@@ -20,8 +21,7 @@ export class TenantRegistry {
   private byId = new Map<string, Tenant>()
   private byCodeMap = new Map<string, Tenant>()
   private byDomainMap = new Map<string, Tenant>()
-  private refreshes = 0
-  private applied = new Map<string, number>()
+  private order = new RefreshOrder()
 
   constructor(private readonly pool: pg.Pool) {}
 
@@ -39,10 +39,9 @@ export class TenantRegistry {
    * read that finishes after a newer one is dropped.
    */
   async refresh(id: string) {
-    const started = ++this.refreshes
+    const ticket = this.order.begin()
     const { rows } = await this.pool.query<Tenant>(`${SELECT_TENANT} WHERE id = $1`, [id])
-    if (started < (this.applied.get(id) ?? 0)) return
-    this.applied.set(id, started)
+    if (!this.order.isCurrent(id, ticket)) return
     const stale = this.byId.get(id)
     if (stale) this.remove(stale)
     if (rows[0]) this.put(rows[0])
