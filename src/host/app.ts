@@ -7,6 +7,7 @@ import { installTenantScope, type Authenticate } from '../tenancy/tenant-scope.t
 import { adminRoutes } from './admin/index.ts'
 import { errorHandler } from './error-handler.ts'
 import { healthRoutes } from './health.ts'
+import { openApi } from './openapi.ts'
 import { pluginListRoutes } from './modules/list.ts'
 import { mountModule, registerModules } from './modules/mount.ts'
 import type { Host } from './host.ts'
@@ -68,6 +69,8 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
     throw new StrictModulesError(`PLINTH_STRICT_PLUGINS=1 and ${reasons.length} module problem(s):\n  ${reasons.join('\n  ')}`)
   }
 
+  // Before any route: the document is built from the routes registered after it.
+  await app.register(openApi, { modules: host.modules })
   await app.register(healthRoutes, { host })
   await app.register(pluginListRoutes, { host })
   for (const record of host.modules) await mountModule(app, host, record, options.authenticate)

@@ -1,0 +1,111 @@
+// Support tickets: what `inventory` does not show. Plain SQL instead of a query builder, two
+// migration files, background work through ctx.withTenantTx, its own health check, nav items.
+// Written against the module contract only (host API 1.x).
+import { sql } from 'drizzle-orm'
+import { Type } from 'typebox'
+
+export const permissions = ['tickets.tickets.read', 'tickets.tickets.write', 'tickets.tickets.close', 'tickets.comments.write']
+
+const Ticket = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  status: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
+  priority: Type.Union([Type.Literal('low'), Type.Literal('normal'), Type.Literal('high')]),
+  comments: Type.Integer(),
+  createdAt: Type.String({ format: 'date-time' }),
+  closedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+})
+const TicketInput = Type.Object(
+  { title: Type.String({ minLength: 1, maxLength: 200 }), priority: Type.Optional(Type.Union([Type.Literal('low'), Type.Literal('normal'), Type.Literal('high')])) },
+  { additionalProperties: false },
+)
+const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9]{1,18}$' }) })
+
+// What the background sweeps last did: the health check reports a sweep that failed.
+const sweeps = { running: 0, lastError: null as string | null }
+
+const SELECT_TICKETS = sql`
+  SELECT t.id::text, t.title, t.status, t.priority, t.created_at AS "createdAt", t.closed_at AS "closedAt",
+         (SELECT count(*) FROM ticket_comments c WHERE c.ticket_id = t.id)::int AS comments
+    FROM tickets t`
+
+export default {
+  meta: { id: 'tickets', name: 'Support tickets', version: '1.1.0', api: '^1.0.0' },
+
+  async register(ctx: any) {
+    ctx.router.get(
+      '/tickets',
+      { schema: { querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])) }), response: { 200: Type.Object({ tickets: Type.Array(Ticket) }) } }, summary: 'List tickets' },
+      ctx.rbac.require('tickets.tickets.read'),
+      async (req: any) => {
+        const filter = req.query.status ? sql` WHERE t.status = ${req.query.status}` : sql``
+        const { rows } = await req.db.execute(sql`${SELECT_TICKETS}${filter} ORDER BY t.id`)
+        return { tickets: rows }
+      },
+    )
+
+    ctx.router.post(
+      '/tickets',
+      { schema: { body: TicketInput, response: { 201: Ticket } }, summary: 'Open a ticket' },
+      ctx.rbac.require('tickets.tickets.write'),
+      async (req: any, res: any) => {
+        const { rows } = await req.db.execute(
+          sql`INSERT INTO tickets (title, priority) VALUES (${req.body.title}, ${req.body.priority ?? 'normal'}) RETURNING id`,
+        )
+        const { rows: [ticket] } = await req.db.execute(sql`${SELECT_TICKETS} WHERE t.id = ${rows[0].id}`)
+        res.status(201).json(ticket)
+      },
+    )
+
+    ctx.router.post(
+      '/tickets/:id/comments',
+      { schema: { params: IdParams, body: Type.Object({ body: Type.String({ minLength: 1, maxLength: 5000 }) }, { additionalProperties: false }) }, summary: 'Comment on a ticket' },
+      ctx.rbac.require('tickets.comments.write'),
+      async (req: any, res: any) => {
+        const { rows } = await req.db.execute(sql`
+          INSERT INTO ticket_comments (ticket_id, author, body)
+          SELECT id, ${req.principal.id}, ${req.body.body} FROM tickets WHERE id = ${req.params.id}
+          RETURNING id::text, ticket_id::text AS "ticketId", author, body`)
+        if (rows.length === 0) throw Object.assign(new Error('No ticket has this id.'), { status: 404 })
+        res.status(201).json(rows[0])
+      },
+    )
+
+    // Closing stale tickets can take a while: answer at once, do it in the background, in a
+    // transaction of its own (ctx.withTenantTx), after this request's transaction has committed.
+    ctx.router.post(
+      '/tickets/close-stale',
+      { schema: { body: Type.Object({ olderThanSeconds: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }) }, summary: 'Close open tickets older than a given age, in the background' },
+      ctx.rbac.require('tickets.tickets.close'),
+      async (req: any, res: any) => {
+        const tenantId = req.tenant.id
+        const { olderThanSeconds } = req.body
+        res.status(202).json({ queued: true })
+        sweeps.running++
+        setImmediate(async () => {
+          try {
+            const closed = await ctx.withTenantTx(tenantId, async (db: any) => {
+              const { rows } = await db.execute(sql`
+                UPDATE tickets SET status = 'closed', closed_at = now()
+                 WHERE status = 'open' AND created_at <= now() - make_interval(secs => ${olderThanSeconds})
+                RETURNING id`)
+              return rows.length
+            })
+            sweeps.lastError = null
+            ctx.log('stale tickets closed', { tenantId, closed })
+          } catch (err: any) {
+            sweeps.lastError = err.message
+            ctx.log('closing stale tickets failed', { tenantId, error: err.message })
+          } finally {
+            sweeps.running--
+          }
+        })
+      },
+    )
+  },
+
+  // GET /api/plugins/tickets/health: unhealthy while the last background sweep failed.
+  async health() {
+    return sweeps.lastError === null
+  },
+}
