@@ -12,7 +12,8 @@ import { startServer } from './helpers/process.ts'
 
 const FIXTURES = path.join(PROJECT_ROOT, 'test/fixtures/plugins')
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
-const everyone = async () => null
+// No credential for anyone: these tests are about modules, not identities.
+const everyone = { identify: async () => null, permissions: async () => new Set<string>() }
 
 t.test('refused and failed modules, each with its reason, while inventory keeps answering', async (t) => {
   const th = await startTestHost({
@@ -21,7 +22,7 @@ t.test('refused and failed modules, each with its reason, while inventory keeps 
       PLINTH_PLUGINS: 'inventory,api-two,disagree,undeclared,throws,hangs',
       PLINTH_PLUGIN_REGISTER_TIMEOUT_MS: '300',
     },
-    authenticate: everyone,
+    identities: everyone,
   })
   t.teardown(th.close)
   const byId = Object.fromEntries(th.host.modules.map((m) => [m.id, m]))
@@ -71,7 +72,10 @@ t.test('PLINTH_STRICT_PLUGINS=1: a failing module fails the start', async (t) =>
 t.test('an Express-style module runs unchanged', async (t) => {
   const th = await startTestHost({
     env: { PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'express,spy' },
-    authenticate: async () => ({ id: 'k1', kind: 'key', tenantId: null, permissions: new Set(['express.things.read']) }),
+    identities: {
+      identify: async () => ({ id: 'key:k1', kind: 'key' as const, tenantId: null }),
+      permissions: async () => new Set(['express.things.read']),
+    },
   })
   t.teardown(th.close)
   await th.createTenant('acme')
@@ -96,7 +100,7 @@ t.test('an Express-style module runs unchanged', async (t) => {
 })
 
 t.test('a module cannot reach another module', async (t) => {
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'express,spy' }, authenticate: everyone })
+  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'express,spy' }, identities: everyone })
   t.teardown(th.close)
   await th.createTenant('acme')
   const headers = { 'x-tenant': 'acme' }
@@ -115,7 +119,7 @@ t.test('enable and disable per tenant; a failing module migration stays with its
   t.teardown(database.drop)
   const env = { PLINTH_PLUGIN_DIRS: plugins, PLINTH_PLUGINS: 'inventory,migfail' }
 
-  const second = await startTestHost({ database, env: { ...env, PLINTH_DEFAULT_PLUGINS: 'inventory' }, authenticate: everyone })
+  const second = await startTestHost({ database, env: { ...env, PLINTH_DEFAULT_PLUGINS: 'inventory' }, identities: everyone })
   await second.createTenant('acme')
   const beta = await second.createTenant('beta')
   await second.host.pool.query('CREATE TABLE t_beta.stop_here (id int)')
@@ -133,7 +137,7 @@ t.test('enable and disable per tenant; a failing module migration stays with its
   // The operator fixes beta's data, and a new start (or plinth migrate) completes it.
   await second.host.pool.query('DROP TABLE t_beta.stop_here')
   await second.close()
-  const third = await startTestHost({ database, env, authenticate: everyone })
+  const third = await startTestHost({ database, env, identities: everyone })
   t.teardown(third.close)
   t.same(third.host.lastMigration!.tenants.map((r) => [r.tenant, r.source, r.status]), [['beta', 'migfail', 'ok']])
   t.same((await third.app.inject({ url: '/api/plugins/migfail/rows', headers: { 'x-tenant': 'beta' } })).json(), { n: 0 })

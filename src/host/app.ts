@@ -3,7 +3,8 @@
 import cors from '@fastify/cors'
 import sensible from '@fastify/sensible'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { installTenantScope, type Authenticate } from '../tenancy/tenant-scope.ts'
+import { installTenantScope } from '../tenancy/tenant-scope.ts'
+import type { IdentityProvider } from '../rbac/principal.ts'
 import { adminRoutes } from './admin/index.ts'
 import { errorHandler } from './error-handler.ts'
 import { healthRoutes } from './health.ts'
@@ -25,8 +26,8 @@ export interface AppOptions {
   tenantRoutes?: (scope: FastifyInstance) => Promise<void> | void
   /** Close the Host (pool, embedded database) when the app closes. Default true. */
   closeHost?: boolean
-  /** Who is calling, for tenant routes. */
-  authenticate?: Authenticate
+  /** Who is calling, for tenant routes. Default: the host's own (API keys, JWTs, the admin token). */
+  identities?: IdentityProvider
 }
 
 export class StrictModulesError extends Error {}
@@ -58,6 +59,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
     exposedHeaders: ['x-request-id', 'retry-after'],
   })
 
+  const identities = options.identities ?? host.identities
   await registerModules(host)
   const unavailable = host.modules.filter((m) => m.status !== 'loaded')
   const failedMigrations = host.lastMigration?.tenants.filter((r) => r.source !== 'host' && r.status !== 'ok') ?? []
@@ -73,12 +75,12 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   await app.register(openApi, { modules: host.modules })
   await app.register(healthRoutes, { host })
   await app.register(pluginListRoutes, { host })
-  for (const record of host.modules) await mountModule(app, host, record, options.authenticate)
+  for (const record of host.modules) await mountModule(app, host, record, identities)
   await app.register(adminRoutes, { prefix: '/api/admin', host })
   if (options.tenantRoutes) {
     const register = options.tenantRoutes
     await app.register(async (scope) => {
-      installTenantScope(scope, { pool: host.pool, registry: host.registry, authenticate: options.authenticate })
+      installTenantScope(scope, { pool: host.pool, registry: host.registry, identities })
       await register(scope)
     })
   }

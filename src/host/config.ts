@@ -25,6 +25,16 @@ export interface Config {
   defaultPlugins: '*' | string[]
   strictPlugins: boolean
   pluginRegisterTimeoutMs: number
+  jwt: {
+    /** HS256 shared secret. */
+    secret?: string
+    /** PEM public key (RSA for RS256, P-256 EC for ES256). */
+    publicKeyFile?: string
+    /** A JWKS document on disk. */
+    jwksFile?: string
+    issuer?: string
+    audience?: string
+  }
 }
 
 export class ConfigError extends Error {
@@ -55,6 +65,11 @@ export const DEFAULTS = {
   PLINTH_DEFAULT_PLUGINS: '*',
   PLINTH_STRICT_PLUGINS: '0',
   PLINTH_PLUGIN_REGISTER_TIMEOUT_MS: '5000',
+  PLINTH_JWT_SECRET: '',
+  PLINTH_JWT_PUBLIC_KEY_FILE: '',
+  PLINTH_JWT_JWKS_FILE: '',
+  PLINTH_JWT_ISSUER: '',
+  PLINTH_JWT_AUDIENCE: '',
 } as const
 
 export function loadConfig(env: Env = process.env): Config {
@@ -126,6 +141,19 @@ export function loadConfig(env: Env = process.env): Config {
     return ids
   }
 
+  const optional = (name: keyof typeof DEFAULTS) => read(name) || undefined
+  const jwt = {
+    secret: optional('PLINTH_JWT_SECRET'),
+    publicKeyFile: optional('PLINTH_JWT_PUBLIC_KEY_FILE'),
+    jwksFile: optional('PLINTH_JWT_JWKS_FILE'),
+    issuer: optional('PLINTH_JWT_ISSUER'),
+    audience: optional('PLINTH_JWT_AUDIENCE'),
+  }
+  if (jwt.secret !== undefined && jwt.secret.length < 32) problems.push('PLINTH_JWT_SECRET must be at least 32 characters long')
+  if ([jwt.secret, jwt.publicKeyFile, jwt.jwksFile].filter(Boolean).length > 1) {
+    problems.push('PLINTH_JWT_SECRET, PLINTH_JWT_PUBLIC_KEY_FILE and PLINTH_JWT_JWKS_FILE are exclusive: set one')
+  }
+
   const host = read('HOST')
   const config: Config = {
     databaseUrl,
@@ -145,6 +173,7 @@ export function loadConfig(env: Env = process.env): Config {
     defaultPlugins: moduleList('PLINTH_DEFAULT_PLUGINS'),
     strictPlugins: flag('PLINTH_STRICT_PLUGINS'),
     pluginRegisterTimeoutMs: integer('PLINTH_PLUGIN_REGISTER_TIMEOUT_MS', 1, 600_000),
+    jwt,
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

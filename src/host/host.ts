@@ -4,7 +4,8 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
-import { ChangeFeed } from '../tenancy/changes.ts'
+import { ChangeFeed, recordChange } from '../tenancy/changes.ts'
+import { quoteIdent } from '../tenancy/schema-name.ts'
 import { openDatabase, type Database } from '../tenancy/database.ts'
 import { migrateAll, migrateTenants, type MigrateReport, type TenantMigrationResult } from '../tenancy/migrate.ts'
 import { readMigrations, type MigrationFile, type MigrationSource } from '../tenancy/migrations.ts'
@@ -13,6 +14,11 @@ import { TenantRegistry } from '../tenancy/registry.ts'
 import { Tenants } from '../tenancy/tenants.ts'
 import { runInTenantTransaction, type TenantDb } from '../tenancy/transaction.ts'
 import type { Config } from './config.ts'
+import { ApiKeys } from '../rbac/api-keys.ts'
+import { BearerIdentities } from '../rbac/identity.ts'
+import { JwtVerifier } from '../rbac/jwt.ts'
+import { PermissionSets } from '../rbac/permission-sets.ts'
+import { Roles } from '../rbac/roles.ts'
 import { HttpProblem, problems } from './errors.ts'
 import { discoverModules, type ModuleRecord } from './modules/loader.ts'
 
@@ -32,6 +38,10 @@ export class Host {
   readonly registry: TenantRegistry
   readonly changes: ChangeFeed
   readonly plugins: TenantPlugins
+  readonly keys: ApiKeys
+  readonly permissionSets: PermissionSets
+  readonly roles: Roles
+  identities!: BearerIdentities
   /** Every module found, with its status; filled in by open(). */
   modules: ModuleRecord[] = []
   private publicFiles: MigrationFile[] = []
@@ -51,11 +61,19 @@ export class Host {
       log,
     })
     this.plugins = new TenantPlugins(db.pool, this.changes)
+    this.keys = new ApiKeys(db.pool, this.changes)
+    this.permissionSets = new PermissionSets(db.pool, (tenantId) => this.catalog(tenantId))
+    this.roles = new Roles(db.pool, () => this.catalog(), this.changes)
+    this.changes.on('key', (id) => this.keys.refresh(id))
+    this.changes.on('rbac', async (tenantId) => this.permissionSets.invalidate(tenantId))
     // A tenant's row and its module rows change together (created, dropped).
     this.changes.on('tenant', async (id) => {
       await Promise.all([this.registry.refresh(id), this.plugins.refresh(id)])
     })
-    this.changes.on('plugin', (tenantId) => this.plugins.refresh(tenantId))
+    this.changes.on('plugin', async (tenantId) => {
+      await this.plugins.refresh(tenantId)
+      this.permissionSets.invalidate(tenantId)
+    })
     this.tenants = new Tenants({
       pool: db.pool,
       changes: this.changes,
@@ -79,6 +97,8 @@ export class Host {
       await host.migrate()
       await host.registry.load()
       await host.plugins.load()
+      await host.keys.load()
+      host.identities = new BearerIdentities(host.keys, await JwtVerifier.create(config.jwt), host.registry, host.permissionSets, config.adminToken)
       if (options.followChanges !== false) await host.changes.start()
     } catch (err) {
       await db.close().catch(() => {})
@@ -98,6 +118,17 @@ export class Host {
       { source: 'host', files: this.tenantFiles },
       ...this.modules.filter((m) => m.status === 'loaded').map((m) => ({ source: m.id, files: m.migrations })),
     ]
+  }
+
+  /**
+   * The permissions loaded modules declare: what a grant can give. For a tenant, only those of the
+   * modules enabled there.
+   */
+  catalog(tenantId?: string): string[] {
+    const enabled = tenantId === undefined ? undefined : new Set(this.plugins.enabledFor(tenantId))
+    return this.modules
+      .filter((m) => m.status === 'loaded' && (!enabled || enabled.has(m.id)))
+      .flatMap((m) => m.manifest!.permissions)
   }
 
   private isDefaultModule(id: string) {
@@ -131,6 +162,19 @@ export class Host {
     })
     if (!result) await this.plugins.setStatus(tenant.id, moduleId, 'ready', null)
     return result ?? { tenant: tenant.code, source: moduleId, status: 'ok', applied: [] }
+  }
+
+  /** Issues an API key for a tenant, holding `roles` there; the key's secret is in the result, once. */
+  async createKey(tenantCode: string, name: string, roles: string[] = []) {
+    const tenant = await this.tenants.get(tenantCode)
+    const created = await this.keys.create(tenant.id, name, async (client, keyId) => {
+      if (roles.length === 0) return
+      await client.query(`SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`)
+      for (const role of roles) await this.roles.assignWith(client, role, `key:${keyId}`)
+      await recordChange(client, 'rbac', tenant.id)
+    })
+    if (roles.length > 0) await this.changes.emitLocal('rbac', tenant.id).catch(() => {})
+    return created
   }
 
   /** Disables a module for a tenant: its routes answer 404 there; its tables and data stay. */

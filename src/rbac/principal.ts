@@ -1,11 +1,25 @@
-// Who is calling. Authentication sets it; rbac.require reads it. Null means no credential.
+// Who is calling. The identity provider turns a credential into an Identity; once the request's
+// tenant is settled, its permissions there make it a Principal. Null means no credential.
+import type { FastifyRequest } from 'fastify'
+import type { Tenant } from '../tenancy/registry.ts'
 
-export interface Principal {
+export interface Identity {
+  /** `key:<id>`, `user:<sub>`, or `admin`. */
   id: string
   kind: 'key' | 'user' | 'admin'
   /** The tenant the credential belongs to; null only for the platform admin. */
   tenantId: string | null
+}
+
+export interface Principal extends Identity {
   permissions: ReadonlySet<string>
+}
+
+export interface IdentityProvider {
+  /** The caller's identity; null without a credential; throws 401 for a credential that fails. */
+  identify(request: FastifyRequest): Promise<Identity | null>
+  /** What the identity may do in the tenant. */
+  permissions(identity: Identity, tenant: Tenant): Promise<ReadonlySet<string>>
 }
 
 declare module 'fastify' {

@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod 
 import type pg from 'pg'
 import { prepareProblemReply, toProblem } from '../host/error-handler.ts'
 import { problems } from '../host/errors.ts'
-import type { Principal } from '../rbac/principal.ts'
+import type { IdentityProvider } from '../rbac/principal.ts'
 import type { Tenant, TenantRegistry } from './registry.ts'
 import { TenantTransaction, type TenantDb } from './transaction.ts'
 
@@ -23,25 +23,30 @@ declare module 'fastify' {
   }
 }
 
-/** Finds the caller's principal (null: no credential); the identity layer supplies it. */
-export type Authenticate = (request: FastifyRequest) => Promise<Principal | null>
-
 export interface TenantScopeOptions {
   pool: pg.Pool
   registry: TenantRegistry
-  authenticate?: Authenticate
+  identities?: IdentityProvider
 }
 
-/** The tenant a request names: its x-tenant header, else its Host matched against tenant domains. */
-export function resolveTenant(request: FastifyRequest, registry: TenantRegistry): Tenant {
+/**
+ * The request's tenant. With a credential, it is the credential's tenant, and an x-tenant header
+ * or a Host naming another tenant is refused. Without one, it is the tenant the x-tenant header
+ * names, else the one whose domain is the Host; if both name one, they must agree.
+ */
+export function resolveTenant(request: FastifyRequest, registry: TenantRegistry, boundTenantId: string | null = null): Tenant {
   const header = request.headers['x-tenant']
   const code = Array.isArray(header) ? header[0] : header
   const byHost = registry.byDomain(request.hostname)
   let tenant: Tenant | undefined
-  if (code) {
+  if (boundTenantId) {
+    tenant = registry.get(boundTenantId)
+    // The credential's tenant is gone: the credential is no longer valid.
+    if (!tenant) throw problems.unauthorized()
+    if ((code && code !== tenant.code) || (byHost && byHost.id !== tenant.id)) throw problems.tenantMismatch()
+  } else if (code) {
     tenant = registry.byCode(code)
     if (!tenant) throw problems.tenantNotFound()
-    // Two ways of naming a tenant that disagree are refused, not settled by a precedence rule.
     if (byHost && byHost.id !== tenant.id) throw problems.tenantMismatch()
   } else {
     tenant = byHost
@@ -51,12 +56,19 @@ export function resolveTenant(request: FastifyRequest, registry: TenantRegistry)
   return tenant
 }
 
-export function installTenantScope(scope: FastifyInstance, options: TenantScopeOptions) {
-  const { pool, registry, authenticate } = options
+/** Authenticates and settles the tenant: the credential's, or the one the request names. */
+export async function identifyAndResolve(request: FastifyRequest, registry: TenantRegistry, identities?: IdentityProvider) {
+  const identity = identities ? await identities.identify(request) : null
+  const tenant = resolveTenant(request, registry, identity?.tenantId ?? null)
+  request.tenant = tenant
+  if (identity && identities) request.principal = { ...identity, permissions: await identities.permissions(identity, tenant) }
+}
 
-  scope.addHook('preHandler', async function resolveRequestTenant(request) {
-    if (authenticate) request.principal = await authenticate(request)
-    request.tenant ??= resolveTenant(request, registry)
+export function installTenantScope(scope: FastifyInstance, options: TenantScopeOptions) {
+  const { pool, registry, identities } = options
+
+  scope.addHook('preHandler', async function authenticateAndResolveTenant(request) {
+    await identifyAndResolve(request, registry, identities)
   })
 
   scope.addHook('onRoute', (route) => {

@@ -4,11 +4,10 @@
 // the permissions the test names.
 //
 //   const h = await startModuleHost(t, { modules: ['inventory'], tenants: ['acme', 'beta'] })
-//   const reader = h.client({ tenant: 'acme', permissions: ['inventory.items.read'] })
+//   const reader = await h.client({ tenant: 'acme', permissions: ['inventory.items.read'] })
 //   const res = await reader.get('/items')          // GET /api/plugins/inventory/items
 import type { LightMyRequestResponse } from 'fastify'
 import { randomBytes } from 'node:crypto'
-import type { Principal } from '../rbac/principal.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { startTestHost, type TestHost } from './host.ts'
 
@@ -23,7 +22,7 @@ export interface ModuleHostOptions {
 
 export interface ClientOptions {
   tenant: string
-  /** Exactly what the caller may do; omit for a caller with no credential at all. */
+  /** Exactly what the caller may do (grants: exact or patterns); omit for no credential at all. */
   permissions?: string[]
   /** Which module's routes the paths are relative to; defaults to the first named module. */
   module?: string
@@ -43,7 +42,8 @@ export interface ModuleClient {
 
 export interface ModuleHost extends TestHost {
   tenants: Record<string, Tenant>
-  client(options: ClientOptions): ModuleClient
+  /** A caller with a real API key of the tenant, whose one role grants exactly `permissions`. */
+  client(options: ClientOptions): Promise<ModuleClient>
 }
 
 interface Teardown {
@@ -51,14 +51,8 @@ interface Teardown {
 }
 
 export async function startModuleHost(t: Teardown, options: ModuleHostOptions): Promise<ModuleHost> {
-  // Test credentials: a random token per client, known only to this process.
-  const principals = new Map<string, Principal>()
   const th = await startTestHost({
     env: { PLINTH_PLUGINS: options.modules.join(','), PLINTH_DEFAULT_PLUGINS: '*', ...options.env },
-    authenticate: async (request) => {
-      const header = request.headers.authorization
-      return (header?.startsWith('Bearer ') && principals.get(header.slice(7))) || null
-    },
   })
   t.teardown(th.close)
   const unavailable = th.host.modules.filter((m) => m.status !== 'loaded')
@@ -70,17 +64,15 @@ export async function startModuleHost(t: Teardown, options: ModuleHostOptions): 
 
   return Object.assign(th, {
     tenants,
-    client(client: ClientOptions): ModuleClient {
+    async client(client: ClientOptions): Promise<ModuleClient> {
       const headers: Record<string, string> = { 'x-tenant': client.tenant, ...client.headers }
       if (client.permissions) {
-        const token = `test_${randomBytes(16).toString('hex')}`
-        principals.set(token, {
-          id: `test:${token.slice(5, 13)}`,
-          kind: 'key',
-          tenantId: tenants[client.tenant]?.id ?? null,
-          permissions: new Set(client.permissions),
-        })
-        headers.authorization = `Bearer ${token}`
+        const tenant = tenants[client.tenant] ?? (await th.host.tenants.get(client.tenant))
+        const role = `test-${randomBytes(4).toString('hex')}`
+        await th.host.roles.create(tenant, role, 'made by the module harness')
+        for (const permission of client.permissions) await th.host.roles.grant(tenant, role, permission)
+        const { key } = await th.host.createKey(client.tenant, role, [role])
+        headers.authorization = `Bearer ${key}`
       }
       const prefix = `/api/plugins/${client.module ?? options.modules[0]}`
       const request = (method: Method, path: string, body?: unknown) =>

@@ -5,7 +5,8 @@
 //                   request's tenant transaction.
 // A module that failed or was refused answers 503 MODULE_UNAVAILABLE on every other path.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { installTenantScope, type Authenticate } from '../../tenancy/tenant-scope.ts'
+import { installTenantScope } from '../../tenancy/tenant-scope.ts'
+import type { IdentityProvider } from '../../rbac/principal.ts'
 import { requirePermission } from '../../rbac/require.ts'
 import { HttpProblem } from '../errors.ts'
 import type { Host } from '../host.ts'
@@ -65,7 +66,7 @@ async function healthy(host: Host, record: ModuleRecord): Promise<boolean> {
   }
 }
 
-export function mountModule(app: FastifyInstance, host: Host, record: ModuleRecord, authenticate: Authenticate | undefined) {
+export function mountModule(app: FastifyInstance, host: Host, record: ModuleRecord, identities: IdentityProvider | undefined) {
   return app.register(
     async (moduleScope) => {
       moduleScope.addHook('onRequest', async (request) => {
@@ -82,7 +83,7 @@ export function mountModule(app: FastifyInstance, host: Host, record: ModuleReco
         return
       }
       await moduleScope.register(async (scope) => {
-        installTenantScope(scope, { pool: host.pool, registry: host.registry, authenticate })
+        installTenantScope(scope, { pool: host.pool, registry: host.registry, identities })
         scope.addHook('preHandler', async function checkModuleForTenant(request: FastifyRequest) {
           const state = host.plugins.state(request.tenant!.id, record.id)
           if (!state?.enabled) throw new HttpProblem(404, 'MODULE_NOT_ENABLED', `Module ${record.id} is not enabled for this tenant.`)

@@ -5,8 +5,8 @@ import { startModuleHost } from '../../../testing/module-harness.ts'
 
 const h = await startModuleHost(t, { modules: ['inventory'], tenants: ['acme', 'beta'] })
 const all = ['inventory.items.read', 'inventory.items.create', 'inventory.items.update', 'inventory.items.delete']
-const acme = h.client({ tenant: 'acme', permissions: all })
-const beta = h.client({ tenant: 'beta', permissions: all })
+const acme = await h.client({ tenant: 'acme', permissions: all })
+const beta = await h.client({ tenant: 'beta', permissions: all })
 
 t.test('create, get, update, delete', async (t) => {
   const created = await acme.post('/items', { name: 'Widget', sku: 'W-1', quantity: 3 })
@@ -62,9 +62,9 @@ t.test('each tenant sees only its own items', async (t) => {
 })
 
 t.test('deny by default: no credential 401, a missing permission 403, before any write', async (t) => {
-  const anonymous = h.client({ tenant: 'acme' })
+  const anonymous = await h.client({ tenant: 'acme' })
   t.equal((await anonymous.get('/items')).statusCode, 401)
-  const reader = h.client({ tenant: 'acme', permissions: ['inventory.items.read'] })
+  const reader = await h.client({ tenant: 'acme', permissions: ['inventory.items.read'] })
   t.equal((await reader.get('/items')).statusCode, 200)
   const refused = await reader.post('/items', { name: 'Not allowed' })
   t.equal(refused.statusCode, 403)

@@ -2,8 +2,8 @@ import t from 'tap'
 import { startModuleHost } from '../../../testing/module-harness.ts'
 
 const h = await startModuleHost(t, { modules: ['tickets'], tenants: ['acme', 'beta'] })
-const agent = h.client({ tenant: 'acme', permissions: ['tickets.tickets.read', 'tickets.tickets.write', 'tickets.comments.write'] })
-const lead = h.client({ tenant: 'acme', permissions: ['tickets.tickets.read', 'tickets.tickets.close'] })
+const agent = await h.client({ tenant: 'acme', permissions: ['tickets.tickets.read', 'tickets.tickets.write', 'tickets.comments.write'] })
+const lead = await h.client({ tenant: 'acme', permissions: ['tickets.tickets.read', 'tickets.tickets.close'] })
 
 t.test('both migrations ran in each tenant schema', async (t) => {
   const { rows } = await h.host.pool.query(
@@ -19,11 +19,11 @@ t.test('open, comment, list', async (t) => {
   const id = opened.json().id
   const comment = await agent.post(`/tickets/${id}/comments`, { body: 'Extinguisher applied.' })
   t.equal(comment.statusCode, 201)
-  t.match(comment.json(), { ticketId: id, body: 'Extinguisher applied.', author: /^test:/ })
+  t.match(comment.json(), { ticketId: id, body: 'Extinguisher applied.', author: /^key:[a-z0-9]{12}$/ })
   t.equal((await agent.post('/tickets/999999/comments', { body: 'x' })).statusCode, 404)
   const list = await agent.get('/tickets')
   t.match(list.json().tickets, [{ id, comments: 1 }])
-  const beta = h.client({ tenant: 'beta', permissions: ['tickets.tickets.read'] })
+  const beta = await h.client({ tenant: 'beta', permissions: ['tickets.tickets.read'] })
   t.same((await beta.get('/tickets')).json(), { tickets: [] }, 'beta sees none of acme')
 })
 
