@@ -13,6 +13,16 @@ export const USAGE = `Usage: plinth <command> [options]
   tenant resume <code>                                    serve it again
   tenant drop <code> --confirm <code>                     delete the tenant and ALL its data
   migrate                                                 apply pending migrations, report per tenant
+  key create --tenant <code> --name <name> [--role <r>]...  issue an API key (its secret is shown once)
+  key list --tenant <code>                                the tenant's keys (never their secrets)
+  key revoke <key id> --tenant <code>                     the key stops working on every instance
+  role list --tenant <code>                               roles, grants, holders, grants that give nothing
+  role create <name> --tenant <code> [--description <d>]
+  role delete <name> --tenant <code>
+  role grant <role> <permission> --tenant <code>          exact (inventory.items.read) or pattern (inventory.*, *)
+  role revoke <role> <permission> --tenant <code>
+  role assign <role> --principal <key:id|user:sub> --tenant <code>
+  role unassign <role> --principal <key:id|user:sub> --tenant <code>
   plugin list                                             modules found, with status and reason
   plugin enable <id> --tenant <code>                      enable a module for a tenant (applies its migrations)
   plugin disable <id> --tenant <code>                     its routes answer 404 there; its data stays
@@ -29,12 +39,22 @@ export interface CommandOutput {
   exitCode?: number
 }
 
-type Options = { name?: string; domain?: string; confirm?: string; tenant?: string }
+type Options = { name?: string; domain?: string; confirm?: string; tenant?: string; role?: string[]; principal?: string; description?: string }
 type Command = (host: Host, args: string[], options: Options) => Promise<CommandOutput>
 
 function one(args: string[], what: string): string {
   if (args.length !== 1) throw new UsageError(`expected one ${what}, got ${args.length}`)
   return args[0]
+}
+
+function two(args: string[], what: string): [string, string] {
+  if (args.length !== 2) throw new UsageError(`expected ${what}, got ${args.length} argument(s)`)
+  return [args[0], args[1]]
+}
+
+function needTenant(options: Options): string {
+  if (!options.tenant) throw new UsageError('this command needs --tenant <code>')
+  return options.tenant
 }
 
 function table(rows: string[][]): string {
@@ -85,6 +105,65 @@ export const commands: Record<string, Command> = {
   'tenant resume': async (host, args) => tenantOutput('resumed')(await host.tenants.resume(one(args, 'tenant code'))),
   'tenant drop': async (host, args, options) =>
     tenantOutput('dropped')(await host.tenants.drop(one(args, 'tenant code'), options.confirm)),
+  'key create': async (host, args, options) => {
+    if (args.length > 0) throw new UsageError('key create takes no positional argument: use --name')
+    if (!options.name) throw new UsageError('key create needs --name')
+    const created = await host.createKey(needTenant(options), options.name, options.role ?? [])
+    return {
+      text: `created key ${created.id} (${created.name}) for ${options.tenant}${options.role?.length ? `, roles ${options.role.join(', ')}` : ''}\n` +
+        `${created.key}\nStore it now: it cannot be shown again.\n`,
+      json: created,
+    }
+  },
+  'key list': async (host, _args, options) => {
+    const keys = await host.keys.list((await host.tenants.get(needTenant(options))).id)
+    const text = keys.length === 0 ? 'no keys\n' : table([['ID', 'NAME', 'CREATED', 'REVOKED'], ...keys.map((k) => [k.id, k.name, k.createdAt, k.revokedAt ?? '-'])])
+    return { text, json: keys }
+  },
+  'key revoke': async (host, args, options) => {
+    const key = await host.keys.revoke((await host.tenants.get(needTenant(options))).id, one(args, 'key id'))
+    return { text: `revoked key ${key.id} (${key.name})\n`, json: key }
+  },
+  'role list': async (host, _args, options) => {
+    const roles = await host.roles.list(await host.tenants.get(needTenant(options)))
+    const text = table([
+      ['ROLE', 'GRANTS', 'HOLDERS', 'GIVES NOTHING'],
+      ...roles.map((r) => [r.name, r.grants.join(' ') || '-', r.principals.join(' ') || '-', r.unknownGrants.join(' ') || '-']),
+    ])
+    return { text, json: roles }
+  },
+  'role create': async (host, args, options) => {
+    const name = one(args, 'role name')
+    await host.roles.create(await host.tenants.get(needTenant(options)), name, options.description)
+    return { text: `created role ${name}\n`, json: { role: name } }
+  },
+  'role delete': async (host, args, options) => {
+    const name = one(args, 'role name')
+    await host.roles.remove(await host.tenants.get(needTenant(options)), name)
+    return { text: `deleted role ${name}\n`, json: { role: name } }
+  },
+  'role grant': async (host, args, options) => {
+    const [role, permission] = two(args, 'a role and a permission')
+    await host.roles.grant(await host.tenants.get(needTenant(options)), role, permission)
+    return { text: `granted ${permission} to ${role}\n`, json: { role, permission } }
+  },
+  'role revoke': async (host, args, options) => {
+    const [role, permission] = two(args, 'a role and a permission')
+    await host.roles.revoke(await host.tenants.get(needTenant(options)), role, permission)
+    return { text: `revoked ${permission} from ${role}\n`, json: { role, permission } }
+  },
+  'role assign': async (host, args, options) => {
+    const role = one(args, 'role name')
+    if (!options.principal) throw new UsageError('role assign needs --principal')
+    await host.roles.assign(await host.tenants.get(needTenant(options)), role, options.principal)
+    return { text: `assigned ${role} to ${options.principal}\n`, json: { role, principal: options.principal } }
+  },
+  'role unassign': async (host, args, options) => {
+    const role = one(args, 'role name')
+    if (!options.principal) throw new UsageError('role unassign needs --principal')
+    await host.roles.unassign(await host.tenants.get(needTenant(options)), role, options.principal)
+    return { text: `unassigned ${role} from ${options.principal}\n`, json: { role, principal: options.principal } }
+  },
   'plugin list': async (host) => {
     const modules = host.modules.map((m) => ({ id: m.id, name: m.name ?? null, version: m.version ?? null, api: m.api ?? null, status: m.status, reason: m.reason ?? null }))
     const text = modules.length === 0 ? 'no modules\n' : table([['ID', 'VERSION', 'API', 'STATUS', 'REASON'], ...modules.map((m) => [m.id, m.version ?? '-', m.api ?? '-', m.status, m.reason ?? ''])])

@@ -9,6 +9,7 @@ import { adminRoutes } from './admin/index.ts'
 import { errorHandler } from './error-handler.ts'
 import { healthRoutes } from './health.ts'
 import { openApi } from './openapi.ts'
+import { selfRoutes } from './self.ts'
 import { pluginListRoutes } from './modules/list.ts'
 import { mountModule, registerModules } from './modules/mount.ts'
 import type { Host } from './host.ts'
@@ -75,6 +76,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   await app.register(openApi, { modules: host.modules })
   await app.register(healthRoutes, { host })
   await app.register(pluginListRoutes, { host })
+  await app.register(selfRoutes, { host, identities })
   for (const record of host.modules) await mountModule(app, host, record, identities)
   await app.register(adminRoutes, { prefix: '/api/admin', host })
   if (options.tenantRoutes) {

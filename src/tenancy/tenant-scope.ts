@@ -2,8 +2,9 @@
 // installTenantScope() resolves its tenant first, then runs its handler in that tenant's
 // transaction, and commits before the reply leaves.
 //
-//   preHandler (scope)   resolve the tenant from x-tenant or Host; 400/403/404 before any client
-//   preHandler (route)   guards (rbac.require...) still without a client
+//   onRequest (scope)    authenticate, settle the tenant (the credential's, or x-tenant / Host):
+//                        401/403/404 before the body is parsed and before any client is taken
+//   preHandler (route)   guards (rbac.require...), after validation, still without a client
 //   handler (wrapped)    take a client, BEGIN + SET LOCAL search_path, run the handler
 //   onSend               COMMIT if status < 400, else ROLLBACK; a failed COMMIT turns the reply into a 5xx
 //   close                a client that went away: ROLLBACK once the handler is done
@@ -67,7 +68,8 @@ export async function identifyAndResolve(request: FastifyRequest, registry: Tena
 export function installTenantScope(scope: FastifyInstance, options: TenantScopeOptions) {
   const { pool, registry, identities } = options
 
-  scope.addHook('preHandler', async function authenticateAndResolveTenant(request) {
+  // onRequest: who is calling and for which tenant is settled before the body is even parsed.
+  scope.addHook('onRequest', async function authenticateAndResolveTenant(request) {
     await identifyAndResolve(request, registry, identities)
   })
 

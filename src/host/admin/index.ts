@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { timingSafeEqual, createHash } from 'node:crypto'
 import { problems } from '../errors.ts'
 import type { Host } from '../host.ts'
+import { adminAccessRoutes } from './access.ts'
 import { adminTenantPluginRoutes } from './tenant-plugins.ts'
 import { adminTenantRoutes } from './tenants.ts'
 
@@ -24,4 +25,5 @@ export async function adminRoutes(app: FastifyInstance, { host }: { host: Host }
   })
   await app.register(adminTenantRoutes, { prefix: '/tenants', host })
   await app.register(adminTenantPluginRoutes, { prefix: '/tenants', host })
+  await app.register(adminAccessRoutes, { prefix: '/tenants', host })
 }

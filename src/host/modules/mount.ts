@@ -1,8 +1,8 @@
 // Mounts each module under /api/plugins/<id> in its own encapsulated Fastify context:
 //   /health         open (no tenant, no credential): 200 { ok: true } when loaded, else 503
-//   everything else a tenant scope: authenticate, resolve the tenant, check the module is enabled
-//                   and ready for that tenant, the route's guards, then the handler in the
-//                   request's tenant transaction.
+//   everything else a tenant scope: authenticate, settle the tenant, check the module is enabled
+//                   and ready for that tenant (all before the body is parsed), validate, run the
+//                   route's guards, then the handler in the request's tenant transaction.
 // A module that failed or was refused answers 503 MODULE_UNAVAILABLE on every other path.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { installTenantScope } from '../../tenancy/tenant-scope.ts'
@@ -84,7 +84,7 @@ export function mountModule(app: FastifyInstance, host: Host, record: ModuleReco
       }
       await moduleScope.register(async (scope) => {
         installTenantScope(scope, { pool: host.pool, registry: host.registry, identities })
-        scope.addHook('preHandler', async function checkModuleForTenant(request: FastifyRequest) {
+        scope.addHook('onRequest', async function checkModuleForTenant(request: FastifyRequest) {
           const state = host.plugins.state(request.tenant!.id, record.id)
           if (!state?.enabled) throw new HttpProblem(404, 'MODULE_NOT_ENABLED', `Module ${record.id} is not enabled for this tenant.`)
           if (state.status !== 'ready') {
