@@ -28,11 +28,13 @@ async function snapshot(pool: pg.Pool) {
   return { tables: tables.map((r) => r.name), ledger, tenantLedger }
 }
 
+const publicMigrations = (await fs.readdir(path.join(PROJECT_ROOT, 'migrations/public'))).filter((f) => f.endsWith('.sql')).sort()
+
 t.test('bootstrap creates everything once; a second start changes nothing', async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const first = await startTestHost({ database })
-  t.same(first.host.lastMigration!.publicApplied, ['001_platform.sql'])
+  t.same(first.host.lastMigration!.publicApplied, publicMigrations)
   const acme = await first.createTenant('acme')
   t.equal(acme.schema, 't_acme')
   const before = await snapshot(first.host.pool)
@@ -164,7 +166,7 @@ t.test('two hosts starting at once on one database apply each file exactly once'
   const dir = await migrationsCopy(t)
   // Slow enough that both processes are inside bootstrap together; counts how often it ran.
   await fs.writeFile(
-    path.join(dir, 'public/002_counted.sql'),
+    path.join(dir, 'public/900_counted.sql'),
     `CREATE TABLE public.applied_count (n int);\nINSERT INTO public.applied_count VALUES (1);\nSELECT pg_sleep(0.3);\n`,
   )
   const database = await createTestDatabase()
@@ -174,7 +176,7 @@ t.test('two hosts starting at once on one database apply each file exactly once'
   t.equal(a.code, 0, a.stderr)
   t.equal(b.code, 0, b.stderr)
   const applied = [a, b].map((r) => JSON.parse(r.stdout).publicApplied)
-  t.same(applied.flat().sort(), ['001_platform.sql', '002_counted.sql'], 'each file applied by exactly one of them')
+  t.same(applied.flat().sort(), [...publicMigrations, '900_counted.sql'], 'each file applied by exactly one of them')
   const th = await startTestHost({ database, migrationsDir: dir })
   t.teardown(th.close)
   const { rows } = await th.host.pool.query('SELECT count(*)::int AS n FROM public.applied_count')

@@ -1,6 +1,6 @@
 // Inventory: items with a paginated, filterable list, and get / create / update / delete.
 // Written against the module contract only (host API 1.x); plinth runs it unchanged.
-import { asc, count, eq, ilike, sql } from 'drizzle-orm'
+import { asc, count, eq, getTableColumns, ilike, sql } from 'drizzle-orm'
 import { Type } from 'typebox'
 import { items } from './schema.ts'
 
@@ -55,11 +55,17 @@ export default {
       async (req: any) => {
         const { limit, offset, name } = req.query
         const where = name ? ilike(items.name, likePattern(name)) : undefined
-        const [rows, [{ total }]] = await Promise.all([
-          req.db.select().from(items).where(where).orderBy(asc(items.name), asc(items.id)).limit(limit).offset(offset),
-          req.db.select({ total: count() }).from(items).where(where),
-        ])
-        return { items: rows, total, limit, offset }
+        // The page and the total in one statement; a page past the end needs the count alone.
+        const rows = await req.db
+          .select({ ...getTableColumns(items), total: sql<number>`count(*) over ()`.mapWith(Number) })
+          .from(items)
+          .where(where)
+          .orderBy(asc(items.name), asc(items.id))
+          .limit(limit)
+          .offset(offset)
+        let total = rows[0]?.total ?? 0
+        if (rows.length === 0 && offset > 0) [{ total }] = await req.db.select({ total: count() }).from(items).where(where)
+        return { items: rows.map(({ total: _total, ...item }: any) => item), total, limit, offset }
       },
     )
 

@@ -34,6 +34,8 @@ t.test('list: pagination and a name filter', async (t) => {
   t.same(page.json().items.map((i: any) => i.name), ['Bolt 50%', 'Nut'])
   const filtered = await acme.get('/items?name=bolt')
   t.same(filtered.json().items.map((i: any) => i.name), ['Bolt', 'Bolt 50%'])
+  const past = await acme.get('/items?limit=2&offset=10')
+  t.match(past.json(), { items: [], total: 5 }, 'a page past the end still says how many there are')
   const literal = await acme.get('/items?name=' + encodeURIComponent('50%'))
   t.same(literal.json().items.map((i: any) => i.name), ['Bolt 50%'], '% in a filter is literal')
 })

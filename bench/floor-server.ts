@@ -1,0 +1,48 @@
+// The floor: a hand-written minimal Fastify app doing the same database work as plinth's
+// GET/POST /api/plugins/inventory/items (BEGIN + transaction-local search_path in one round trip,
+// the same statement, COMMIT) with no auth, no RBAC, no modules: what the work itself costs.
+import Fastify from 'fastify'
+import pg from 'pg'
+
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DB_POOL_MAX ?? 10) })
+const schema = process.env.BENCH_SCHEMA ?? 't_bench'
+const app = Fastify()
+
+async function inTenant<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  try {
+    await client.query(`BEGIN; SET LOCAL search_path TO "${schema}", public`)
+    const result = await work(client)
+    await client.query('COMMIT')
+    return result
+  } catch (err) {
+    await client.query('ROLLBACK')
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
+app.get('/items', async (request) => {
+  const { limit = '20', offset = '0' } = request.query as Record<string, string>
+  const { rows } = await inTenant((c) =>
+    c.query(
+      `SELECT id, name, sku, quantity, created_at AS "createdAt", updated_at AS "updatedAt", count(*) OVER () AS total
+         FROM items ORDER BY name, id LIMIT $1 OFFSET $2`,
+      [Number(limit), Number(offset)],
+    ),
+  )
+  return { items: rows.map(({ total, ...item }) => item), total: Number(rows[0]?.total ?? 0), limit: Number(limit), offset: Number(offset) }
+})
+
+app.post('/items', async (request, reply) => {
+  const { name } = request.body as { name: string }
+  const { rows } = await inTenant((c) =>
+    c.query(`INSERT INTO items (name) VALUES ($1) RETURNING id, name, sku, quantity, created_at AS "createdAt", updated_at AS "updatedAt"`, [name]),
+  )
+  return reply.code(201).send(rows[0])
+})
+
+await app.listen({ port: 0, host: '127.0.0.1' })
+process.stdout.write(`listening ${(app.server.address() as { port: number }).port}\n`)
+process.on('SIGTERM', () => app.close().then(() => pool.end()).then(() => process.exit(0)))

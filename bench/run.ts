@@ -1,0 +1,118 @@
+// npm run bench: plinth against a bare Fastify floor and the Express design, on one PostgreSQL,
+// same pool size, same statements, same rows, measured in interleaved rounds with autocannon.
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import pg from 'pg'
+import { sql } from 'drizzle-orm'
+import { buildApp } from '../src/host/app.ts'
+import { PROJECT_ROOT } from '../src/host/host.ts'
+import { createTestDatabase } from '../src/testing/database.ts'
+import { load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
+
+requireDatabaseUrl()
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const DURATION = Number(process.env.BENCH_DURATION ?? 5)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20)
+const POOL = '10'
+
+const database = await createTestDatabase()
+const env = { ...database.env, DB_POOL_MAX: POOL } as Record<string, string>
+const host = await openBenchHost(env)
+const tenant = await host.tenants.create({ code: 'bench', name: 'Bench' })
+await host.withTenantTx(tenant.id, async (db) => {
+  for (let i = 0; i < 20; i++) await db.execute(sql`INSERT INTO items (name, quantity) VALUES (${`item ${String(i).padStart(2, '0')}`}, ${i})`)
+})
+await host.roles.create(tenant, 'bench')
+for (const p of ['inventory.items.read', 'inventory.items.create']) await host.roles.grant(tenant, 'bench', p)
+const { key } = await host.createKey('bench', 'bench', ['bench'])
+
+// Round trips per request, warm: count every statement plinth sends while serving 100 requests.
+const app = await buildApp(host, { closeHost: false })
+const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+for (let i = 0; i < 20; i++) await app.inject({ url: '/api/plugins/inventory/items?limit=20', headers })
+const originalQuery = pg.Client.prototype.query
+let statements = 0
+pg.Client.prototype.query = function (this: pg.Client, ...args: any[]) {
+  statements++
+  return (originalQuery as any).apply(this, args)
+} as any
+for (let i = 0; i < 100; i++) await app.inject({ url: '/api/plugins/inventory/items?limit=20', headers })
+pg.Client.prototype.query = originalQuery
+const roundTrips = statements / 100
+await app.close()
+await host.close()
+
+const servers: Server[] = []
+const common = { ...env, BENCH_SCHEMA: tenant.schema, LOG_LEVEL: 'info', PORT: '0' }
+servers.push(await startServer('plinth', 'src/main.ts', common))
+servers.push(await startServer('floor', 'bench/floor-server.ts', common))
+servers.push(await startServer('express', 'bench/express-server.ts', common))
+const paths: Record<string, string> = { plinth: '/api/plugins/inventory/items', floor: '/items', express: '/items' }
+
+async function measure(kind: 'read' | 'write') {
+  const results: Record<string, Load[]> = { plinth: [], floor: [], express: [] }
+  const options = (server: Server) => ({
+    url: `${server.url}${paths[server.name]}${kind === 'read' ? '?limit=20' : ''}`,
+    method: kind === 'read' ? ('GET' as const) : ('POST' as const),
+    headers: server.name === 'plinth' ? headers : { 'content-type': 'application/json' },
+    body: kind === 'write' ? JSON.stringify({ name: 'written by the bench' }) : undefined,
+    connections: CONNECTIONS,
+    duration: DURATION,
+  })
+  for (const server of servers) await load({ ...options(server), duration: 2 }) // warm-up
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const server of servers) {
+      const result = await load(options(server))
+      if (result.errors || result.non2xx) throw new Error(`${server.name} ${kind}: ${result.errors} errors, ${result.non2xx} non-2xx`)
+      results[server.name].push(result)
+      process.stderr.write(`${kind} round ${round} ${server.name}: ${Math.round(result.reqPerSec)} req/s, p99 ${result.p99} ms\n`)
+    }
+  }
+  const summary = Object.fromEntries(
+    Object.entries(results).map(([name, runs]) => [
+      name,
+      { reqPerSec: Math.round(median(runs.map((r) => r.reqPerSec))), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)) },
+    ]),
+  )
+  return {
+    summary,
+    ratios: {
+      plinthOverFloor: +(summary.plinth.reqPerSec / summary.floor.reqPerSec).toFixed(3),
+      plinthP99OverFloor: +(summary.plinth.p99 / summary.floor.p99).toFixed(3),
+      plinthOverExpress: +(summary.plinth.reqPerSec / summary.express.reqPerSec).toFixed(3),
+    },
+  }
+}
+
+try {
+  const read = await measure('read')
+  const write = await measure('write')
+  const report = { at: new Date().toISOString(), machine: machine(), rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, pool: Number(POOL), roundTripsPerRequest: roundTrips, read, write }
+  const table = (title: string, r: typeof read) =>
+    [
+      `### ${title}`,
+      '',
+      '| server | median req/s | p50 ms | p99 ms |',
+      '|---|---|---|---|',
+      ...Object.entries(r.summary).map(([name, s]) => `| ${name} | ${s.reqPerSec} | ${s.p50} | ${s.p99} |`),
+      '',
+      `plinth/floor req/s ${r.ratios.plinthOverFloor} (target >= 0.90), p99 ${r.ratios.plinthP99OverFloor} (target <= 1.2); plinth/express req/s ${r.ratios.plinthOverExpress} (target >= 2)`,
+      '',
+    ].join('\n')
+  const markdown = [
+    `## plinth bench, ${report.at}`,
+    '',
+    `${report.machine}; ${ROUNDS} interleaved rounds of ${DURATION} s per server, ${CONNECTIONS} connections, pool ${POOL}.`,
+    `Database statements per plinth request (warm caches, counted): ${roundTrips} (the floor sends 3).`,
+    '',
+    table('GET /items?limit=20 (20 rows)', read),
+    table('POST /items', write),
+  ].join('\n')
+  process.stdout.write(markdown + '\n')
+  const file = path.join(PROJECT_ROOT, 'bench/results', `bench-${report.at.replace(/[:.]/g, '-')}`)
+  await fs.writeFile(`${file}.json`, JSON.stringify(report, null, 2) + '\n')
+  await fs.writeFile(`${file}.md`, markdown + '\n')
+} finally {
+  for (const server of servers) await server.stop()
+  await database.drop()
+}

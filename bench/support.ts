@@ -1,0 +1,88 @@
+// Shared by the benchmarks: a bench database with one tenant and data, server processes, load.
+import autocannon from 'autocannon'
+import { spawn, type ChildProcess } from 'node:child_process'
+import os from 'node:os'
+import path from 'node:path'
+import { loadConfig } from '../src/host/config.ts'
+import { Host, PROJECT_ROOT } from '../src/host/host.ts'
+import { createLogger } from '../src/host/logger.ts'
+
+export function requireDatabaseUrl(): string {
+  const url = process.env.DATABASE_URL
+  if (!url) {
+    process.stderr.write('The benchmarks need a PostgreSQL server: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres).\n')
+    process.exit(2)
+  }
+  return url
+}
+
+export async function openBenchHost(env: Record<string, string>) {
+  const config = loadConfig({ LOG_LEVEL: 'warn', ...env })
+  return Host.open({ config, log: createLogger(config, process.stderr) })
+}
+
+export interface Server {
+  name: string
+  url: string
+  child: ChildProcess
+  stop(): Promise<void>
+}
+
+/** Starts a server process and resolves with its URL once it listens. */
+export function startServer(name: string, file: string, env: Record<string, string>): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  return new Promise((resolve, reject) => {
+    let seen = ''
+    const onData = (chunk: Buffer) => {
+      seen += chunk
+      const match = /listening (\d+)|Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(seen)
+      if (match) {
+        child.stdout!.removeListener('data', onData)
+        child.stdout!.resume()
+        child.stderr!.resume()
+        resolve({
+          name,
+          url: `http://127.0.0.1:${match[1] ?? match[2]}`,
+          child,
+          stop: () => new Promise((done) => (child.once('exit', () => done()), child.kill('SIGTERM'))),
+        })
+      }
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', (d) => (seen += d))
+    child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before listening:\n${seen}`)))
+  })
+}
+
+export interface Load {
+  reqPerSec: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+}
+
+export async function load(options: autocannon.Options): Promise<Load> {
+  const result = await autocannon({ connections: 20, duration: 5, ...options })
+  return {
+    reqPerSec: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  }
+}
+
+export const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+export function machine() {
+  return `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+}
