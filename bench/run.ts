@@ -44,7 +44,9 @@ await host.close()
 
 const servers: Server[] = []
 const common = { ...env, BENCH_SCHEMA: tenant.schema, LOG_LEVEL: 'info', PORT: '0' }
-servers.push(await startServer('plinth', 'src/main.ts', common))
+// BENCH_PROFILE=<dir>: write a CPU profile of the plinth server there, to see where its time goes.
+const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []
+servers.push(await startServer('plinth', 'src/main.ts', common, profile))
 servers.push(await startServer('floor', 'bench/floor-server.ts', common))
 servers.push(await startServer('express', 'bench/express-server.ts', common))
 const paths: Record<string, string> = { plinth: '/api/plugins/inventory/items', floor: '/items', express: '/items' }

@@ -40,5 +40,6 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logPretty'>, des
       // pino-pretty is a dev dependency; a production install falls back to JSON.
     }
   }
-  return pino(options)
+  // Asynchronous writes: a log line never blocks a request on a write to stdout.
+  return pino(options, pino.destination({ dest: 1, sync: false }))
 }

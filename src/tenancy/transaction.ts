@@ -17,6 +17,14 @@ export async function acquireClient(pool: pg.Pool): Promise<pg.PoolClient> {
   }
 }
 
+// A pooled client serves request after request: build its Drizzle instance once, not per request.
+const drizzleByClient = new WeakMap<pg.PoolClient, TenantDb>()
+function drizzleFor(client: pg.PoolClient): TenantDb {
+  let db = drizzleByClient.get(client)
+  if (!db) drizzleByClient.set(client, (db = drizzle(client) as TenantDb))
+  return db
+}
+
 export class TenantTransaction {
   private state: 'open' | 'committed' | 'rolled back' = 'open'
 
@@ -35,7 +43,7 @@ export class TenantTransaction {
       client.release(err as Error)
       throw problems.dbUnavailable(err)
     }
-    return new TenantTransaction(client, drizzle(client) as TenantDb)
+    return new TenantTransaction(client, drizzleFor(client))
   }
 
   get finished() {

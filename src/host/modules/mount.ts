@@ -29,7 +29,8 @@ function moduleContext(host: Host, record: ModuleRecord, router: ModuleContext['
     withTenantTx: (tenantId, work) => host.withTenantTx(tenantId, work),
     log(msg, meta) {
       const request = currentRequest.getStore()
-      ;(request ? request.log : moduleLog).info(meta ?? {}, msg)
+      if (request) request.log.info({ module: record.id, ...meta }, msg)
+      else moduleLog.info(meta ?? {}, msg)
     },
   }
 }
@@ -69,9 +70,6 @@ async function healthy(host: Host, record: ModuleRecord): Promise<boolean> {
 export function mountModule(app: FastifyInstance, host: Host, record: ModuleRecord, identities: IdentityProvider | undefined) {
   return app.register(
     async (moduleScope) => {
-      moduleScope.addHook('onRequest', async (request) => {
-        request.log = request.log.child({ module: record.id })
-      })
       moduleScope.get('/health', async (_request, reply) => {
         const ok = await healthy(host, record)
         return reply.code(ok ? 200 : 503).send({ ok })
