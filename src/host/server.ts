@@ -18,12 +18,14 @@ export async function runServer(appOptions: AppOptions = {}) {
   }
 
   const log = createLogger(config)
+  // Log writes are asynchronous: flush them before exiting, or the reason for the exit is lost.
+  const exit = (code: number) => log.flush(() => process.exit(code))
   let host: Host
   try {
     host = await Host.open({ config, log })
   } catch (err) {
     log.fatal({ err }, 'could not start: database or migrations failed')
-    process.exit(1)
+    return exit(1)
   }
   let app
   try {
@@ -31,7 +33,7 @@ export async function runServer(appOptions: AppOptions = {}) {
   } catch (err) {
     log.fatal({ err }, 'could not start')
     await host.close()
-    process.exit(1)
+    return exit(1)
   }
 
   closeWithGrace({ delay: config.shutdownTimeoutMs, logger: log }, async ({ signal, err }) => {
@@ -39,6 +41,7 @@ export async function runServer(appOptions: AppOptions = {}) {
     else log.info({ signal }, 'shutting down: draining requests')
     await app.close()
     log.info('stopped')
+    await new Promise<void>((resolve) => log.flush(() => resolve()))
   })
 
   try {
@@ -46,7 +49,7 @@ export async function runServer(appOptions: AppOptions = {}) {
   } catch (err) {
     log.fatal({ err }, 'could not listen')
     await app.close()
-    process.exit(1)
+    return exit(1)
   }
   return app
 }
