@@ -5,8 +5,6 @@
 // Only one process may open a PGlite data folder. The first process to claim `<dataDir>.run/owner.pid`
 // opens it and serves the socket; any other (the CLI while the host runs, a second host) finds the
 // owner alive and connects to its socket as a guest.
-import { PGlite } from '@electric-sql/pglite'
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 import fs from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
@@ -94,6 +92,9 @@ async function openEmbeddedDatabase(options: DatabaseOptions): Promise<Database>
   try {
     await fs.mkdir(path.dirname(options.dataDir), { recursive: true })
     await fs.rm(socketPath, { force: true })
+    // Loaded only in embedded mode: a host on PostgreSQL never pays for PGlite's code.
+    const { PGlite } = await import('@electric-sql/pglite')
+    const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket')
     const pglite = await PGlite.create(options.dataDir)
     const server = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: 16 })
     await server.start()
