@@ -40,6 +40,12 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logPretty'>, des
       // pino-pretty is a dev dependency; a production install falls back to JSON.
     }
   }
-  // Asynchronous writes: a log line never blocks a request on a write to stdout.
-  return pino(options, pino.destination({ dest: 1, sync: false }))
+  // Buffered, asynchronous writes: one write per 4 KiB of lines instead of one per request
+  // (per-request writes cost a third of a request's CPU in the bench). Lines wait at most
+  // FLUSH_MS; exits flush first (server.ts).
+  const logger = pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096 }))
+  setInterval(() => logger.flush(), FLUSH_MS).unref()
+  return logger
 }
+
+const FLUSH_MS = 250
