@@ -2,10 +2,10 @@
 // same pool size, same statements, same rows, measured in interleaved rounds with autocannon.
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import pg from 'pg'
 import { sql } from 'drizzle-orm'
 import { buildApp } from '../src/host/app.ts'
 import { PROJECT_ROOT } from '../src/host/host.ts'
+import { countStatements } from '../src/testing/count-statements.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
 
@@ -30,14 +30,9 @@ const { key } = await host.createKey('bench', 'bench', ['bench'])
 const app = await buildApp(host, { closeHost: false })
 const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
 for (let i = 0; i < 20; i++) await app.inject({ url: '/api/plugins/inventory/items?limit=20', headers })
-const originalQuery = pg.Client.prototype.query
-let statements = 0
-pg.Client.prototype.query = function (this: pg.Client, ...args: any[]) {
-  statements++
-  return (originalQuery as any).apply(this, args)
-} as any
-for (let i = 0; i < 100; i++) await app.inject({ url: '/api/plugins/inventory/items?limit=20', headers })
-pg.Client.prototype.query = originalQuery
+const statements = await countStatements(async () => {
+  for (let i = 0; i < 100; i++) await app.inject({ url: '/api/plugins/inventory/items?limit=20', headers })
+})
 const roundTrips = statements / 100
 await app.close()
 await host.close()

@@ -3,9 +3,10 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import pg from 'pg'
+import type pg from 'pg'
 import t from 'tap'
 import { PROJECT_ROOT } from '../src/host/host.ts'
+import { countStatements } from '../src/testing/count-statements.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { startTestHost } from '../src/testing/host.ts'
 import { runTs } from './helpers/process.ts'
@@ -140,20 +141,7 @@ t.test('a migrate with nothing to do costs the same few queries for 2 tenants or
   t.teardown(th.close)
   // The change feed polls on the embedded database; its queries are not the migrate's.
   await th.host.changes.stop()
-  const countQueries = async () => {
-    const original = pg.Client.prototype.query
-    let count = 0
-    pg.Client.prototype.query = function (this: pg.Client, ...args: any[]) {
-      count++
-      return (original as any).apply(this, args)
-    } as any
-    try {
-      await th.host.migrate()
-    } finally {
-      pg.Client.prototype.query = original
-    }
-    return count
-  }
+  const countQueries = () => countStatements(() => th.host.migrate())
   for (const code of ['t1', 't2']) await th.createTenant(code)
   const withTwo = await countQueries()
   for (let i = 3; i <= 30; i++) await th.createTenant(`t${i}`)
