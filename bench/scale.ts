@@ -84,7 +84,7 @@ try {
     totalSeconds: ms((performance.now() - m0) / 1000),
     tenants: applied.tenants.filter((r) => r.status === 'ok').length,
     failed: applied.tenants.filter((r) => r.status !== 'ok').length,
-    concurrency: Math.max(1, Math.min(8, 10 - 1)),
+    concurrency: host.migrationConcurrency,
   }
   process.stderr.write(`new migration: ${JSON.stringify(report.newMigration)}\n`)
 

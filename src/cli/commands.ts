@@ -1,6 +1,7 @@
 // What each `plinth` command does, given an open Host. Each returns text for people and the same
 // facts as JSON for scripts (--json).
 import type { Host } from '../host/host.ts'
+import { describeModule } from '../host/modules/loader.ts'
 import type { MigrateReport } from '../tenancy/migrate.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 
@@ -165,7 +166,7 @@ export const commands: Record<string, Command> = {
     return { text: `unassigned ${role} from ${options.principal}\n`, json: { role, principal: options.principal } }
   },
   'plugin list': async (host) => {
-    const modules = host.modules.map((m) => ({ id: m.id, name: m.name ?? null, version: m.version ?? null, api: m.api ?? null, status: m.status, reason: m.reason ?? null }))
+    const modules = host.modules.map((m) => describeModule(m, true))
     const text = modules.length === 0 ? 'no modules\n' : table([['ID', 'VERSION', 'API', 'STATUS', 'REASON'], ...modules.map((m) => [m.id, m.version ?? '-', m.api ?? '-', m.status, m.reason ?? ''])])
     return { text, json: modules }
   },

@@ -66,14 +66,16 @@ export class Host {
     this.roles = new Roles(db.pool, () => this.catalog(), this.changes)
     this.changes.on('key', (id) => this.keys.refresh(id))
     this.changes.on('rbac', async (tenantId) => this.permissionSets.invalidate(tenantId))
-    // A tenant's row and its module rows change together (created, dropped).
-    this.changes.on('tenant', async (id) => {
-      await Promise.all([this.registry.refresh(id), this.plugins.refresh(id)])
-    })
-    this.changes.on('plugin', async (tenantId) => {
+    // A tenant's row and its module rows change together (created, dropped); its modules decide
+    // what its grants give, so its permission sets go with them.
+    const refreshModules = async (tenantId: string) => {
       await this.plugins.refresh(tenantId)
       this.permissionSets.invalidate(tenantId)
+    }
+    this.changes.on('tenant', async (id) => {
+      await Promise.all([this.registry.refresh(id), refreshModules(id)])
     })
+    this.changes.on('plugin', refreshModules)
     this.tenants = new Tenants({
       pool: db.pool,
       changes: this.changes,
@@ -142,7 +144,8 @@ export class Host {
     await this.plugins.setStatus(result.tenantId, result.source, result.status === 'ok' ? 'ready' : 'failed', result.error ?? null)
   }
 
-  private get migrationConcurrency() {
+  /** How many tenants a migrate works on at once. */
+  get migrationConcurrency() {
     return this.db.kind === 'embedded' ? 1 : Math.max(1, Math.min(8, this.config.dbPoolMax - 1))
   }
 
@@ -173,7 +176,7 @@ export class Host {
       for (const role of roles) await this.roles.assignWith(client, role, `key:${keyId}`)
       await recordChange(client, 'rbac', tenant.id)
     })
-    if (roles.length > 0) await this.changes.emitLocal('rbac', tenant.id).catch(() => {})
+    if (roles.length > 0) await this.changes.announce('rbac', tenant.id)
     return created
   }
 

@@ -84,7 +84,7 @@ export class ApiKeys {
       if (err?.code === '23505') throw new HttpProblem(409, 'KEY_EXISTS', 'This tenant already has a key with this name.')
       throw err
     })
-    await this.changes?.emitLocal('key', id).catch(() => {})
+    await this.changes?.announce('key', id)
     return { ...normalise(key), key: `plk_${id}_${secret}` }
   }
 
@@ -108,7 +108,7 @@ export class ApiKeys {
       await recordChange(client, 'key', id)
       return rows[0]
     })
-    await this.changes?.emitLocal('key', id).catch(() => {})
+    await this.changes?.announce('key', id)
     return normalise(key)
   }
 }

@@ -5,7 +5,7 @@ import type pg from 'pg'
 import { HttpProblem } from '../host/errors.ts'
 import { recordChange, type ChangeFeed } from '../tenancy/changes.ts'
 import type { Tenant } from '../tenancy/registry.ts'
-import { TenantTransaction } from '../tenancy/transaction.ts'
+import { runInTenantTransaction } from '../tenancy/transaction.ts'
 import { isGrant, unknownGrants } from './permissions.ts'
 
 export const ROLE_NAME = /^[a-z][a-z0-9_-]{0,62}$/
@@ -32,17 +32,14 @@ export class Roles {
   ) {}
 
   async list(tenant: Tenant): Promise<RoleView[]> {
-    const tx = await TenantTransaction.begin(this.pool, tenant.schema)
-    try {
-      const { rows } = await tx.client.query(`
+    return runInTenantTransaction(this.pool, tenant.schema, async (db) => {
+      const { rows } = await db.$client.query(`
         SELECT r.name, r.description,
                coalesce((SELECT array_agg(g.permission ORDER BY g.permission) FROM role_grant g WHERE g.role_id = r.id), '{}') AS grants,
                coalesce((SELECT array_agg(p.principal_id ORDER BY p.principal_id) FROM principal_role p WHERE p.role_id = r.id), '{}') AS principals
           FROM role r ORDER BY r.name`)
       return rows.map((r) => ({ ...r, unknownGrants: unknownGrants(r.grants, this.catalog()) }))
-    } finally {
-      await tx.rollback()
-    }
+    })
   }
 
   async create(tenant: Tenant, name: string, description = '') {
@@ -106,16 +103,12 @@ export class Roles {
 
   /** One transaction on the tenant's schema, with the change recorded in it. */
   async write<T>(tenant: Tenant, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const tx = await TenantTransaction.begin(this.pool, tenant.schema)
-    let result: T
-    try {
-      result = await work(tx.client)
-      await recordChange(tx.client, 'rbac', tenant.id)
-      await tx.commit()
-    } finally {
-      await tx.rollback()
-    }
-    await this.changes?.emitLocal('rbac', tenant.id).catch(() => {})
+    const result = await runInTenantTransaction(this.pool, tenant.schema, async (db) => {
+      const done = await work(db.$client)
+      await recordChange(db.$client, 'rbac', tenant.id)
+      return done
+    })
+    await this.changes?.announce('rbac', tenant.id)
     return result
   }
 }

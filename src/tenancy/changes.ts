@@ -34,6 +34,15 @@ export class ChangeFeed {
   }
 
   /**
+   * After a change committed: update this instance's caches now, so its very next request sees
+   * the change. Never throws: the change is in public.sys_change, and the feed applies it again
+   * when it reads it, on this instance as on every other.
+   */
+  async announce(topic: ChangeTopic, key: string) {
+    await this.emitLocal(topic, key).catch(() => {})
+  }
+
+  /**
    * Tells this instance's listeners now, without the round trip through the table; resolves once
    * they are done, so the instance that made a change serves it on its very next request.
    */

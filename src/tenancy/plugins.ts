@@ -74,8 +74,7 @@ export class TenantPlugins {
       await client.query(sql, params)
       await recordChange(client, 'plugin', tenantId)
     })
-    // If this fails, the change feed applies it again.
-    await this.changes?.emitLocal('plugin', tenantId).catch(() => {})
+    await this.changes?.announce('plugin', tenantId)
   }
 
   private put(row: Row) {

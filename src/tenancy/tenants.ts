@@ -72,7 +72,7 @@ export class Tenants {
       }
       throw err
     })
-    await this.announce(tenant.id)
+    await this.options.changes?.announce('tenant', tenant.id)
     return normalise(tenant)
   }
 
@@ -107,7 +107,7 @@ export class Tenants {
       await recordChange(client, 'tenant', rows[0].id)
       return rows[0]
     })
-    await this.announce(tenant.id)
+    await this.options.changes?.announce('tenant', tenant.id)
     return normalise(tenant)
   }
 
@@ -121,17 +121,8 @@ export class Tenants {
       await recordChange(client, 'tenant', rows[0].id)
       return rows[0]
     })
-    await this.announce(tenant.id)
+    await this.options.changes?.announce('tenant', tenant.id)
     return normalise(tenant)
-  }
-
-  /** Updates this instance's caches now; if that fails, the change feed applies it again. */
-  private async announce(tenantId: string) {
-    try {
-      await this.options.changes?.emitLocal('tenant', tenantId)
-    } catch {
-      // The change is committed and in public.sys_change: the feed retries until it applies.
-    }
   }
 }
 

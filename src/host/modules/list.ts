@@ -3,19 +3,13 @@
 import type { FastifyInstance } from 'fastify'
 import { isAdminToken } from '../admin/index.ts'
 import type { Host } from '../host.ts'
+import { describeModule } from './loader.ts'
 
 export async function pluginListRoutes(app: FastifyInstance, { host }: { host: Host }) {
   app.get('/api/plugins', async (request) => {
     const admin = isAdminToken(request.headers.authorization, host.config.adminToken)
     return {
-      plugins: host.modules.map((m) => ({
-        id: m.id,
-        name: m.name ?? null,
-        version: m.version ?? null,
-        api: m.api ?? null,
-        status: m.status,
-        ...(admin && m.reason ? { reason: m.reason } : {}),
-      })),
+      plugins: host.modules.map((m) => describeModule(m, admin)),
     }
   })
 }

@@ -20,8 +20,22 @@ export interface ModuleRecord {
   reason?: string
   manifest?: ModuleManifest
   definition?: ModuleDefinition
+  /** The ctx its register() was given; its health() gets the same one. */
+  ctx?: ModuleContext
   migrations: MigrationFile[]
   routes: CollectedRoute[]
+}
+
+/** What plinth says about a module to operators: the reason is theirs alone. */
+export function describeModule(m: ModuleRecord, withReason: boolean) {
+  return {
+    id: m.id,
+    name: m.name ?? null,
+    version: m.version ?? null,
+    api: m.api ?? null,
+    status: m.status,
+    ...(withReason && m.reason ? { reason: m.reason } : {}),
+  }
 }
 
 async function moduleFolders(root: string): Promise<string[]> {
@@ -76,6 +90,7 @@ export async function registerModule(record: ModuleRecord, makeContext: ContextF
   const ctx = makeContext(record, router, (permission) => {
     if (!declared.has(permission)) undeclared.push(permission)
   })
+  record.ctx = ctx
   let timer: NodeJS.Timeout | undefined
   try {
     await Promise.race([

@@ -50,10 +50,9 @@ async function healthy(host: Host, record: ModuleRecord): Promise<boolean> {
   if (!check) return true
   let timer: NodeJS.Timeout | undefined
   try {
-    const ctx = moduleContext(host, record, {} as ModuleContext['router'], () => {})
     return (
       (await Promise.race([
-        Promise.resolve().then(() => check(ctx)),
+        Promise.resolve().then(() => check(record.ctx!)),
         new Promise<boolean>((resolve) => {
           timer = setTimeout(() => resolve(false), HEALTH_TIMEOUT_MS)
         }),
