@@ -6,7 +6,7 @@ import path from 'node:path'
 import type pg from 'pg'
 import t from 'tap'
 import { PROJECT_ROOT } from '../src/host/host.ts'
-import { countStatements } from '../src/testing/count-statements.ts'
+import { countDatabaseWork } from '../src/testing/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { startTestHost } from '../src/testing/host.ts'
 import { runTs } from './helpers/process.ts'
@@ -141,7 +141,7 @@ t.test('a migrate with nothing to do costs the same few queries for 2 tenants or
   t.teardown(th.close)
   // The change feed polls on the embedded database; its queries are not the migrate's.
   await th.host.changes.stop()
-  const countQueries = () => countStatements(() => th.host.migrate())
+  const countQueries = async () => (await countDatabaseWork(() => th.host.migrate())).statements
   for (const code of ['t1', 't2']) await th.createTenant(code)
   const withTwo = await countQueries()
   for (let i = 3; i <= 30; i++) await th.createTenant(`t${i}`)

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import http from 'node:http'
 import t from 'tap'
 import { startTestHost } from '../src/testing/host.ts'
+import { countDatabaseWork } from '../src/testing/count-database-work.ts'
 import { createNoteTable, noteRoutes } from './helpers/notes.ts'
 
 const poolIsIdle = (pool: { totalCount: number; idleCount: number; waitingCount: number }) =>
@@ -91,6 +92,35 @@ t.test('a failing COMMIT answers 5xx, never 2xx', async (t) => {
   const list = await th.app.inject({ url: '/notes', headers })
   t.same(list.json().notes, [], 'nothing was written')
   t.ok(await settle(th.host.pool), 'the client was released (destroyed or returned)')
+})
+
+t.test('a handler that swallows a failed statement answers 5xx: its transaction was aborted', async (t) => {
+  const th = await startTestHost({ tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  const acme = await th.createTenant('acme')
+  await createNoteTable(th.host, acme.id)
+  const headers = { 'x-tenant': 'acme' }
+  const res = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'lost', then: 'swallow-sql-error' } })
+  t.equal(res.statusCode, 500, 'the handler said 201; PostgreSQL answered the COMMIT with ROLLBACK')
+  t.equal(res.json().error, 'INTERNAL_ERROR')
+  const list = await th.app.inject({ url: '/notes', headers })
+  t.same(list.json().notes, [], 'nothing was written')
+  t.ok(await settle(th.host.pool))
+})
+
+t.test('a warm request costs two round trips: BEGIN + search_path travel with its first statement', async (t) => {
+  const th = await startTestHost({ tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  const acme = await th.createTenant('acme')
+  await createNoteTable(th.host, acme.id)
+  const headers = { 'x-tenant': 'acme' }
+  await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'one' } })
+  await th.host.changes.stop() // the embedded database's change poll is not the request's work
+  const work = await countDatabaseWork(async () => {
+    for (let i = 0; i < 20; i++) t.equal((await th.app.inject({ url: '/notes', headers })).json().notes.length, 1)
+  })
+  t.equal(work.statements, 60, 'BEGIN + SET LOCAL, the SELECT, COMMIT: three statements a request')
+  t.equal(work.roundTrips, 40, 'in two round trips a request')
 })
 
 t.test('a client that disconnects mid-request gives its pooled client back', async (t) => {

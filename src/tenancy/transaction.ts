@@ -25,38 +25,51 @@ function drizzleFor(client: pg.PoolClient): TenantDb {
   return db
 }
 
+/** COMMIT found the transaction aborted: nothing of it was written. */
+export class AbortedTransactionError extends Error {
+  constructor() {
+    super('the transaction was aborted by a failed statement; COMMIT rolled it back')
+  }
+}
+
 export class TenantTransaction {
   private state: 'open' | 'committed' | 'rolled back' = 'open'
 
   private constructor(
     readonly client: pg.PoolClient,
     readonly db: TenantDb,
+    // BEGIN + SET LOCAL, sent but not awaited: the pool's clients pipeline (database.ts), so the
+    // handler's first statement travels right behind it instead of one round trip later. If BEGIN
+    // or SET fails, the statements behind it fail too (the transaction is aborted), and never run
+    // outside it or on another schema; commit() reports the failure.
+    private readonly begun: Promise<unknown>,
   ) {}
 
-  /** BEGIN and the transaction-local search_path travel in one round trip (one simple query). */
+  /** BEGIN and the transaction-local search_path, one simple query, sent ahead of the work. */
   static async begin(pool: pg.Pool, schema: string): Promise<TenantTransaction> {
-    const sql = `BEGIN; SET LOCAL search_path TO ${quoteIdent(schema)}, public`
     const client = await acquireClient(pool)
-    try {
-      await client.query(sql)
-    } catch (err) {
-      client.release(err as Error)
-      throw problems.dbUnavailable(err)
-    }
-    return new TenantTransaction(client, drizzleFor(client))
+    const begun = client.query(`BEGIN; SET LOCAL search_path TO ${quoteIdent(schema)}, public`)
+    begun.catch(() => {}) // settled by commit() or rollback(); never an unhandled rejection
+    return new TenantTransaction(client, drizzleFor(client), begun)
   }
 
   get finished() {
     return this.state !== 'open'
   }
 
-  /** Throws when the database refuses the COMMIT; the client is released either way. */
+  /** Throws when the database refuses BEGIN or COMMIT; the client is released either way. */
   async commit() {
     if (this.finished) return
     this.state = 'committed'
+    const committed = this.client.query('COMMIT')
     try {
-      await this.client.query('COMMIT')
+      await this.begun.catch((err) => {
+        throw problems.dbUnavailable(err)
+      })
+      // A statement failed and the handler went on: PostgreSQL answers COMMIT with ROLLBACK.
+      if ((await committed).command === 'ROLLBACK') throw new AbortedTransactionError()
     } catch (err) {
+      await committed.catch(() => {})
       this.client.release(err as Error)
       throw err
     }
@@ -67,8 +80,10 @@ export class TenantTransaction {
   async rollback() {
     if (this.finished) return
     this.state = 'rolled back'
+    const rolledBack = this.client.query('ROLLBACK')
+    await this.begun.catch(() => {})
     try {
-      await this.client.query('ROLLBACK')
+      await rolledBack
     } catch (err) {
       this.client.release(err as Error)
       return

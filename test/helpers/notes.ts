@@ -35,6 +35,8 @@ export async function noteRoutes(scope: FastifyInstance) {
       if (then === 'throw') throw new Error('handler failed after writing: secret-detail-42')
       if (then === 'reply-422') return reply.code(422).send({ error: 'UNPROCESSABLE' })
       if (then === 'bad-sql') await request.db.execute(sql`SELECT * FROM no_such_table_secret_detail_42`)
+      // A handler that catches a failed statement and carries on: the transaction is aborted anyway.
+      if (then === 'swallow-sql-error') await request.db.execute(sql`SELECT * FROM no_such_table`).catch(() => {})
       return reply.code(201).send(rows[0])
     },
   )
