@@ -1,6 +1,6 @@
 // API keys, issued per tenant. Held in memory (loaded at start, refreshed through the change
 // feed, topic `key`): authenticating a key costs no query, and an unknown key id costs none either.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { hash as digest, randomBytes, timingSafeEqual } from 'node:crypto'
 import type pg from 'pg'
 import { HttpProblem } from '../host/errors.ts'
 import { recordChange, type ChangeFeed } from '../tenancy/changes.ts'
@@ -21,7 +21,7 @@ interface CachedKey extends ApiKey {
 const KEY = /^plk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
 
-const hash = (secret: string) => createHash('sha256').update(secret).digest()
+const hash = (secret: string) => digest('sha256', secret, 'buffer')
 
 function newKeyId(): string {
   return [...randomBytes(12)].map((b) => ID_ALPHABET[b % ID_ALPHABET.length]).join('')

@@ -81,12 +81,13 @@ export function mountModule(app: FastifyInstance, host: Host, record: ModuleReco
       }
       await moduleScope.register(async (scope) => {
         installTenantScope(scope, { pool: host.pool, registry: host.registry, identities })
-        scope.addHook('onRequest', async function checkModuleForTenant(request: FastifyRequest) {
+        scope.addHook('onRequest', function checkModuleForTenant(request: FastifyRequest, _reply, done) {
           const state = host.plugins.state(request.tenant!.id, record.id)
-          if (!state?.enabled) throw new HttpProblem(404, 'MODULE_NOT_ENABLED', `Module ${record.id} is not enabled for this tenant.`)
+          if (!state?.enabled) return done(new HttpProblem(404, 'MODULE_NOT_ENABLED', `Module ${record.id} is not enabled for this tenant.`))
           if (state.status !== 'ready') {
-            throw new HttpProblem(503, 'MODULE_UNAVAILABLE', `Module ${record.id} is not available for this tenant; an operator has been told why.`)
+            return done(new HttpProblem(503, 'MODULE_UNAVAILABLE', `Module ${record.id} is not available for this tenant; an operator has been told why.`))
           }
+          done()
         })
         mountRoutes(scope, record.id, record.routes)
       })
