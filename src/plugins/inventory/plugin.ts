@@ -1,6 +1,6 @@
 // Inventory: items with a paginated, filterable list, and get / create / update / delete.
 // Written against the module contract only (host API 1.x); plinth runs it unchanged.
-import { asc, count, eq, getTableColumns, ilike, sql } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { Type } from 'typebox'
 import { items } from './schema.ts'
 
@@ -45,6 +45,23 @@ function notFound() {
 // `%` and `_` in a user's filter are literal characters, not wildcards.
 const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => '\\' + c)}%`
 
+// The list and create routes are the module's hot paths, so they use Drizzle's sql templates
+// (still typed table and column references) rather than the query builder: on the bench machine the
+// select builder cost ~75 µs of CPU per 20-row page over the same statement, and the insert
+// builder ~55 µs (docs/benchmarks.md). The other routes use the builder.
+const itemColumns = sql`${items.id}, ${items.name}, ${items.sku}, ${items.quantity},
+  ${items.createdAt} AS "createdAt", ${items.updatedAt} AS "updatedAt"`
+// Drizzle hands timestamps back as PostgreSQL's text; the API answers them as ISO 8601, as the
+// builder's routes do. Fields are copied by name: object rest/spread over 20 rows cost ~80 µs.
+const toItem = (row: any) => ({
+  id: row.id,
+  name: row.name,
+  sku: row.sku,
+  quantity: row.quantity,
+  createdAt: new Date(row.createdAt),
+  updatedAt: new Date(row.updatedAt),
+})
+
 export default {
   meta: { id: 'inventory', name: 'Inventory', version: '1.0.0', api: '1.x' },
   async register(ctx: any) {
@@ -54,18 +71,13 @@ export default {
       ctx.rbac.require('inventory.items.read'),
       async (req: any) => {
         const { limit, offset, name } = req.query
-        const where = name ? ilike(items.name, likePattern(name)) : undefined
+        const where = name ? sql`WHERE ${items.name} ILIKE ${likePattern(name)}` : sql``
         // The page and the total in one statement; a page past the end needs the count alone.
-        const rows = await req.db
-          .select({ ...getTableColumns(items), total: sql<number>`count(*) over ()`.mapWith(Number) })
-          .from(items)
-          .where(where)
-          .orderBy(asc(items.name), asc(items.id))
-          .limit(limit)
-          .offset(offset)
+        const { rows } = await req.db.execute(sql`SELECT ${itemColumns}, count(*) OVER ()::int AS total FROM ${items} ${where}
+          ORDER BY ${items.name}, ${items.id} LIMIT ${limit} OFFSET ${offset}`)
         let total = rows[0]?.total ?? 0
-        if (rows.length === 0 && offset > 0) [{ total }] = await req.db.select({ total: count() }).from(items).where(where)
-        return { items: rows.map(({ total: _total, ...item }: any) => item), total, limit, offset }
+        if (rows.length === 0 && offset > 0) ({ rows: [{ total }] } = await req.db.execute(sql`SELECT count(*)::int AS total FROM ${items} ${where}`))
+        return { items: rows.map(toItem), total, limit, offset }
       },
     )
 
@@ -85,9 +97,12 @@ export default {
       { schema: { body: ItemInput, response: { 201: Item } }, summary: 'Create an item' },
       ctx.rbac.require('inventory.items.create'),
       async (req: any, res: any) => {
-        const [item] = await req.db.insert(items).values(req.body).returning()
+        const { name, sku = null, quantity = 0 } = req.body
+        const {
+          rows: [item],
+        } = await req.db.execute(sql`INSERT INTO ${items} (name, sku, quantity) VALUES (${name}, ${sku}, ${quantity}) RETURNING ${itemColumns}`)
         ctx.log('item created', { itemId: item.id })
-        res.status(201).json(item)
+        res.status(201).json(toItem(item))
       },
     )
 

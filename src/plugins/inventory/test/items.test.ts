@@ -8,11 +8,14 @@ const all = ['inventory.items.read', 'inventory.items.create', 'inventory.items.
 const acme = await h.client({ tenant: 'acme', permissions: all })
 const beta = await h.client({ tenant: 'beta', permissions: all })
 
+// What the API answers for a timestamp, on every route: ISO 8601 in UTC.
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
 t.test('create, get, update, delete', async (t) => {
   const created = await acme.post('/items', { name: 'Widget', sku: 'W-1', quantity: 3 })
   t.equal(created.statusCode, 201)
   const item = created.json()
-  t.match(item, { id: String, name: 'Widget', sku: 'W-1', quantity: 3, createdAt: String })
+  t.match(item, { id: String, name: 'Widget', sku: 'W-1', quantity: 3, createdAt: ISO_TIME, updatedAt: ISO_TIME })
 
   t.same((await acme.get(`/items/${item.id}`)).json(), item)
   const updated = await acme.patch(`/items/${item.id}`, { quantity: 5 })
@@ -32,6 +35,8 @@ t.test('list: pagination and a name filter', async (t) => {
   const page = await acme.get('/items?limit=2&offset=1')
   t.match(page.json(), { total: 5, limit: 2, offset: 1 })
   t.same(page.json().items.map((i: any) => i.name), ['Bolt 50%', 'Nut'])
+  t.match(page.json().items[0], { id: String, sku: null, quantity: 0, createdAt: ISO_TIME, updatedAt: ISO_TIME })
+  t.same(Object.keys(page.json().items[0]).sort(), ['createdAt', 'id', 'name', 'quantity', 'sku', 'updatedAt'])
   const filtered = await acme.get('/items?name=bolt')
   t.same(filtered.json().items.map((i: any) => i.name), ['Bolt', 'Bolt 50%'])
   const past = await acme.get('/items?limit=2&offset=10')
