@@ -5,9 +5,9 @@ import path from 'node:path'
 import { sql } from 'drizzle-orm'
 import { buildApp } from '../src/host/app.ts'
 import { PROJECT_ROOT } from '../src/host/host.ts'
-import { countStatements } from '../src/testing/count-statements.ts'
+import { countDatabaseWork } from '../src/testing/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
-import { load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
+import { cpuSeconds, load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
 
 requireDatabaseUrl()
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -26,14 +26,14 @@ await host.roles.create(tenant, 'bench')
 for (const p of ['inventory.items.read', 'inventory.items.create']) await host.roles.grant(tenant, 'bench', p)
 const { key } = await host.createKey('bench', 'bench', ['bench'])
 
-// Round trips per request, warm: count every statement plinth sends while serving 100 requests.
+// Statements and round trips per request, warm: count what plinth sends while serving 100 requests.
 const app = await buildApp(host, { closeHost: false })
 const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
 for (let i = 0; i < 20; i++) await app.inject({ url: '/api/plugins/inventory/items?limit=20', headers })
-const statements = await countStatements(async () => {
+const counted = await countDatabaseWork(async () => {
   for (let i = 0; i < 100; i++) await app.inject({ url: '/api/plugins/inventory/items?limit=20', headers })
 })
-const roundTrips = statements / 100
+const perRequest = { statements: counted.statements / 100, roundTrips: counted.roundTrips / 100 }
 await app.close()
 await host.close()
 
@@ -43,11 +43,13 @@ const common = { ...env, BENCH_SCHEMA: tenant.schema, LOG_LEVEL: 'info', PORT: '
 const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []
 servers.push(await startServer('plinth', 'src/main.ts', common, profile))
 servers.push(await startServer('floor', 'bench/floor-server.ts', common))
+servers.push(await startServer('floor-pipelined', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1' }))
 servers.push(await startServer('express', 'bench/express-server.ts', common))
-const paths: Record<string, string> = { plinth: '/api/plugins/inventory/items', floor: '/items', express: '/items' }
+const paths: Record<string, string> = { plinth: '/api/plugins/inventory/items', floor: '/items', 'floor-pipelined': '/items', express: '/items' }
 
 async function measure(kind: 'read' | 'write') {
-  const results: Record<string, Load[]> = { plinth: [], floor: [], express: [] }
+  const results: Record<string, Load[]> = Object.fromEntries(servers.map((s) => [s.name, []]))
+  const cpuPerRequest: Record<string, number[]> = Object.fromEntries(servers.map((s) => [s.name, []]))
   const options = (server: Server) => ({
     url: `${server.url}${paths[server.name]}${kind === 'read' ? '?limit=20' : ''}`,
     method: kind === 'read' ? ('GET' as const) : ('POST' as const),
@@ -59,16 +61,25 @@ async function measure(kind: 'read' | 'write') {
   for (const server of servers) await load({ ...options(server), duration: 2 }) // warm-up
   for (let round = 1; round <= ROUNDS; round++) {
     for (const server of servers) {
+      const cpuBefore = await cpuSeconds(server.child.pid!)
       const result = await load(options(server))
+      const cpuAfter = await cpuSeconds(server.child.pid!)
+      if (cpuBefore !== null && cpuAfter !== null) cpuPerRequest[server.name].push((1e6 * (cpuAfter - cpuBefore)) / result.requests)
       if (result.errors || result.non2xx) throw new Error(`${server.name} ${kind}: ${result.errors} errors, ${result.non2xx} non-2xx`)
       results[server.name].push(result)
-      process.stderr.write(`${kind} round ${round} ${server.name}: ${Math.round(result.reqPerSec)} req/s, p99 ${result.p99} ms\n`)
+      const cpu = cpuPerRequest[server.name].at(-1)
+      process.stderr.write(`${kind} round ${round} ${server.name}: ${Math.round(result.reqPerSec)} req/s, p99 ${result.p99} ms${cpu ? `, ${Math.round(cpu)} µs CPU/request` : ''}\n`)
     }
   }
   const summary = Object.fromEntries(
     Object.entries(results).map(([name, runs]) => [
       name,
-      { reqPerSec: Math.round(median(runs.map((r) => r.reqPerSec))), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)) },
+      {
+        reqPerSec: Math.round(median(runs.map((r) => r.reqPerSec))),
+        p50: median(runs.map((r) => r.p50)),
+        p99: median(runs.map((r) => r.p99)),
+        cpuMicrosPerRequest: cpuPerRequest[name].length ? Math.round(median(cpuPerRequest[name])) : null,
+      },
     ]),
   )
   return {
@@ -77,6 +88,8 @@ async function measure(kind: 'read' | 'write') {
       plinthOverFloor: +(summary.plinth.reqPerSec / summary.floor.reqPerSec).toFixed(3),
       plinthP99OverFloor: +(summary.plinth.p99 / summary.floor.p99).toFixed(3),
       plinthOverExpress: +(summary.plinth.reqPerSec / summary.express.reqPerSec).toFixed(3),
+      plinthOverPipelinedFloor: +(summary.plinth.reqPerSec / summary['floor-pipelined'].reqPerSec).toFixed(3),
+      plinthCpuOverFloor: summary.plinth.cpuMicrosPerRequest && summary.floor.cpuMicrosPerRequest ? +(summary.plinth.cpuMicrosPerRequest / summary.floor.cpuMicrosPerRequest).toFixed(3) : null,
     },
   }
 }
@@ -84,23 +97,23 @@ async function measure(kind: 'read' | 'write') {
 try {
   const read = await measure('read')
   const write = await measure('write')
-  const report = { at: new Date().toISOString(), machine: machine(), rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, pool: Number(POOL), roundTripsPerRequest: roundTrips, read, write }
+  const report = { at: new Date().toISOString(), machine: machine(), rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, pool: Number(POOL), perRequest, read, write }
   const table = (title: string, r: typeof read) =>
     [
       `### ${title}`,
       '',
-      '| server | median req/s | p50 ms | p99 ms |',
-      '|---|---|---|---|',
-      ...Object.entries(r.summary).map(([name, s]) => `| ${name} | ${s.reqPerSec} | ${s.p50} | ${s.p99} |`),
+      '| server | median req/s | p50 ms | p99 ms | server CPU µs/request |',
+      '|---|---|---|---|---|',
+      ...Object.entries(r.summary).map(([name, s]) => `| ${name} | ${s.reqPerSec} | ${s.p50} | ${s.p99} | ${s.cpuMicrosPerRequest ?? 'n/a'} |`),
       '',
-      `plinth/floor req/s ${r.ratios.plinthOverFloor} (target >= 0.90), p99 ${r.ratios.plinthP99OverFloor} (target <= 1.2); plinth/express req/s ${r.ratios.plinthOverExpress} (target >= 2)`,
+      `plinth/floor req/s ${r.ratios.plinthOverFloor} (target >= 0.90), p99 ${r.ratios.plinthP99OverFloor} (target <= 1.2); plinth/express req/s ${r.ratios.plinthOverExpress} (target >= 2); plinth/floor-pipelined req/s ${r.ratios.plinthOverPipelinedFloor}; plinth/floor CPU per request ${r.ratios.plinthCpuOverFloor}`,
       '',
     ].join('\n')
   const markdown = [
     `## plinth bench, ${report.at}`,
     '',
     `${report.machine}; ${ROUNDS} interleaved rounds of ${DURATION} s per server, ${CONNECTIONS} connections, pool ${POOL}.`,
-    `Database statements per plinth request (warm caches, counted): ${roundTrips} (the floor sends 3).`,
+    `Per plinth request (warm caches, counted): ${perRequest.statements} statements in ${perRequest.roundTrips} round trips. The floor: 3 in 3; floor-pipelined: 3 in 2; express: 4 in 4.`,
     '',
     table('GET /items?limit=20 (20 rows)', read),
     table('POST /items', write),

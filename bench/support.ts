@@ -1,6 +1,7 @@
 // Shared by the benchmarks: a bench database with one tenant and data, server processes, load.
 import autocannon from 'autocannon'
 import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { loadConfig } from '../src/host/config.ts'
@@ -59,6 +60,7 @@ export function startServer(name: string, file: string, env: Record<string, stri
 }
 
 export interface Load {
+  requests: number
   reqPerSec: number
   p50: number
   p99: number
@@ -69,6 +71,7 @@ export interface Load {
 export async function load(options: autocannon.Options): Promise<Load> {
   const result = await autocannon({ connections: 20, duration: 5, ...options })
   return {
+    requests: result.requests.total,
     reqPerSec: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
@@ -76,6 +79,22 @@ export async function load(options: autocannon.Options): Promise<Load> {
     non2xx: result.non2xx,
   }
 }
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux). Per request, it is a
+ * steadier measure than req/s on a small machine, where the load generator and PostgreSQL share
+ * the cores with the server; null elsewhere.
+ */
+export async function cpuSeconds(pid: number): Promise<number | null> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
+  } catch {
+    return null
+  }
+}
+const CLOCK_TICKS_PER_SECOND = 100
 
 export const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)
