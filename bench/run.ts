@@ -38,7 +38,18 @@ await app.close()
 await host.close()
 
 const servers: Server[] = []
-const common = { ...env, BENCH_SCHEMA: tenant.schema, LOG_LEVEL: 'info', PORT: '0' }
+// BENCH_DB_RTT_MS=<ms>: the servers reach PostgreSQL through a proxy adding that much to each
+// round trip, as if it ran on another host (the round trips saved then count for more than CPU).
+const RTT_MS = Number(process.env.BENCH_DB_RTT_MS ?? 0)
+let databaseUrl = env.DATABASE_URL
+let proxy: Server | undefined
+if (RTT_MS > 0) {
+  const url = new URL(databaseUrl)
+  proxy = await startServer('proxy', 'bench/latency-proxy.ts', { PROXY_TARGET: `${url.hostname}:${url.port || 5432}`, PROXY_RTT_MS: String(RTT_MS) })
+  url.host = `127.0.0.1:${new URL(proxy.url).port}`
+  databaseUrl = url.toString()
+}
+const common = { ...env, DATABASE_URL: databaseUrl, BENCH_SCHEMA: tenant.schema, LOG_LEVEL: 'info', PORT: '0' }
 // BENCH_PROFILE=<dir>: write a CPU profile of the plinth server there, to see where its time goes.
 const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []
 servers.push(await startServer('plinth', 'src/main.ts', common, profile))
@@ -97,7 +108,7 @@ async function measure(kind: 'read' | 'write') {
 try {
   const read = await measure('read')
   const write = await measure('write')
-  const report = { at: new Date().toISOString(), machine: machine(), rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, pool: Number(POOL), perRequest, read, write }
+  const report = { at: new Date().toISOString(), machine: machine(), rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, pool: Number(POOL), addedRoundTripMs: RTT_MS, perRequest, read, write }
   const table = (title: string, r: typeof read) =>
     [
       `### ${title}`,
@@ -113,6 +124,7 @@ try {
     `## plinth bench, ${report.at}`,
     '',
     `${report.machine}; ${ROUNDS} interleaved rounds of ${DURATION} s per server, ${CONNECTIONS} connections, pool ${POOL}.`,
+    RTT_MS > 0 ? `PostgreSQL reached through bench/latency-proxy.ts, adding ${RTT_MS} ms to each round trip.` : 'PostgreSQL on loopback.',
     `Per plinth request (warm caches, counted): ${perRequest.statements} statements in ${perRequest.roundTrips} round trips. The floor: 3 in 3; floor-pipelined: 3 in 2; express: 4 in 4.`,
     '',
     table('GET /items?limit=20 (20 rows)', read),
@@ -124,5 +136,6 @@ try {
   await fs.writeFile(`${file}.md`, markdown + '\n')
 } finally {
   for (const server of servers) await server.stop()
+  await proxy?.stop()
   await database.drop()
 }
