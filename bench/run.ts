@@ -7,9 +7,10 @@ import { buildApp } from '../src/host/app.ts'
 import { PROJECT_ROOT } from '../src/host/host.ts'
 import { countDatabaseWork } from '../src/testing/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
-import { cpuSeconds, load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
+import { buildPlinth, cpuSeconds, load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
 
 requireDatabaseUrl()
+buildPlinth()
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const DURATION = Number(process.env.BENCH_DURATION ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20)
@@ -52,7 +53,7 @@ if (RTT_MS > 0) {
 const common = { ...env, DATABASE_URL: databaseUrl, BENCH_SCHEMA: tenant.schema, LOG_LEVEL: 'info', PORT: '0' }
 // BENCH_PROFILE=<dir>: write a CPU profile of the plinth server there, to see where its time goes.
 const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []
-servers.push(await startServer('plinth', 'src/main.ts', common, profile))
+servers.push(await startServer('plinth', 'dist/main.js', common, profile))
 servers.push(await startServer('floor', 'bench/floor-server.ts', common))
 servers.push(await startServer('floor-pipelined', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1' }))
 servers.push(await startServer('express', 'bench/express-server.ts', common))

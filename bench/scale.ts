@@ -9,9 +9,10 @@ import { performance } from 'node:perf_hooks'
 import { PROJECT_ROOT } from '../src/host/host.ts'
 import { readMigrations } from '../src/tenancy/migrations.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
-import { load, machine, median, openBenchHost, requireDatabaseUrl, startServer } from './support.ts'
+import { buildPlinth, load, machine, median, openBenchHost, requireDatabaseUrl, startServer } from './support.ts'
 
 requireDatabaseUrl()
+buildPlinth()
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 1000)
 const CONCURRENCY = Number(process.env.BENCH_PROVISION_CONCURRENCY ?? 4)
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))]
@@ -94,7 +95,7 @@ try {
   await host.close()
 
   const s0 = performance.now()
-  const server = await startServer('plinth', 'src/main.ts', { ...env, LOG_LEVEL: 'info', PORT: '0' })
+  const server = await startServer('plinth', 'dist/main.js', { ...env, LOG_LEVEL: 'info', PORT: '0' })
   servers.push(server)
   report.hostStart = {
     secondsToListening: ms((performance.now() - s0) / 1000),

@@ -1,6 +1,6 @@
 // Shared by the benchmarks: a bench database with one tenant and data, server processes, load.
 import autocannon from 'autocannon'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -29,9 +29,15 @@ export interface Server {
   stop(): Promise<void>
 }
 
-/** Starts a server process and resolves with its URL once it listens. */
+/** `npm run build`: the benchmarks run plinth as `npm start` does, from dist/. */
+export function buildPlinth() {
+  execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'scripts/build.js')], { stdio: 'inherit' })
+}
+
+/** Starts a server process and resolves with its URL once it listens. A .js file runs without tsx. */
 export function startServer(name: string, file: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Server> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(PROJECT_ROOT, file)], {
+  const loader = file.endsWith('.js') ? [] : ['--import', 'tsx']
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, path.join(PROJECT_ROOT, file)], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,8 +1,11 @@
 // The host as operators run it: a real process, configured by its environment, stopped by signal.
+import { spawn } from 'node:child_process'
+import path from 'node:path'
 import t from 'tap'
 import { createTestDatabase } from '../src/testing/database.ts'
+import { PROJECT_ROOT } from '../src/host/host.ts'
 import { TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
-import { runTs, startServer } from './helpers/process.ts'
+import { finished, runTs, startServer } from './helpers/process.ts'
 
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' }
 
@@ -52,4 +55,35 @@ t.test('SIGTERM lets the request in flight finish, then exits 0; committed data 
   t.same((await list.json()).tenants.map((x: any) => x.code), ['acme'], 'the tenant committed before the stop is there')
   second.child.kill('SIGINT')
   t.equal((await second.exit).code, 0)
+})
+
+t.test('the built host (npm run build, then node dist/main.js) runs compiled modules and TypeScript ones', async (t) => {
+  const build = await finished(spawn(process.execPath, ['scripts/build.js'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] }))
+  t.equal(build.code, 0, `the build succeeds ${build.stderr}`)
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const env = { ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_PLUGIN_DIRS: path.join(PROJECT_ROOT, 'test/fixtures/plugins'), PLINTH_PLUGINS: 'inventory,express' }
+  const server = await startServer(env, 'dist/main.js')
+  t.teardown(() => server.child.kill('SIGKILL'))
+
+  const plugins = await (await fetch(`${server.url}/api/plugins`, { headers: admin })).json()
+  t.same(
+    plugins.plugins.map((p: any) => [p.id, p.status]),
+    [
+      ['inventory', 'loaded'],
+      ['express', 'loaded'],
+    ],
+    'the compiled built-in module and the TypeScript one from PLINTH_PLUGIN_DIRS both load',
+  )
+  t.equal((await fetch(`${server.url}/api/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ code: 'acme', name: 'Acme' }) })).status, 201)
+  const tenant = { ...admin, 'x-tenant': 'acme' }
+  const item = await fetch(`${server.url}/api/plugins/inventory/items`, { method: 'POST', headers: tenant, body: JSON.stringify({ name: 'Built' }) })
+  t.equal(item.status, 201, "the compiled module's migrations were applied to the new tenant")
+  t.equal((await fetch(`${server.url}/api/admin/tenants/acme/plugins/express/enable`, { method: 'POST', headers: { authorization: admin.authorization } })).status, 200)
+  const things = await fetch(`${server.url}/api/plugins/express/things`, { headers: tenant })
+  t.equal(things.status, 200)
+  t.match(await things.json(), { tenant: 'acme' })
+
+  server.child.kill('SIGTERM')
+  t.equal((await server.exit).code, 0, 'and it stops cleanly')
 })

@@ -23,6 +23,8 @@ import { HttpProblem, problems } from './errors.ts'
 import { discoverModules, type ModuleRecord } from './modules/loader.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+/** The built-in modules: src/plugins when run from source, dist/plugins when built. */
+export const BUILTIN_MODULES_DIR = fileURLToPath(new URL('../plugins', import.meta.url))
 
 export interface HostOptions {
   config: Config
@@ -95,7 +97,7 @@ export class Host {
     })
     const host = new Host(config, log, db, options)
     try {
-      host.modules = await discoverModules([path.join(PROJECT_ROOT, 'src/plugins'), ...config.pluginDirs], config.plugins)
+      host.modules = await discoverModules([BUILTIN_MODULES_DIR, ...config.pluginDirs], config.plugins)
       await host.migrate()
       await host.registry.load()
       await host.plugins.load()

@@ -55,9 +55,15 @@ export interface ServerProcess {
   exit: Promise<Finished>
 }
 
-/** Starts a server process on a free port and resolves once it listens. */
+/** `node <file>`: plain JavaScript, no TypeScript loader, as the built host runs. */
+export function startJs(file: string, env: Record<string, string | undefined>): ChildProcess {
+  return spawn(process.execPath, [path.join(PROJECT_ROOT, file)], { cwd: PROJECT_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/** Starts a server process on a free port and resolves once it listens. A .js file runs without tsx. */
 export async function startServer(env: Record<string, string | undefined>, file = 'test/fixtures/server.ts'): Promise<ServerProcess> {
-  const child = startTs(file, [], { PORT: '0', LOG_LEVEL: 'info', ...env })
+  const serverEnv = { PORT: '0', LOG_LEVEL: 'info', ...env }
+  const child = file.endsWith('.js') ? startJs(file, serverEnv) : startTs(file, [], serverEnv)
   const exit = finished(child)
   let output = ''
   const url = await new Promise<string>((resolve, reject) => {

@@ -48,6 +48,31 @@ async function moduleFolders(root: string): Promise<string[]> {
   }
 }
 
+/**
+ * Imports `<name>.js` (a compiled module, as the built host's own are) or else `<name>.ts`. A host
+ * started from dist/ runs plain JavaScript; the first TypeScript module it meets registers tsx, so
+ * modules in PLINTH_PLUGIN_DIRS load unchanged either way.
+ */
+async function importModuleFile(dir: string, name: string) {
+  const js = path.join(dir, `${name}.js`)
+  const file = (await exists(js)) ? js : path.join(dir, `${name}.ts`)
+  if (file.endsWith('.ts') && !typeScriptLoads) {
+    const { register } = await import('tsx/esm/api')
+    register()
+    typeScriptLoads = true
+  }
+  return import(pathToFileURL(file).href)
+}
+
+// This file is .ts only when a TypeScript loader (tsx) runs it; built, it is .js and there is none.
+let typeScriptLoads = import.meta.url.endsWith('.ts')
+
+const exists = (file: string) =>
+  fs.access(file).then(
+    () => true,
+    () => false,
+  )
+
 /** Imports and checks every module under `roots`, without running any register(). */
 export async function discoverModules(roots: string[], only: '*' | string[]): Promise<ModuleRecord[]> {
   const records: ModuleRecord[] = []
@@ -64,10 +89,10 @@ export async function discoverModules(roots: string[], only: '*' | string[]): Pr
         if (!new RegExp(MODULE_ID).test(id)) {
           throw new ModuleRefusal('manifest', 'id', `folder name "${id}" is not a module id (a-z, 0-9, -, starting with a letter, at most 40)`)
         }
-        const config = await import(pathToFileURL(path.join(dir, 'module.config.ts')).href)
+        const config = await importModuleFile(dir, 'module.config')
         const manifest = checkManifest(config.default, id)
         Object.assign(record, { manifest, name: manifest.name, version: manifest.version, api: manifest.api })
-        const plugin = await import(pathToFileURL(path.join(dir, 'plugin.ts')).href)
+        const plugin = await importModuleFile(dir, 'plugin')
         record.definition = checkAgreement(plugin.default, plugin.permissions, manifest)
         record.migrations = await readMigrations(path.join(dir, 'migrations'))
       } catch (err) {

@@ -1,0 +1,15 @@
+// `npm run build`: compiles src/ to dist/ (tsc) and copies the built-in modules' SQL migrations
+// beside their compiled code. dist/ is rebuilt from nothing, so a deleted module never lingers.
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const dist = path.join(root, 'dist')
+fs.rmSync(dist, { recursive: true, force: true })
+execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
+for (const id of fs.readdirSync(path.join(root, 'src/plugins'))) {
+  const migrations = path.join(root, 'src/plugins', id, 'migrations')
+  if (fs.existsSync(migrations)) fs.cpSync(migrations, path.join(dist, 'plugins', id, 'migrations'), { recursive: true })
+}
