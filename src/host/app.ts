@@ -54,11 +54,11 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   await app.register(errorHandler)
   await app.register(requestContext)
   await app.register(sensible)
-  await app.register(cors, {
-    origin: host.config.corsOrigins,
-    credentials: true,
-    exposedHeaders: ['x-request-id', 'retry-after'],
-  })
+  // No origins configured: no CORS headers for anyone, so no CORS hook on every request either.
+  const { corsOrigins } = host.config
+  if (corsOrigins === true || corsOrigins.length > 0) {
+    await app.register(cors, { origin: corsOrigins, credentials: true, exposedHeaders: ['x-request-id', 'retry-after'] })
+  }
 
   const identities = options.identities ?? host.identities
   await registerModules(host)
