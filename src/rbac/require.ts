@@ -3,11 +3,24 @@
 import type { FastifyRequest } from 'fastify'
 import { problems } from '../host/errors.ts'
 
-export function requirePermission(permission: string) {
-  return async function requirePermissionGuard(request: FastifyRequest) {
-    if (!request.principal) throw problems.unauthorized()
-    if (!request.principal.permissions.has(permission)) {
-      throw problems.forbidden(`This credential does not grant ${permission}.`)
-    }
+export function checkPermission(request: FastifyRequest, permission: string) {
+  if (!request.principal) throw problems.unauthorized()
+  if (!request.principal.permissions.has(permission)) {
+    throw problems.forbidden(`This credential does not grant ${permission}.`)
   }
+}
+
+const REQUIRED_PERMISSION = Symbol('plinth.requiredPermission')
+
+/** An Express-style guard a module can mount or call; it says which permission it checks. */
+export function requirePermission(permission: string) {
+  const guard = async function requirePermissionGuard(request: FastifyRequest) {
+    checkPermission(request, permission)
+  }
+  return Object.assign(guard, { [REQUIRED_PERMISSION]: permission })
+}
+
+/** The permission a guard made by requirePermission checks; undefined for any other function. */
+export function requiredPermission(guard: Function): string | undefined {
+  return (guard as { [REQUIRED_PERMISSION]?: string })[REQUIRED_PERMISSION]
 }

@@ -3,8 +3,9 @@
 // run before any pooled client is taken); the last handler becomes the route handler (it runs in
 // the request's tenant transaction). `res` maps straight onto Fastify's reply, so the COMMIT
 // still happens before anything is sent.
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, RouteHandlerMethod } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler, RouteHandlerMethod } from 'fastify'
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { checkPermission, requiredPermission } from '../../rbac/require.ts'
 import type { Guard, Handler, ModuleRequest, ModuleResponse, RouteOptions } from './contract.ts'
 
 export interface CollectedRoute {
@@ -93,7 +94,13 @@ class Response implements ModuleResponse {
 
 /** Runs an Express-style function: `(req, res, next)` calls next, `(req, res)` resolves or throws. */
 function runExpressStyle(fn: Function, request: FastifyRequest, res: Response): Promise<unknown> {
-  if (fn.length < 3) return Promise.resolve().then(() => fn(request, res))
+  if (fn.length < 3) {
+    try {
+      return Promise.resolve(fn(request, res))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
   return new Promise((resolve, reject) => {
     res.onEnd = () => resolve(undefined)
     try {
@@ -105,8 +112,21 @@ function runExpressStyle(fn: Function, request: FastifyRequest, res: Response): 
   })
 }
 
-function guardHook(guard: Guard): preHandlerAsyncHookHandler {
-  return async function runGuard(request, reply) {
+function guardHook(guard: Guard): preHandlerHookHandler | preHandlerAsyncHookHandler {
+  // ctx.rbac.require's guard is the host's own: checked directly, without the Express adapter,
+  // a promise or the request context it sets up for module code.
+  const permission = requiredPermission(guard)
+  if (permission !== undefined) {
+    return function checkRequiredPermission(request, _reply, done) {
+      try {
+        checkPermission(request, permission)
+      } catch (err) {
+        return done(err as Error)
+      }
+      done()
+    }
+  }
+  return async function runGuard(request: FastifyRequest, reply: FastifyReply) {
     const res = new Response(reply)
     await currentRequest.run(request, () => runExpressStyle(guard, request, res))
     // A guard that answered itself ends the chain.
