@@ -62,18 +62,20 @@ export class TenantTransaction {
     if (this.finished) return
     this.state = 'committed'
     const committed = this.client.query('COMMIT')
+    let result: pg.QueryResult
     try {
       await this.begun.catch((err) => {
         throw problems.dbUnavailable(err)
       })
-      // A statement failed and the handler went on: PostgreSQL answers COMMIT with ROLLBACK.
-      if ((await committed).command === 'ROLLBACK') throw new AbortedTransactionError()
+      result = await committed
     } catch (err) {
       await committed.catch(() => {})
       this.client.release(err as Error)
       throw err
     }
     this.client.release()
+    // A statement failed and the handler went on: PostgreSQL answered the COMMIT with ROLLBACK.
+    if (result.command === 'ROLLBACK') throw new AbortedTransactionError()
   }
 
   /** Never throws: a client that cannot roll back is destroyed instead of returned. */
