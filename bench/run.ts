@@ -2,12 +2,11 @@
 // same pool size, same statements, same rows, measured in interleaved rounds with autocannon.
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { sql } from 'drizzle-orm'
 import { buildApp } from '../src/host/app.ts'
 import { PROJECT_ROOT } from '../src/host/host.ts'
 import { countDatabaseWork } from '../src/testing/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
-import { buildPlinth, cpuSeconds, load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
+import { buildPlinth, cpuSeconds, createBenchTenant, load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
 
 requireDatabaseUrl()
 buildPlinth()
@@ -19,13 +18,7 @@ const POOL = '10'
 const database = await createTestDatabase()
 const env = { ...database.env, DB_POOL_MAX: POOL } as Record<string, string>
 const host = await openBenchHost(env)
-const tenant = await host.tenants.create({ code: 'bench', name: 'Bench' })
-await host.withTenantTx(tenant.id, async (db) => {
-  for (let i = 0; i < 20; i++) await db.execute(sql`INSERT INTO items (name, quantity) VALUES (${`item ${String(i).padStart(2, '0')}`}, ${i})`)
-})
-await host.roles.create(tenant, 'bench')
-for (const p of ['inventory.items.read', 'inventory.items.create']) await host.roles.grant(tenant, 'bench', p)
-const { key } = await host.createKey('bench', 'bench', ['bench'])
+const { tenant, key } = await createBenchTenant(host)
 
 // Statements and round trips per request, warm: count what plinth sends while serving 100 requests.
 const app = await buildApp(host, { closeHost: false })
@@ -51,9 +44,7 @@ if (RTT_MS > 0) {
   databaseUrl = url.toString()
 }
 const common = { ...env, DATABASE_URL: databaseUrl, BENCH_SCHEMA: tenant.schema, LOG_LEVEL: 'info', PORT: '0' }
-// BENCH_PROFILE=<dir>: write a CPU profile of the plinth server there, to see where its time goes.
-const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []
-servers.push(await startServer('plinth', 'dist/main.js', common, profile))
+servers.push(await startServer('plinth', 'dist/main.js', common))
 servers.push(await startServer('floor', 'bench/floor-server.ts', common))
 servers.push(await startServer('floor-pipelined', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1' }))
 servers.push(await startServer('express', 'bench/express-server.ts', common))

@@ -4,6 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { sql } from 'drizzle-orm'
 import { loadConfig } from '../src/host/config.ts'
 import { Host, PROJECT_ROOT } from '../src/host/host.ts'
 import { createLogger } from '../src/host/logger.ts'
@@ -20,6 +21,18 @@ export function requireDatabaseUrl(): string {
 export async function openBenchHost(env: Record<string, string>) {
   const config = loadConfig({ LOG_LEVEL: 'warn', ...env })
   return Host.open({ config, log: createLogger(config, process.stderr) })
+}
+
+/** Tenant `bench`: 20 inventory items, and an API key whose role may read and create them. */
+export async function createBenchTenant(host: Host) {
+  const tenant = await host.tenants.create({ code: 'bench', name: 'Bench' })
+  await host.withTenantTx(tenant.id, async (db) => {
+    for (let i = 0; i < 20; i++) await db.execute(sql`INSERT INTO items (name, quantity) VALUES (${`item ${String(i).padStart(2, '0')}`}, ${i})`)
+  })
+  await host.roles.create(tenant, 'bench')
+  for (const p of ['inventory.items.read', 'inventory.items.create']) await host.roles.grant(tenant, 'bench', p)
+  const { key } = await host.createKey('bench', 'bench', ['bench'])
+  return { tenant, key }
 }
 
 export interface Server {
