@@ -16,6 +16,15 @@ async function settle(pool: Parameters<typeof poolIsIdle>[0], ms = 2000) {
   return poolIsIdle(pool)
 }
 
+/** A host serving the note routes, with tenant acme and its note table. */
+async function notesHost(t: { teardown(fn: () => unknown): void }) {
+  const th = await startTestHost({ tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  const acme = await th.createTenant('acme')
+  await createNoteTable(th.host, acme.id)
+  return { th, acme, headers: { 'x-tenant': 'acme' } }
+}
+
 for (const poolMax of ['10', '1']) {
   t.test(`two tenants see only their own rows (DB_POOL_MAX=${poolMax})`, async (t) => {
     const th = await startTestHost({ env: { DB_POOL_MAX: poolMax }, tenantRoutes: noteRoutes })
@@ -50,11 +59,7 @@ for (const poolMax of ['10', '1']) {
 }
 
 t.test('errors roll back', async (t) => {
-  const th = await startTestHost({ tenantRoutes: noteRoutes })
-  t.teardown(th.close)
-  const acme = await th.createTenant('acme')
-  await createNoteTable(th.host, acme.id)
-  const headers = { 'x-tenant': 'acme' }
+  const { th, headers } = await notesHost(t)
 
   const thrown = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'gone-1', then: 'throw' } })
   t.equal(thrown.statusCode, 500)
@@ -79,11 +84,7 @@ t.test('errors roll back', async (t) => {
 })
 
 t.test('a failing COMMIT answers 5xx, never 2xx', async (t) => {
-  const th = await startTestHost({ tenantRoutes: noteRoutes })
-  t.teardown(th.close)
-  const acme = await th.createTenant('acme')
-  await createNoteTable(th.host, acme.id)
-  const headers = { 'x-tenant': 'acme' }
+  const { th, headers } = await notesHost(t)
   const res = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'refuse-at-commit' } })
   t.equal(res.statusCode, 500, 'the handler said 201; the COMMIT said no')
   t.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8')
@@ -95,11 +96,7 @@ t.test('a failing COMMIT answers 5xx, never 2xx', async (t) => {
 })
 
 t.test('a handler that swallows a failed statement answers 5xx: its transaction was aborted', async (t) => {
-  const th = await startTestHost({ tenantRoutes: noteRoutes })
-  t.teardown(th.close)
-  const acme = await th.createTenant('acme')
-  await createNoteTable(th.host, acme.id)
-  const headers = { 'x-tenant': 'acme' }
+  const { th, headers } = await notesHost(t)
   const res = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'lost', then: 'swallow-sql-error' } })
   t.equal(res.statusCode, 500, 'the handler said 201; PostgreSQL answered the COMMIT with ROLLBACK')
   t.equal(res.json().error, 'INTERNAL_ERROR')
@@ -109,11 +106,7 @@ t.test('a handler that swallows a failed statement answers 5xx: its transaction 
 })
 
 t.test('a warm request costs two round trips: BEGIN + search_path travel with its first statement', async (t) => {
-  const th = await startTestHost({ tenantRoutes: noteRoutes })
-  t.teardown(th.close)
-  const acme = await th.createTenant('acme')
-  await createNoteTable(th.host, acme.id)
-  const headers = { 'x-tenant': 'acme' }
+  const { th, headers } = await notesHost(t)
   await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'one' } })
   await th.host.changes.stop() // the embedded database's change poll is not the request's work
   const work = await countDatabaseWork(async () => {
@@ -164,10 +157,7 @@ t.test('pool exhaustion answers 503 DB_UNAVAILABLE in bounded time', async (t) =
 })
 
 t.test('withTenantTx commits on success and rolls back on throw', async (t) => {
-  const th = await startTestHost({ tenantRoutes: noteRoutes })
-  t.teardown(th.close)
-  const acme = await th.createTenant('acme')
-  await createNoteTable(th.host, acme.id)
+  const { th, acme } = await notesHost(t)
   const { sql } = await import('drizzle-orm')
   await th.host.withTenantTx(acme.id, (db) => db.execute(sql`INSERT INTO note (body) VALUES ('job')`))
   await t.rejects(
