@@ -31,7 +31,7 @@ interface CpuProfile {
   timeDeltas: number[]
 }
 
-export function summarize(profile: CpuProfile): string {
+function summarize(profile: CpuProfile): string {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
   const parent = new Map<number, number>()
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
@@ -64,33 +64,31 @@ export function summarize(profile: CpuProfile): string {
   return ['by part:', ...rank(parts, 20), '', 'by function (own time):', ...rank(functions, 20)].join('\n')
 }
 
-if (process.argv[1] === new URL(import.meta.url).pathname) {
-  requireDatabaseUrl()
-  const kind = process.argv[2] === 'write' ? 'write' : 'read'
-  buildPlinth()
-  const database = await createTestDatabase()
-  const env = { ...database.env, DB_POOL_MAX: '10' } as Record<string, string>
-  const host = await openBenchHost(env)
-  const { key } = await createBenchTenant(host)
-  await host.close()
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-profile-'))
-  const server = await startServer('plinth', 'dist/main.js', { ...env, LOG_LEVEL: 'info', PORT: '0' }, ['--cpu-prof', `--cpu-prof-dir=${dir}`])
-  try {
-    const request = {
-      url: `${server.url}/api/plugins/inventory/items${kind === 'read' ? '?limit=20' : ''}`,
-      method: kind === 'read' ? ('GET' as const) : ('POST' as const),
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: kind === 'write' ? JSON.stringify({ name: 'written by the bench' }) : undefined,
-    }
-    await load({ ...request, duration: 3 }) // warm-up
-    const result = await load({ ...request, duration: Number(process.env.BENCH_DURATION ?? 12) })
-    process.stderr.write(`${kind}: ${Math.round(result.reqPerSec)} req/s\n`)
-  } finally {
-    await server.stop()
-    await database.drop()
+requireDatabaseUrl()
+const kind = process.argv[2] === 'write' ? 'write' : 'read'
+buildPlinth()
+const database = await createTestDatabase()
+const env = { ...database.env, DB_POOL_MAX: '10' } as Record<string, string>
+const host = await openBenchHost(env)
+const { key } = await createBenchTenant(host)
+await host.close()
+const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-profile-'))
+const server = await startServer('plinth', 'dist/main.js', { ...env, LOG_LEVEL: 'info', PORT: '0' }, ['--cpu-prof', `--cpu-prof-dir=${dir}`])
+try {
+  const request = {
+    url: `${server.url}/api/plugins/inventory/items${kind === 'read' ? '?limit=20' : ''}`,
+    method: kind === 'read' ? ('GET' as const) : ('POST' as const),
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: kind === 'write' ? JSON.stringify({ name: 'written by the bench' }) : undefined,
   }
-  const files = await fs.readdir(dir)
-  const sizes = await Promise.all(files.map(async (f) => ({ f, size: (await fs.stat(path.join(dir, f))).size })))
-  const main = path.join(dir, sizes.sort((a, b) => b.size - a.size)[0].f) // the main thread's, not a worker's
-  process.stdout.write(`${summarize(JSON.parse(await fs.readFile(main, 'utf8')))}\n\nprofile: ${main}\n`)
+  await load({ ...request, duration: 3 }) // warm-up
+  const result = await load({ ...request, duration: Number(process.env.BENCH_DURATION ?? 12) })
+  process.stderr.write(`${kind}: ${Math.round(result.reqPerSec)} req/s\n`)
+} finally {
+  await server.stop()
+  await database.drop()
 }
+const files = await fs.readdir(dir)
+const sizes = await Promise.all(files.map(async (f) => ({ f, size: (await fs.stat(path.join(dir, f))).size })))
+const main = path.join(dir, sizes.sort((a, b) => b.size - a.size)[0].f) // the main thread's, not a worker's
+process.stdout.write(`${summarize(JSON.parse(await fs.readFile(main, 'utf8')))}\n\nprofile: ${main}\n`)
