@@ -1,6 +1,7 @@
 // Every setting plinth reads from the environment, validated once at start.
 // A bad value is a ConfigError naming the variable; secrets are never echoed back.
 import path from 'node:path'
+import { MODULE_ID } from './modules/manifest.ts'
 
 export interface Config {
   /** Unset: the embedded database (PGlite) under dataDir. */
@@ -136,7 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     if (raw === 'none') return []
     const ids = raw.split(',').map((id) => id.trim()).filter(Boolean)
     for (const id of ids) {
-      if (!/^[a-z][a-z0-9-]{0,39}$/.test(id)) problems.push(`${name} must be * or a comma-separated list of module ids (got "${id}")`)
+      if (!new RegExp(MODULE_ID).test(id)) problems.push(`${name} must be * or a comma-separated list of module ids (got "${id}")`)
     }
     return ids
   }

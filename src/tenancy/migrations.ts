@@ -4,7 +4,7 @@
 // hosts starting together apply each file exactly once. Tenant migrations (migrations/tenant, and
 // later each module's) are recorded in public.sys_tenant_migration, so finding what is pending across
 // every tenant is one query on `public` and never a visit to each schema.
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type pg from 'pg'
@@ -38,7 +38,7 @@ export class MigrationError extends Error {
 const PUBLIC_MIGRATION_LOCK = 7_201_947_305_110_001n
 
 export function checksum(sql: string): string {
-  return createHash('sha256').update(sql).digest('hex')
+  return hash('sha256', sql, 'hex')
 }
 
 /** Reads `*.sql` in file-name order; a missing folder is an empty list. */

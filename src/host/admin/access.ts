@@ -3,16 +3,17 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import type { Host } from '../host.ts'
+import { ROLE_NAME } from '../../rbac/roles.ts'
+import { TenantCode } from './params.ts'
 
-const Code = Type.String({ pattern: '^[a-z][a-z0-9-]{1,39}$' })
-const RoleName = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,62}$' })
+const RoleName = Type.String({ pattern: ROLE_NAME.source })
 
 export async function adminAccessRoutes(fastify: FastifyInstance, { host }: { host: Host }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const tags = ['admin']
   const tenant = (code: string) => host.tenants.get(code)
 
-  app.get('/:code/keys', { schema: { tags, params: Type.Object({ code: Code }) } }, async (request) => ({
+  app.get('/:code/keys', { schema: { tags, params: Type.Object({ code: TenantCode }) } }, async (request) => ({
     keys: await host.keys.list((await tenant(request.params.code)).id),
   }))
 
@@ -22,18 +23,18 @@ export async function adminAccessRoutes(fastify: FastifyInstance, { host }: { ho
       schema: {
         tags,
         description: 'Issues an API key. The response is the only time its secret (`key`) is shown.',
-        params: Type.Object({ code: Code }),
+        params: Type.Object({ code: TenantCode }),
         body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), roles: Type.Optional(Type.Array(RoleName)) }, { additionalProperties: false }),
       },
     },
     async (request, reply) => reply.code(201).send(await host.createKey(request.params.code, request.body.name, request.body.roles)),
   )
 
-  app.delete('/:code/keys/:id', { schema: { tags, params: Type.Object({ code: Code, id: Type.String() }) } }, async (request) =>
+  app.delete('/:code/keys/:id', { schema: { tags, params: Type.Object({ code: TenantCode, id: Type.String() }) } }, async (request) =>
     host.keys.revoke((await tenant(request.params.code)).id, request.params.id),
   )
 
-  app.get('/:code/roles', { schema: { tags, params: Type.Object({ code: Code }) } }, async (request) => ({
+  app.get('/:code/roles', { schema: { tags, params: Type.Object({ code: TenantCode }) } }, async (request) => ({
     roles: await host.roles.list(await tenant(request.params.code)),
   }))
 
@@ -42,7 +43,7 @@ export async function adminAccessRoutes(fastify: FastifyInstance, { host }: { ho
     {
       schema: {
         tags,
-        params: Type.Object({ code: Code }),
+        params: Type.Object({ code: TenantCode }),
         body: Type.Object({ name: RoleName, description: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
       },
     },
@@ -52,12 +53,12 @@ export async function adminAccessRoutes(fastify: FastifyInstance, { host }: { ho
     },
   )
 
-  app.delete('/:code/roles/:role', { schema: { tags, params: Type.Object({ code: Code, role: RoleName }) } }, async (request, reply) => {
+  app.delete('/:code/roles/:role', { schema: { tags, params: Type.Object({ code: TenantCode, role: RoleName }) } }, async (request, reply) => {
     await host.roles.remove(await tenant(request.params.code), request.params.role)
     return reply.code(204).send()
   })
 
-  const Grant = Type.Object({ code: Code, role: RoleName, permission: Type.String() })
+  const Grant = Type.Object({ code: TenantCode, role: RoleName, permission: Type.String() })
   app.put('/:code/roles/:role/grants/:permission', { schema: { tags, params: Grant } }, async (request, reply) => {
     await host.roles.grant(await tenant(request.params.code), request.params.role, request.params.permission)
     return reply.code(204).send()
@@ -67,7 +68,7 @@ export async function adminAccessRoutes(fastify: FastifyInstance, { host }: { ho
     return reply.code(204).send()
   })
 
-  const Holder = Type.Object({ code: Code, role: RoleName, principal: Type.String() })
+  const Holder = Type.Object({ code: TenantCode, role: RoleName, principal: Type.String() })
   app.put('/:code/roles/:role/principals/:principal', { schema: { tags, params: Holder } }, async (request, reply) => {
     await host.roles.assign(await tenant(request.params.code), request.params.role, request.params.principal)
     return reply.code(204).send()

@@ -1,14 +1,14 @@
 // The platform admin API under /api/admin, for operators and automation: Bearer PLINTH_ADMIN_TOKEN.
 // With no token configured the whole API refuses every call.
 import type { FastifyInstance } from 'fastify'
-import { timingSafeEqual, createHash } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import { problems } from '../errors.ts'
 import type { Host } from '../host.ts'
 import { adminAccessRoutes } from './access.ts'
 import { adminTenantPluginRoutes } from './tenant-plugins.ts'
 import { adminTenantRoutes } from './tenants.ts'
 
-const digest = (value: string) => createHash('sha256').update(value).digest()
+const digest = (value: string) => hash('sha256', value, 'buffer')
 
 export function isAdminToken(authorization: string | undefined, adminToken: string | undefined): boolean {
   if (!adminToken || !authorization?.startsWith('Bearer ')) return false

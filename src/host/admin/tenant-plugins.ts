@@ -3,14 +3,15 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import type { Host } from '../host.ts'
+import { ModuleId, TenantCode } from './params.ts'
 
-const Params = Type.Object({ code: Type.String({ pattern: '^[a-z][a-z0-9-]{1,39}$' }), id: Type.String({ pattern: '^[a-z][a-z0-9-]{0,39}$' }) })
+const Params = Type.Object({ code: TenantCode, id: ModuleId })
 
 export async function adminTenantPluginRoutes(fastify: FastifyInstance, { host }: { host: Host }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const tags = ['admin']
 
-  app.get('/:code/plugins', { schema: { tags, params: Type.Object({ code: Type.String() }) } }, async (request) => {
+  app.get('/:code/plugins', { schema: { tags, params: Type.Object({ code: TenantCode }) } }, async (request) => {
     const tenant = await host.tenants.get(request.params.code)
     await host.plugins.refresh(tenant.id)
     return {

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import type { Host } from '../host.ts'
+import { TenantCode } from './params.ts'
 
 export const TenantView = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -14,7 +15,7 @@ export const TenantView = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
 })
 
-const CodeParams = Type.Object({ code: Type.String({ pattern: '^[a-z][a-z0-9-]{1,39}$' }) })
+const CodeParams = Type.Object({ code: TenantCode })
 
 export async function adminTenantRoutes(fastify: FastifyInstance, { host }: { host: Host }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -31,7 +32,7 @@ export async function adminTenantRoutes(fastify: FastifyInstance, { host }: { ho
         tags,
         body: Type.Object(
           {
-            code: Type.String({ pattern: '^[a-z][a-z0-9-]{1,39}$' }),
+            code: TenantCode,
             name: Type.String({ minLength: 1, maxLength: 200 }),
             domain: Type.Optional(Type.Union([Type.String({ maxLength: 253 }), Type.Null()])),
           },
