@@ -104,6 +104,21 @@ export async function discoverModules(roots: string[], only: '*' | string[]): Pr
   return records
 }
 
+/** Runs a module's own code, which may throw, hang or never settle: rejects past `ms`. */
+export async function within<T>(ms: number, what: string, work: () => T | Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      Promise.resolve().then(work),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export type ContextFactory = (record: ModuleRecord, router: ModuleContext['router'], requirePermission: (p: string) => void) => ModuleContext
 
 /** Runs the module's register(ctx), bounded in time, and keeps the routes it declared. */
@@ -116,20 +131,12 @@ export async function registerModule(record: ModuleRecord, makeContext: ContextF
     if (!declared.has(permission)) undeclared.push(permission)
   })
   record.ctx = ctx
-  let timer: NodeJS.Timeout | undefined
   try {
-    await Promise.race([
-      Promise.resolve().then(() => record.definition!.register(ctx)),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`register(ctx) did not finish within ${timeoutMs} ms`)), timeoutMs)
-      }),
-    ])
+    await within(timeoutMs, 'register(ctx)', () => record.definition!.register(ctx))
   } catch (err) {
     record.status = 'failed'
     record.reason = `register: ${(err as Error).message}`
     return
-  } finally {
-    clearTimeout(timer)
   }
   if (undeclared.length > 0) {
     record.status = 'refused'

@@ -11,7 +11,7 @@ import { requirePermission } from '../../rbac/require.ts'
 import { HttpProblem } from '../errors.ts'
 import type { Host } from '../host.ts'
 import type { ModuleContext } from './contract.ts'
-import { registerModule, type ModuleRecord } from './loader.ts'
+import { registerModule, within, type ModuleRecord } from './loader.ts'
 import { currentRequest, mountRoutes } from './router.ts'
 
 const HEALTH_TIMEOUT_MS = 2000
@@ -48,21 +48,11 @@ async function healthy(host: Host, record: ModuleRecord): Promise<boolean> {
   if (record.status !== 'loaded') return false
   const check = record.definition?.health
   if (!check) return true
-  let timer: NodeJS.Timeout | undefined
   try {
-    return (
-      (await Promise.race([
-        Promise.resolve().then(() => check(record.ctx!)),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), HEALTH_TIMEOUT_MS)
-        }),
-      ])) === true
-    )
+    return (await within(HEALTH_TIMEOUT_MS, 'health(ctx)', () => check(record.ctx!))) === true
   } catch (err) {
     host.log.warn({ module: record.id, err: { message: (err as Error).message } }, 'module health check failed')
     return false
-  } finally {
-    clearTimeout(timer)
   }
 }
 
