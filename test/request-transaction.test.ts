@@ -105,6 +105,22 @@ t.test('a handler that swallows a failed statement answers 5xx: its transaction 
   t.ok(await settle(th.host.pool))
 })
 
+t.test('a connection lost mid-request answers 5xx in the one shape, and its client is not reused', { skip: !process.env.DATABASE_URL && 'PostgreSQL only' }, async (t) => {
+  const { th, headers } = await notesHost(t)
+  const thrown = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'lost-1', then: 'lose-connection' } })
+  t.equal(thrown.statusCode, 503)
+  t.equal(thrown.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.equal(thrown.json().error, 'DB_UNAVAILABLE')
+  const quiet = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'lost-2', then: 'lose-connection-quietly' } })
+  t.ok(quiet.statusCode >= 500, `the handler said 201 on a dead connection; the caller got ${quiet.statusCode}`)
+  t.equal(quiet.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.ok(await settle(th.host.pool), 'no client is held')
+  const kept = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'kept' } })
+  t.equal(kept.statusCode, 201, 'the pool serves on fresh connections')
+  const list = await th.app.inject({ url: '/notes', headers })
+  t.same(list.json().notes.map((n: any) => n.body), ['kept'], 'nothing of the lost requests was written')
+})
+
 t.test('a warm request costs two round trips: BEGIN + search_path travel with its first statement', async (t) => {
   const { th, headers } = await notesHost(t)
   await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'one' } })

@@ -25,6 +25,17 @@ const SQLSTATE_PROBLEMS: Record<string, { status: number; code: string; detail: 
 // pg-pool's own wording when no client frees up within connectionTimeoutMillis.
 const POOL_TIMEOUT = /timeout exceeded when trying to connect|Connection terminated due to connection timeout/
 
+/**
+ * The database went away under the request: refused, reset, shut down or terminated (SQLSTATE
+ * classes 08 and 57P), or pg found the connection dead before sending.
+ */
+function isConnectionLoss(err: any): boolean {
+  const code = typeof err?.code === 'string' ? err.code : ''
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || /^(08|57P)/.test(code)) return true
+  return typeof err?.message === 'string' && CONNECTION_LOST.test(err.message)
+}
+const CONNECTION_LOST = /^Connection terminated|is not queryable/
+
 export function codeForStatus(status: number): string {
   return (STATUS_CODES[status] ?? 'ERROR').toUpperCase().replace(/[^A-Z0-9]+/g, '_')
 }
@@ -42,11 +53,12 @@ export function toProblem(error: unknown): HttpProblem {
     return new HttpProblem(400, 'VALIDATION_FAILED', `The request ${context} is invalid.`, { errors })
   }
   // Drizzle wraps the driver's error: the SQLSTATE is on its cause.
-  const sqlState = (err as any)?.cause?.code ?? err?.code
+  const driverError = (err as any)?.cause ?? err
+  const sqlState = driverError?.code
   const known = (err?.code && FASTIFY_CODES[err.code]) || (sqlState && SQLSTATE_PROBLEMS[sqlState]) || undefined
   if (known) return new HttpProblem(known.status, known.code, known.detail)
   if (typeof err?.message === 'string' && POOL_TIMEOUT.test(err.message)) return problems.dbUnavailable(error)
-  if (err?.code === 'ECONNREFUSED' || err?.code === '57P01' /* admin shutdown */) return problems.dbUnavailable(error)
+  if (isConnectionLoss(driverError)) return problems.dbUnavailable(error)
   // `statusCode` (Fastify, http-errors) or `status` (Express habit) on an error meant for the caller.
   const status = err?.statusCode ?? (typeof (err as any)?.status === 'number' ? (err as any).status : 500)
   if (status >= 400 && status < 500) {

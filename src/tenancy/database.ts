@@ -48,6 +48,10 @@ function createPool(config: pg.PoolConfig, options: DatabaseOptions): pg.Pool {
   })
   // An idle client losing its connection must not take the process down; the pool replaces it.
   pool.on('error', (err) => options.log.warn({ err: { message: err.message, code: (err as any).code } }, 'idle database client failed'))
+  // Nor may a checked-out one: pg emits 'error' on the client as well as rejecting its queries,
+  // and an 'error' event nobody listens to is thrown. The rejected queries carry the error to
+  // whoever holds the client, and that holder releases it as broken.
+  pool.on('connect', (client) => client.on('error', () => {}))
   return pool
 }
 

@@ -37,6 +37,10 @@ export async function noteRoutes(scope: FastifyInstance) {
       if (then === 'bad-sql') await request.db.execute(sql`SELECT * FROM no_such_table_secret_detail_42`)
       // A handler that catches a failed statement and carries on: the transaction is aborted anyway.
       if (then === 'swallow-sql-error') await request.db.execute(sql`SELECT * FROM no_such_table`).catch(() => {})
+      // Its connection dies under it (PostgreSQL only: the embedded database has one backend).
+      const loseConnection = () => request.db.execute(sql`SELECT pg_terminate_backend(pg_backend_pid())`)
+      if (then === 'lose-connection') await loseConnection()
+      if (then === 'lose-connection-quietly') await loseConnection().catch(() => {})
       return reply.code(201).send(rows[0])
     },
   )
