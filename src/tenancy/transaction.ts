@@ -39,9 +39,10 @@ export class TenantTransaction {
     readonly client: pg.PoolClient,
     readonly db: TenantDb,
     // BEGIN + SET LOCAL, sent but not awaited: the pool's clients pipeline (database.ts), so the
-    // handler's first statement travels right behind it instead of one round trip later. If BEGIN
-    // or SET fails, the statements behind it fail too (the transaction is aborted), and never run
-    // outside it or on another schema; commit() reports the failure.
+    // handler's first statement travels right behind it instead of one round trip later. If SET
+    // fails, the transaction is aborted and every statement behind it fails too; BEGIN itself
+    // fails only with its connection, and then so does everything behind it. Either way nothing
+    // runs outside the transaction or on another schema, and commit() reports the failure.
     private readonly begun: Promise<unknown>,
   ) {}
 
