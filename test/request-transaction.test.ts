@@ -183,8 +183,11 @@ t.test('withTenantTx commits on success and rolls back on throw', async (t) => {
     }),
     /job failed/,
   )
-  await t.rejects(th.host.withTenantTx('00000000-0000-0000-0000-000000000000', async () => 1), { code: 'TENANT_NOT_FOUND' })
+  for (const unknown of ['00000000-0000-0000-0000-000000000000', 'nobody', 'not-a-uuid-1234']) {
+    await t.rejects(th.host.withTenantTx(unknown, async () => 1), { name: 'UnknownTenantError', message: `withTenantTx: no tenant has the id or code "${unknown}"` })
+  }
+  await th.host.withTenantTx('acme', (db) => db.execute(sql`INSERT INTO note (body) VALUES ('by code')`))
   const list = await th.app.inject({ url: '/notes', headers: { 'x-tenant': 'acme' } })
-  t.same(list.json().notes.map((n: any) => n.body), ['job'])
+  t.same(list.json().notes.map((n: any) => n.body), ['job', 'by code'])
   t.ok(await settle(th.host.pool))
 })

@@ -3,10 +3,11 @@
 import cors from '@fastify/cors'
 import sensible from '@fastify/sensible'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { installTenantScope } from '../tenancy/tenant-scope.ts'
+import { installTenantScope, requestDb } from '../tenancy/tenant-scope.ts'
 import type { IdentityProvider } from '../rbac/principal.ts'
 import { adminRoutes } from './admin/index.ts'
 import { errorHandler } from './error-handler.ts'
+import { ROUTING_OPTIONS } from './fastify-options.ts'
 import { healthRoutes } from './health.ts'
 import { openApi } from './openapi.ts'
 import { selfRoutes } from './self.ts'
@@ -43,13 +44,15 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
     bodyLimit: host.config.bodyLimitBytes,
     // Draining answers 503 in the one error shape (request-context.ts), not Fastify's own body.
     return503OnClosing: false,
-    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: true } },
+    ...ROUTING_OPTIONS,
   })
   app.decorate('plinth', host)
   app.decorateRequest('tenant', null)
   app.decorateRequest('tenantTx', null)
+  app.decorateRequest('tenantTxOpening', null)
+  app.decorateRequest('tenantHandlerDone', false)
   app.decorateRequest('principal', null)
-  app.decorateRequest('db', null as never)
+  app.decorateRequest('db', { getter: requestDb })
 
   await app.register(errorHandler)
   await app.register(requestContext)
@@ -77,7 +80,13 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   await app.register(healthRoutes, { host })
   await app.register(pluginListRoutes, { host })
   await app.register(selfRoutes, { host, identities })
-  for (const record of host.modules) await mountModule(app, host, record, identities)
+  // A second folder with a module id already found is refused (loader.ts) and not mounted.
+  const mounted = new Set<string>()
+  for (const record of host.modules) {
+    if (mounted.has(record.id)) continue
+    mounted.add(record.id)
+    await mountModule(app, host, record, identities)
+  }
   await app.register(adminRoutes, { prefix: '/api/admin', host })
   if (options.tenantRoutes) {
     const register = options.tenantRoutes

@@ -12,7 +12,8 @@ import { readMigrations, type MigrationFile, type MigrationSource } from '../ten
 import { TenantPlugins } from '../tenancy/plugins.ts'
 import { TenantRegistry } from '../tenancy/registry.ts'
 import { Tenants } from '../tenancy/tenants.ts'
-import { runInTenantTransaction, type TenantDb } from '../tenancy/transaction.ts'
+import type { TenantDb } from '../tenancy/transaction.ts'
+import { withTenantTx } from '../tenancy/with-tenant-tx.ts'
 import type { Config } from './config.ts'
 import { ApiKeys } from '../rbac/api-keys.ts'
 import { BearerIdentities } from '../rbac/identity.ts'
@@ -210,16 +211,9 @@ export class Host {
     return report
   }
 
-  /** The contract's withTenantTx: `work(db)` in a transaction on the tenant's schema, for code outside a request. */
-  async withTenantTx<T>(tenantId: string, work: (db: TenantDb) => Promise<T>): Promise<T> {
-    let tenant = this.registry.get(tenantId)
-    if (!tenant) {
-      // Perhaps created on another instance a moment ago, before its change reached us.
-      await this.registry.refresh(tenantId)
-      tenant = this.registry.get(tenantId)
-    }
-    if (!tenant) throw problems.tenantNotFound()
-    return runInTenantTransaction(this.pool, tenant.schema, work)
+  /** The contract's withTenantTx (tenancy/with-tenant-tx.ts): joins the request in progress, if any. */
+  withTenantTx<T>(tenantIdOrCode: string, work: (db: TenantDb) => Promise<T>): Promise<T> {
+    return withTenantTx(this.pool, this.registry, tenantIdOrCode, work)
   }
 
   async close() {

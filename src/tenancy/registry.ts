@@ -14,6 +14,8 @@ export interface Tenant {
   createdAt: string
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
 const SELECT_TENANT = `SELECT id, code, name, domain, schema_name AS schema, status, created_at AS "createdAt"
                          FROM public.sys_tenant`
 
@@ -45,6 +47,20 @@ export class TenantRegistry {
     const stale = this.byId.get(id)
     if (stale) this.remove(stale)
     if (rows[0]) this.put(rows[0])
+  }
+
+  /**
+   * A tenant by id or code: from the cache, else from the table (created on another instance a
+   * moment ago, before its change reached this one). Undefined when there is none.
+   */
+  async find(idOrCode: string): Promise<Tenant | undefined> {
+    const cached = this.byId.get(idOrCode) ?? this.byCodeMap.get(idOrCode)
+    if (cached) return cached
+    const byId = UUID.test(idOrCode)
+    const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM public.sys_tenant WHERE ${byId ? 'id = $1' : 'code = $1'}`, [idOrCode])
+    if (!rows[0]) return undefined
+    await this.refresh(rows[0].id)
+    return this.byId.get(rows[0].id)
   }
 
   byCode(code: string) {

@@ -5,7 +5,9 @@
 //   onRequest (scope)    authenticate, settle the tenant (the credential's, or x-tenant / Host):
 //                        401/403/404 before the body is parsed and before any client is taken
 //   preHandler (route)   guards (rbac.require...), after validation, still without a client
-//   handler (wrapped)    take a client, BEGIN + SET LOCAL search_path, run the handler
+//   handler (wrapped)    take a client, BEGIN + SET LOCAL search_path, run the handler; a scope
+//                        opened 'on-demand' leaves the opening to its routes (module routes open
+//                        it after their guards, or when a guard calls withTenantTx)
 //   onSend               COMMIT if status < 400, else ROLLBACK; a failed COMMIT turns the reply into a 5xx
 //   close                a client that went away: ROLLBACK once the handler is done
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
@@ -19,8 +21,13 @@ import { TenantTransaction, type TenantDb } from './transaction.ts'
 declare module 'fastify' {
   interface FastifyRequest {
     tenant: Tenant | null
-    db: TenantDb
+    /** Drizzle on the request's transaction (a getter: see requestDb). */
+    readonly db: TenantDb
     tenantTx: TenantTransaction | null
+    /** The request's transaction while it is being opened, so it opens once. */
+    tenantTxOpening: Promise<TenantTransaction> | null
+    /** The route handler has returned (or thrown): a client that goes away may roll back now. */
+    tenantHandlerDone: boolean
   }
 }
 
@@ -28,6 +35,21 @@ export interface TenantScopeOptions {
   pool: pg.Pool
   registry: TenantRegistry
   identities?: IdentityProvider
+  /** 'before-handler' (default): each route's transaction opens before its handler runs. 'on-demand': routes open it. */
+  openTransaction?: 'before-handler' | 'on-demand'
+}
+
+export type OpenRequestTransaction = (request: FastifyRequest, reply: FastifyReply) => Promise<TenantTransaction>
+
+/** `req.db`: the request's open transaction, and a clear error anywhere else. */
+export function requestDb(this: FastifyRequest): TenantDb {
+  const tx = this.tenantTx
+  if (tx && !tx.finished) return tx.db
+  throw new Error(
+    tx
+      ? "req.db was used after the request's transaction ended (its response was sent); send the response last"
+      : "req.db is not open here: a route's guards run before the request takes a database connection. Use req.db in the route's handler, or ctx.withTenantTx(req.tenant.id, db => ...) in a guard",
+  )
 }
 
 /**
@@ -65,8 +87,11 @@ export async function identifyAndResolve(request: FastifyRequest, registry: Tena
   if (identity && identities) request.principal = { ...identity, permissions: await identities.permissions(identity, tenant) }
 }
 
-export function installTenantScope(scope: FastifyInstance, options: TenantScopeOptions) {
+/** Makes `scope` a tenant scope; returns how its routes open the request's transaction. */
+export function installTenantScope(scope: FastifyInstance, options: TenantScopeOptions): OpenRequestTransaction {
   const { pool, registry, identities } = options
+  const open = requestTransactionOpener(pool)
+  const openBeforeHandler = options.openTransaction !== 'on-demand'
 
   // onRequest: who is calling and for which tenant is settled before the body is even parsed.
   scope.addHook('onRequest', async function authenticateAndResolveTenant(request) {
@@ -74,11 +99,11 @@ export function installTenantScope(scope: FastifyInstance, options: TenantScopeO
   })
 
   scope.addHook('onRoute', (route) => {
-    route.handler = inRequestTransaction(route.handler as RouteHandlerMethod, pool)
+    route.handler = inRequestTransaction(route.handler as RouteHandlerMethod, open, openBeforeHandler)
   })
 
   scope.addHook('onSend', async function finishRequestTransaction(request, reply, payload) {
-    const tx = request.tenantTx
+    const tx = request.tenantTx ?? (request.tenantTxOpening && (await requestTransaction(request)))
     if (!tx || tx.finished) return payload
     if (reply.statusCode >= 400) {
       await tx.rollback()
@@ -91,26 +116,43 @@ export function installTenantScope(scope: FastifyInstance, options: TenantScopeO
       return commitFailed(request, reply, err)
     }
   })
+  return open
 }
 
-function inRequestTransaction(handler: RouteHandlerMethod, pool: pg.Pool): RouteHandlerMethod {
-  return async function handleInTenantTransaction(this: FastifyInstance, request, reply) {
-    const tx = await TenantTransaction.begin(pool, request.tenant!.schema)
-    request.tenantTx = tx
-    request.db = tx.db
-    let settled = false
-    // A client that disconnects mid-request: its reply may never reach onSend.
-    reply.raw.once('close', () => {
-      if (settled) void tx.rollback()
+function requestTransactionOpener(pool: pg.Pool): OpenRequestTransaction {
+  return function openRequestTransaction(request, reply) {
+    if (request.tenantTxOpening) return request.tenantTxOpening
+    // Nothing would ever commit or roll back a transaction opened after the reply went out.
+    if (reply.sent) return Promise.reject(new Error("the response was already sent; the request's transaction cannot open now"))
+    request.tenantTxOpening = TenantTransaction.begin(pool, request.tenant!.schema).then((tx) => {
+      request.tenantTx = tx
+      // A client that disconnects mid-request: its reply may never reach onSend.
+      reply.raw.once('close', () => {
+        if (request.tenantHandlerDone) void tx.rollback()
+      })
+      return tx
     })
+    return request.tenantTxOpening
+  }
+}
+
+/** The request's transaction, waiting for it if it is being opened; null if it never was. */
+async function requestTransaction(request: FastifyRequest): Promise<TenantTransaction | null> {
+  if (request.tenantTx || !request.tenantTxOpening) return request.tenantTx
+  return request.tenantTxOpening.catch(() => null)
+}
+
+function inRequestTransaction(handler: RouteHandlerMethod, open: OpenRequestTransaction, openBeforeHandler: boolean): RouteHandlerMethod {
+  return async function handleInTenantTransaction(this: FastifyInstance, request, reply) {
     try {
+      if (openBeforeHandler) await open(request, reply)
       return await handler.call(this, request, reply)
     } catch (err) {
-      await tx.rollback()
+      await (await requestTransaction(request))?.rollback()
       throw err
     } finally {
-      settled = true
-      if (request.raw.destroyed && !reply.sent) await tx.rollback()
+      request.tenantHandlerDone = true
+      if (request.raw.destroyed && !reply.sent) await (await requestTransaction(request))?.rollback()
     }
   }
 }

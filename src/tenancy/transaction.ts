@@ -2,6 +2,7 @@
 // what withTenantTx gives code outside a request. The client goes back to the pool exactly once,
 // and is destroyed rather than returned when its state is unknown (a failed COMMIT or ROLLBACK).
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type pg from 'pg'
 import { problems } from '../host/errors.ts'
 import { quoteIdent } from './schema-name.ts'
@@ -32,8 +33,23 @@ export class AbortedTransactionError extends Error {
   }
 }
 
+/** The savepoint (of which transaction) that the code running now is inside. */
+const insideSavepoint = new AsyncLocalStorage<{ tx: TenantTransaction; children: SavepointQueue }>()
+
+/** Savepoints at one level of nesting run one after another: two at once on one client would interleave. */
+class SavepointQueue {
+  private tail: Promise<unknown> = Promise.resolve()
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(work)
+    this.tail = result.catch(() => {})
+    return result
+  }
+}
+
 export class TenantTransaction {
   private state: 'open' | 'committed' | 'rolled back' = 'open'
+  private savepoints = 0
+  private readonly topLevel = new SavepointQueue()
 
   private constructor(
     readonly client: pg.PoolClient,
@@ -56,6 +72,32 @@ export class TenantTransaction {
 
   get finished() {
     return this.state !== 'open'
+  }
+
+  /**
+   * `work(db)` inside this transaction under a SAVEPOINT: if it throws, its part is rolled back
+   * and the error rethrown; otherwise its part commits or rolls back with the transaction.
+   * SAVEPOINT and RELEASE are sent without waiting, like BEGIN: they ride with the statements
+   * around them, and a failed one aborts the transaction, which COMMIT then reports.
+   */
+  inSavepoint<T>(work: (db: TenantDb) => Promise<T>): Promise<T> {
+    const parent = insideSavepoint.getStore()
+    const queue = parent?.tx === this ? parent.children : this.topLevel
+    return queue.run(async () => {
+      if (this.finished) throw new Error('the transaction has already ended')
+      const name = `plinth_savepoint_${++this.savepoints}`
+      this.client.query(`SAVEPOINT ${name}`).catch(() => {})
+      let result: T
+      try {
+        result = await insideSavepoint.run({ tx: this, children: new SavepointQueue() }, () => work(this.db))
+      } catch (err) {
+        // Awaited: whatever the caller does next must run after its part is undone.
+        await this.client.query(`ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`).catch(() => {})
+        throw err
+      }
+      this.client.query(`RELEASE SAVEPOINT ${name}`).catch(() => {})
+      return result
+    })
   }
 
   /** Throws when the database refuses BEGIN or COMMIT; the client is released either way. */

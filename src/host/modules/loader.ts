@@ -3,11 +3,13 @@
 // Either way it is recorded with its reason and every other module carries on.
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { register } from 'node:module'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { readMigrations, type MigrationFile } from '../../tenancy/migrations.ts'
 import type { ModuleContext, ModuleDefinition, ModuleManifest } from './contract.ts'
 import { checkAgreement, checkManifest, ModuleRefusal, MODULE_ID } from './manifest.ts'
-import { collectingRouter, type CollectedRoute } from './router.ts'
+import type { ResolutionHooksData } from './resolution-hooks.ts'
+import { collectingRouter, type CompiledRoute } from './express/router.ts'
 
 export interface ModuleRecord {
   id: string
@@ -23,7 +25,8 @@ export interface ModuleRecord {
   /** The ctx its register() was given; its health() gets the same one. */
   ctx?: ModuleContext
   migrations: MigrationFile[]
-  routes: CollectedRoute[]
+  /** Its routes, one per path and method, each with the chain Express would run. */
+  routes: CompiledRoute[]
 }
 
 /** What plinth says about a module to operators: the reason is theirs alone. */
@@ -38,14 +41,32 @@ export function describeModule(m: ModuleRecord, withReason: boolean) {
   }
 }
 
+const PLUGIN_FILES = ['plugin.ts', 'plugin.js']
+
+/**
+ * The module folders under a root: those holding a plugin.ts or plugin.js. Anything else a
+ * module repository keeps beside its modules (node_modules, .git, docs...) is not a module.
+ */
 async function moduleFolders(root: string): Promise<string[]> {
+  let entries
   try {
-    const entries = await fs.readdir(root, { withFileTypes: true })
-    return entries.filter((e) => e.isDirectory()).map((e) => path.join(root, e.name)).sort()
+    entries = await fs.readdir(root, { withFileTypes: true })
   } catch (err: any) {
     if (err.code === 'ENOENT') return []
     throw err
   }
+  const folders: string[] = []
+  for (const entry of entries) {
+    if (!entry.isDirectory() || entry.name.startsWith('.') || entry.name === 'node_modules') continue
+    const dir = path.join(root, entry.name)
+    for (const file of PLUGIN_FILES) {
+      if (await exists(path.join(dir, file))) {
+        folders.push(dir)
+        break
+      }
+    }
+  }
+  return folders.sort()
 }
 
 /**
@@ -67,6 +88,18 @@ async function importModuleFile(dir: string, name: string) {
 // This file is .ts only when a TypeScript loader (tsx) runs it; built, it is .js and there is none.
 let typeScriptLoads = import.meta.url.endsWith('.ts')
 
+const hooksRegisteredFor = new Set<string>()
+
+/** Lets modules under `roots` import the contract's packages and be ES modules (resolution-hooks.ts). */
+function registerResolutionHooks(roots: string[]) {
+  const moduleRoots = roots.map((root) => pathToFileURL(path.resolve(root)).href.replace(/\/?$/, '/')).filter((url) => !hooksRegisteredFor.has(url))
+  if (moduleRoots.length === 0) return
+  for (const url of moduleRoots) hooksRegisteredFor.add(url)
+  const data: ResolutionHooksData = { moduleRoots, hostUrl: import.meta.url }
+  const hooks = new URL(`./resolution-hooks${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url)
+  register(hooks, { data })
+}
+
 const exists = (file: string) =>
   fs.access(file).then(
     () => true,
@@ -76,6 +109,7 @@ const exists = (file: string) =>
 /** Imports and checks every module under `roots`, without running any register(). */
 export async function discoverModules(roots: string[], only: '*' | string[]): Promise<ModuleRecord[]> {
   const records: ModuleRecord[] = []
+  registerResolutionHooks(roots)
   for (const root of roots) {
     for (const dir of await moduleFolders(root)) {
       const id = path.basename(dir)
@@ -121,18 +155,19 @@ export async function within<T>(ms: number, what: string, work: () => T | Promis
 
 export type ContextFactory = (record: ModuleRecord, router: ModuleContext['router'], requirePermission: (p: string) => void) => ModuleContext
 
-/** Runs the module's register(ctx), bounded in time, and keeps the routes it declared. */
+/** Runs the module's register(ctx), bounded in time, and compiles the routes it declared. */
 export async function registerModule(record: ModuleRecord, makeContext: ContextFactory, timeoutMs: number) {
   if (record.status !== 'loaded' || !record.definition) return
-  const { router, routes } = collectingRouter(record.id)
+  const { router, compile } = collectingRouter()
   const declared = new Set(record.manifest!.permissions)
   const undeclared: string[] = []
-  const ctx = makeContext(record, router, (permission) => {
+  const ctx = makeContext(record, router as unknown as ModuleContext['router'], (permission) => {
     if (!declared.has(permission)) undeclared.push(permission)
   })
   record.ctx = ctx
   try {
     await within(timeoutMs, 'register(ctx)', () => record.definition!.register(ctx))
+    record.routes = compile()
   } catch (err) {
     record.status = 'failed'
     record.reason = `register: ${(err as Error).message}`
@@ -141,7 +176,5 @@ export async function registerModule(record: ModuleRecord, makeContext: ContextF
   if (undeclared.length > 0) {
     record.status = 'refused'
     record.reason = `undeclared-permission (permissions): rbac.require("${undeclared[0]}") names a permission the module does not declare`
-    return
   }
-  record.routes = routes
 }

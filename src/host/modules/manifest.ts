@@ -4,7 +4,7 @@
 import semver from 'semver'
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
-import { HOST_API_VERSION, type ModuleDefinition, type ModuleManifest } from './contract.ts'
+import { HOST_API_VERSION, SERVED_API_VERSIONS, type ModuleDefinition, type ModuleManifest } from './contract.ts'
 
 export const MODULE_ID = '^[a-z][a-z0-9-]{0,39}$'
 const PERMISSION = /^([a-z][a-z0-9-]*)\.([a-z][a-z0-9_-]*)\.([a-z][a-z0-9_-]*)$/
@@ -77,7 +77,7 @@ export function checkManifest(manifest: unknown, folderName: string): ModuleMani
 
 export function checkApiRange(api: string) {
   const range = semver.validRange(api)
-  if (!range || !semver.satisfies(HOST_API_VERSION, range)) {
+  if (!range || !SERVED_API_VERSIONS.some((version) => semver.satisfies(version, range))) {
     throw new ModuleRefusal('api', 'api', `api "${api}" does not accept this host's API version ${HOST_API_VERSION}`)
   }
 }

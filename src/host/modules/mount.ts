@@ -1,20 +1,29 @@
 // Mounts each module under /api/plugins/<id> in its own encapsulated Fastify context:
-//   /health         open (no tenant, no credential): 200 { ok: true } when loaded, else 503
+//   /health         open (no tenant, no credential): the module's own GET /health when it declares
+//                   one, else 200 { ok: true } while loaded (and health(ctx) agrees), 503 otherwise
 //   everything else a tenant scope: authenticate, settle the tenant, check the module is enabled
-//                   and ready for that tenant (all before the body is parsed), validate, run the
-//                   route's guards, then the handler in the request's tenant transaction.
-// A module that failed or was refused answers 503 MODULE_UNAVAILABLE on every other path.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+//                   and ready for that tenant (all before the body is parsed), validate, then the
+//                   route's chain (guards, then the handler in the request's tenant transaction).
+// A module that failed or was refused answers 503 MODULE_UNAVAILABLE on every other path. Before
+// a module is mounted, its routes are mounted once on a scratch Fastify instance: whatever Fastify
+// refuses there (a clash, a schema that does not compile) fails that module alone.
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { installTenantScope } from '../../tenancy/tenant-scope.ts'
+import { currentRequest } from '../../tenancy/current-request.ts'
 import type { IdentityProvider } from '../../rbac/principal.ts'
 import { requirePermission } from '../../rbac/require.ts'
 import { HttpProblem } from '../errors.ts'
+import { ROUTING_OPTIONS } from '../fastify-options.ts'
 import type { Host } from '../host.ts'
-import type { ModuleContext } from './contract.ts'
+import type { ModuleContext, ModuleTenant } from './contract.ts'
+import { chainHandler, type OpenTransaction } from './express/chain.ts'
+import { decorateExpressRequest } from './express/request.ts'
+import type { CompiledRoute } from './express/router.ts'
 import { registerModule, within, type ModuleRecord } from './loader.ts'
-import { currentRequest, mountRoutes } from './router.ts'
 
 const HEALTH_TIMEOUT_MS = 2000
+
+export const modulePrefix = (id: string) => `/api/plugins/${id}`
 
 function moduleContext(host: Host, record: ModuleRecord, router: ModuleContext['router'], declare: (p: string) => void): ModuleContext {
   const moduleLog = host.log.child({ module: record.id })
@@ -27,20 +36,70 @@ function moduleContext(host: Host, record: ModuleRecord, router: ModuleContext['
       },
     },
     withTenantTx: (tenantId, work) => host.withTenantTx(tenantId, work),
+    // Host API 1.1: where background work runs.
+    tenants: async () => enabledTenants(host, record.id),
     log(msg, meta) {
-      const request = currentRequest.getStore()
-      if (request) request.log.info({ module: record.id, ...meta }, msg)
+      const inProgress = currentRequest.getStore()
+      if (inProgress) inProgress.request.log.info({ module: record.id, ...meta }, msg)
       else moduleLog.info(meta ?? {}, msg)
     },
   }
+}
+
+/** The active tenants that have the module enabled, with its migrations applied there. */
+function enabledTenants(host: Host, moduleId: string): ModuleTenant[] {
+  return host.registry
+    .list()
+    .filter((tenant) => {
+      const state = host.plugins.state(tenant.id, moduleId)
+      return tenant.status === 'active' && state?.enabled === true && state.status === 'ready'
+    })
+    .map(({ id, code, name, schema }) => ({ id, code, name, schema }))
 }
 
 /** Runs every loaded module's register(ctx); afterwards each record says loaded, failed or refused. */
 export async function registerModules(host: Host) {
   for (const record of host.modules) {
     await registerModule(record, (r, router, declare) => moduleContext(host, r, router, declare), host.config.pluginRegisterTimeoutMs)
+    if (record.status === 'loaded') await checkMountable(record)
     if (record.status === 'loaded') host.log.info({ module: record.id, version: record.version, routes: record.routes.length }, 'module loaded')
     else host.log.error({ module: record.id, status: record.status, reason: record.reason }, `module ${record.status}`)
+  }
+}
+
+/** Mounts the module's routes on a scratch instance: what Fastify would refuse fails the module here. */
+async function checkMountable(record: ModuleRecord) {
+  const scratch = Fastify({ ...ROUTING_OPTIONS, logger: false })
+  scratch.register(
+    async (scope) => {
+      decorateExpressRequest(scope, modulePrefix(record.id))
+      mountRoutes(scope, record, record.routes, undefined)
+    },
+    { prefix: modulePrefix(record.id) },
+  )
+  try {
+    await scratch.ready()
+  } catch (err) {
+    record.status = 'failed'
+    record.reason = `mount: ${(err as Error).message}`
+  } finally {
+    await scratch.close()
+  }
+}
+
+const isOwnHealth = (route: CompiledRoute) => route.url === '/health' && (route.method === 'GET' || route.method === 'HEAD')
+
+function mountRoutes(scope: FastifyInstance, record: ModuleRecord, routes: CompiledRoute[], open: OpenTransaction) {
+  for (const route of routes) {
+    const { schema = {}, summary, description, tags } = route.options
+    scope.route({
+      method: route.method,
+      url: route.url,
+      schema: { ...schema, summary, description, tags: tags ?? [record.id] },
+      config: { module: record.id },
+      exposeHeadRoute: route.exposeHeadRoute,
+      handler: chainHandler(route, open),
+    })
   }
 }
 
@@ -59,18 +118,25 @@ async function healthy(host: Host, record: ModuleRecord): Promise<boolean> {
 export function mountModule(app: FastifyInstance, host: Host, record: ModuleRecord, identities: IdentityProvider | undefined) {
   return app.register(
     async (moduleScope) => {
-      moduleScope.get('/health', async (_request, reply) => {
-        const ok = await healthy(host, record)
-        return reply.code(ok ? 200 : 503).send({ ok })
-      })
-      if (record.status !== 'loaded') {
+      const loaded = record.status === 'loaded'
+      const ownHealth = loaded ? record.routes.filter(isOwnHealth) : []
+      if (ownHealth.length === 0) {
+        moduleScope.get('/health', async (_request, reply) => {
+          const ok = await healthy(host, record)
+          return reply.code(ok ? 200 : 503).send({ ok })
+        })
+      }
+      if (!loaded) {
         moduleScope.all('/*', async () => {
           throw new HttpProblem(503, 'MODULE_UNAVAILABLE', `Module ${record.id} is not available.`)
         })
         return
       }
+      decorateExpressRequest(moduleScope, modulePrefix(record.id))
+      // The module's own /health: open, as the contract says, so it has no tenant and no transaction.
+      mountRoutes(moduleScope, record, ownHealth, undefined)
       await moduleScope.register(async (scope) => {
-        installTenantScope(scope, { pool: host.pool, registry: host.registry, identities })
+        const open = installTenantScope(scope, { pool: host.pool, registry: host.registry, identities, openTransaction: 'on-demand' })
         scope.addHook('onRequest', function checkModuleForTenant(request: FastifyRequest, _reply, done) {
           const state = host.plugins.state(request.tenant!.id, record.id)
           if (!state?.enabled) return done(new HttpProblem(404, 'MODULE_NOT_ENABLED', `Module ${record.id} is not enabled for this tenant.`))
@@ -79,9 +145,14 @@ export function mountModule(app: FastifyInstance, host: Host, record: ModuleReco
           }
           done()
         })
-        mountRoutes(scope, record.id, record.routes)
+        mountRoutes(
+          scope,
+          record,
+          record.routes.filter((route) => !isOwnHealth(route)),
+          open,
+        )
       })
     },
-    { prefix: `/api/plugins/${record.id}` },
+    { prefix: modulePrefix(record.id) },
   )
 }

@@ -1,0 +1,45 @@
+// The contract's ctx.withTenantTx(tenantId, work). Inside a request it joins that request's own
+// transaction, on its own client, under a SAVEPOINT: a module written the seed's way (all its
+// database work through withTenantTx) neither takes a second client per request, which would
+// starve the pool and deadlock the embedded database's single connection, nor commits apart from
+// the request it serves. Outside a request (a timer, background work, or after the response was
+// sent) it runs in a transaction of its own.
+import type pg from 'pg'
+import { currentRequest } from './current-request.ts'
+import type { Tenant, TenantRegistry } from './registry.ts'
+import { runInTenantTransaction, type TenantDb } from './transaction.ts'
+
+/** A module asked for a tenant no one has: its own mistake, told plainly. */
+export class UnknownTenantError extends Error {
+  constructor(idOrCode: unknown) {
+    super(`withTenantTx: no tenant has the id or code ${JSON.stringify(idOrCode)}`)
+    this.name = 'UnknownTenantError'
+  }
+}
+
+/** Inside a request, a module works in that request's tenant only. */
+export class CrossTenantError extends Error {
+  constructor(requested: string, requestTenant: Tenant) {
+    super(
+      `withTenantTx(${JSON.stringify(requested)}) was called while handling a request for tenant "${requestTenant.code}": ` +
+        `inside a request a module works in the request's tenant only (use req.tenant.id); nothing was run`,
+    )
+    this.name = 'CrossTenantError'
+  }
+}
+
+export async function withTenantTx<T>(pool: pg.Pool, registry: TenantRegistry, tenantIdOrCode: string, work: (db: TenantDb) => Promise<T>): Promise<T> {
+  const inProgress = currentRequest.getStore()
+  const requestTenant = inProgress?.request.tenant
+  if (requestTenant && !inProgress.answered()) {
+    if (tenantIdOrCode !== requestTenant.id && tenantIdOrCode !== requestTenant.code) {
+      const other = registry.get(tenantIdOrCode) ?? registry.byCode(tenantIdOrCode)
+      throw new CrossTenantError(other ? other.code : String(tenantIdOrCode), requestTenant)
+    }
+    const tx = await inProgress.transaction()
+    if (!tx.finished) return tx.inSavepoint(work)
+  }
+  const tenant = typeof tenantIdOrCode === 'string' ? await registry.find(tenantIdOrCode) : undefined
+  if (!tenant) throw new UnknownTenantError(tenantIdOrCode)
+  return runInTenantTransaction(pool, tenant.schema, work)
+}
