@@ -16,7 +16,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20)
 const POOL = '10'
 
 const database = await createTestDatabase()
-const env = { ...database.env, DB_POOL_MAX: POOL } as Record<string, string>
+// bench/modules/seedstyle: inventory's list route written the seed's way, through ctx.withTenantTx.
+const env = { ...database.env, DB_POOL_MAX: POOL, PLINTH_PLUGIN_DIRS: path.join(PROJECT_ROOT, 'bench/modules') } as Record<string, string>
 const host = await openBenchHost(env)
 const { tenant, key } = await createBenchTenant(host)
 
@@ -32,6 +33,7 @@ await app.close()
 await host.close()
 
 const servers: Server[] = []
+const allServers = servers
 // BENCH_DB_RTT_MS=<ms>: the servers reach PostgreSQL through a proxy adding that much to each
 // round trip, as if it ran on another host (the round trips saved then count for more than CPU).
 const RTT_MS = Number(process.env.BENCH_DB_RTT_MS ?? 0)
@@ -44,19 +46,30 @@ if (RTT_MS > 0) {
   databaseUrl = url.toString()
 }
 const common = { ...env, DATABASE_URL: databaseUrl, BENCH_SCHEMA: tenant.schema, LOG_LEVEL: 'info', PORT: '0' }
-servers.push(await startServer('plinth', 'dist/main.js', common))
+const plinth = await startServer('plinth', 'dist/main.js', common)
+servers.push(plinth)
+// The same process, measured on the seed-style route: the withTenantTx figure beside req.db's.
+servers.push({ ...plinth, name: 'plinth-withTenantTx', stop: async () => {} })
 servers.push(await startServer('floor', 'bench/floor-server.ts', common))
 servers.push(await startServer('floor-pipelined', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1' }))
 servers.push(await startServer('express', 'bench/express-server.ts', common))
-const paths: Record<string, string> = { plinth: '/api/plugins/inventory/items', floor: '/items', 'floor-pipelined': '/items', express: '/items' }
+const paths: Record<string, string> = {
+  plinth: '/api/plugins/inventory/items',
+  'plinth-withTenantTx': '/api/plugins/seedstyle/items',
+  floor: '/items',
+  'floor-pipelined': '/items',
+  express: '/items',
+}
 
 async function measure(kind: 'read' | 'write') {
+  // The seed-style module has a list route only.
+  const servers = allServers.filter((s) => kind === 'read' || s.name !== 'plinth-withTenantTx')
   const results: Record<string, Load[]> = Object.fromEntries(servers.map((s) => [s.name, []]))
   const cpuPerRequest: Record<string, number[]> = Object.fromEntries(servers.map((s) => [s.name, []]))
   const options = (server: Server) => ({
     url: `${server.url}${paths[server.name]}${kind === 'read' ? '?limit=20' : ''}`,
     method: kind === 'read' ? ('GET' as const) : ('POST' as const),
-    headers: server.name === 'plinth' ? headers : { 'content-type': 'application/json' },
+    headers: server.name.startsWith('plinth') ? headers : { 'content-type': 'application/json' },
     body: kind === 'write' ? JSON.stringify({ name: 'written by the bench' }) : undefined,
     connections: CONNECTIONS,
     duration: DURATION,
@@ -92,6 +105,9 @@ async function measure(kind: 'read' | 'write') {
       plinthP99OverFloor: +(summary.plinth.p99 / summary.floor.p99).toFixed(3),
       plinthOverExpress: +(summary.plinth.reqPerSec / summary.express.reqPerSec).toFixed(3),
       plinthOverPipelinedFloor: +(summary.plinth.reqPerSec / summary['floor-pipelined'].reqPerSec).toFixed(3),
+      ...(summary['plinth-withTenantTx']
+        ? { withTenantTxOverReqDb: +(summary['plinth-withTenantTx'].reqPerSec / summary.plinth.reqPerSec).toFixed(3) }
+        : {}),
       plinthCpuOverFloor: summary.plinth.cpuMicrosPerRequest && summary.floor.cpuMicrosPerRequest ? +(summary.plinth.cpuMicrosPerRequest / summary.floor.cpuMicrosPerRequest).toFixed(3) : null,
     },
   }
@@ -109,7 +125,7 @@ try {
       '|---|---|---|---|---|',
       ...Object.entries(r.summary).map(([name, s]) => `| ${name} | ${s.reqPerSec} | ${s.p50} | ${s.p99} | ${s.cpuMicrosPerRequest ?? 'n/a'} |`),
       '',
-      `plinth/floor req/s ${r.ratios.plinthOverFloor} (target >= 0.90), p99 ${r.ratios.plinthP99OverFloor} (target <= 1.2); plinth/express req/s ${r.ratios.plinthOverExpress} (target >= 2); plinth/floor-pipelined req/s ${r.ratios.plinthOverPipelinedFloor}; plinth/floor CPU per request ${r.ratios.plinthCpuOverFloor}`,
+      `plinth/floor req/s ${r.ratios.plinthOverFloor} (target >= 0.90), p99 ${r.ratios.plinthP99OverFloor} (target <= 1.2); plinth/express req/s ${r.ratios.plinthOverExpress} (target >= 2); plinth/floor-pipelined req/s ${r.ratios.plinthOverPipelinedFloor}; plinth/floor CPU per request ${r.ratios.plinthCpuOverFloor}${'withTenantTxOverReqDb' in r.ratios ? `; withTenantTx/req.db route req/s ${r.ratios.withTenantTxOverReqDb} (target >= 0.95)` : ''}`,
       '',
     ].join('\n')
   const markdown = [

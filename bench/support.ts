@@ -30,7 +30,7 @@ export async function createBenchTenant(host: Host) {
     for (let i = 0; i < 20; i++) await db.execute(sql`INSERT INTO items (name, quantity) VALUES (${`item ${String(i).padStart(2, '0')}`}, ${i})`)
   })
   await host.roles.create(tenant, 'bench')
-  for (const p of ['inventory.items.read', 'inventory.items.create']) await host.roles.grant(tenant, 'bench', p)
+  for (const p of ['inventory.items.read', 'inventory.items.create', 'seedstyle.items.read']) await host.roles.grant(tenant, 'bench', p)
   const { key } = await host.createKey('bench', 'bench', ['bench'])
   return { tenant, key }
 }

@@ -1,11 +1,11 @@
 // The host as operators run it: a real process, configured by its environment, stopped by signal.
-import { spawn } from 'node:child_process'
 import path from 'node:path'
 import t from 'tap'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { PROJECT_ROOT } from '../src/host/host.ts'
 import { TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
-import { finished, runTs, startServer } from './helpers/process.ts'
+import { buildOnce } from './helpers/build.ts'
+import { runTs, startServer } from './helpers/process.ts'
 
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' }
 
@@ -58,7 +58,7 @@ t.test('SIGTERM lets the request in flight finish, then exits 0; committed data 
 })
 
 t.test('the built host (npm run build, then node dist/main.js) runs compiled modules and TypeScript ones', async (t) => {
-  const build = await finished(spawn(process.execPath, ['scripts/build.js'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] }))
+  const build = await buildOnce()
   t.equal(build.code, 0, `the build succeeds ${build.stderr}`)
   const database = await createTestDatabase()
   t.teardown(database.drop)

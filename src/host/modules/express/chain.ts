@@ -62,6 +62,16 @@ async function runChain(route: CompiledRoute, request: FastifyRequest, reply: Fa
       continue
     }
     request.expressMount = step.mount
+    // router.param callbacks run before the functions of a route layer, its guards included.
+    if (paramsDone && step.startsLayer && error === undefined) {
+      const paramOutcome = await runParamCallbacks(route, step, request, res, paramsDone)
+      if (paramOutcome.kind === 'sent') return reply
+      if (paramOutcome.kind === 'error') fail(paramOutcome.error, step)
+      if (paramOutcome !== NEXT) {
+        i = paramOutcome.kind === 'router' ? steps.length : step.layerEnd
+        continue
+      }
+    }
     let outcome: Outcome
     const permission = requiredPermission(step.fn)
     if (permission !== undefined) {
@@ -73,15 +83,6 @@ async function runChain(route: CompiledRoute, request: FastifyRequest, reply: Fa
         outcome = { kind: 'error', error: err }
       }
     } else {
-      if (paramsDone && step.startsLayer && error === undefined) {
-        const paramOutcome = await runParamCallbacks(route, step, request, res, paramsDone)
-        if (paramOutcome.kind === 'sent') return reply
-        if (paramOutcome.kind === 'error') fail(paramOutcome.error, step)
-        if (paramOutcome !== NEXT) {
-          i = paramOutcome.kind === 'router' ? steps.length : step.layerEnd
-          continue
-        }
-      }
       if (step.isHandler && !step.handlesError && open && !request.tenantTx) {
         try {
           await open(request, reply)
@@ -132,19 +133,25 @@ async function runChain(route: CompiledRoute, request: FastifyRequest, reply: Fa
 /** Calls one function of the chain and says how it ended. */
 function invoke(step: Step, error: unknown, request: FastifyRequest, res: ExpressResponse): Promise<Outcome> {
   const fn = step.fn
-  // `(req, res)` and `async (req, res)`: done when they return; no next to call.
+  // `(req, res)` and `async (req, res)`: done when they return. They take no next, but what they
+  // call may (res.format's fallback does, as Express's req.next).
   if (!step.handlesError && fn.length < 3) {
+    let passed: Outcome | undefined
+    res.next = (arg) => (passed ??= outcomeOfNext(arg))
+    const ended = (value: unknown): Outcome => {
+      if (res.headersSent) return SENT
+      if (passed) return passed
+      // `(req, res) => res.status(201).json(...)` and the like return res itself: not a body.
+      return { kind: 'returned', value: value === res ? undefined : value }
+    }
     let result: unknown
     try {
       result = fn(request, res)
     } catch (err) {
-      return Promise.resolve({ kind: 'error', error: err })
+      return Promise.resolve(res.headersSent ? afterAnswer(request, err) : { kind: 'error', error: err })
     }
-    if (!isPromise(result)) return Promise.resolve(res.headersSent ? SENT : { kind: 'returned', value: result })
-    return result.then(
-      (value) => (res.headersSent ? SENT : { kind: 'returned', value }),
-      (err) => (res.headersSent ? afterAnswer(request, err) : { kind: 'error', error: err }),
-    )
+    if (!isPromise(result)) return Promise.resolve(ended(result))
+    return result.then(ended, (err) => (res.headersSent ? afterAnswer(request, err) : { kind: 'error', error: err }))
   }
   // `(req, res, next)` and `(err, req, res, next)`: done when next is called or the response sent.
   return new Promise<Outcome>((resolve) => {
@@ -155,12 +162,7 @@ function invoke(step: Step, error: unknown, request: FastifyRequest, res: Expres
       res.onSent = undefined
       resolve(outcome)
     }
-    const next: Next = (arg) => {
-      if (arg === undefined || arg === null) settle(NEXT)
-      else if (arg === 'route') settle(ROUTE)
-      else if (arg === 'router') settle(ROUTER)
-      else settle({ kind: 'error', error: arg })
-    }
+    const next: Next = (arg) => settle(outcomeOfNext(arg))
     res.next = next
     res.onSent = () => settle(SENT)
     let result: unknown
@@ -173,7 +175,7 @@ function invoke(step: Step, error: unknown, request: FastifyRequest, res: Expres
     if (isPromise(result)) {
       result.then(
         (value) => {
-          if (value !== undefined && step.isHandler) settle({ kind: 'returned', value })
+          if (value !== undefined && value !== res && step.isHandler) settle({ kind: 'returned', value })
         },
         (err) => (settled ? afterAnswer(request, err) : settle({ kind: 'error', error: err })),
       )
@@ -197,7 +199,7 @@ async function runParamCallbacks(
     for (const callback of callbacks) {
       const outcome = await new Promise<Outcome>((resolve) => {
         res.onSent = () => resolve(SENT)
-        const next: Next = (arg) => resolve(arg === undefined || arg === null ? NEXT : arg === 'route' ? ROUTE : arg === 'router' ? ROUTER : { kind: 'error', error: arg })
+        const next: Next = (arg) => resolve(outcomeOfNext(arg))
         res.next = next
         try {
           const result = callback(request, res, next, params[name], name)
@@ -211,6 +213,14 @@ async function runParamCallbacks(
     }
   }
   return NEXT
+}
+
+/** What next(arg) asks for: go on, skip to the next route, leave the router, or an error. */
+function outcomeOfNext(arg: unknown): Outcome {
+  if (arg === undefined || arg === null) return NEXT
+  if (arg === 'route') return ROUTE
+  if (arg === 'router') return ROUTER
+  return { kind: 'error', error: arg }
 }
 
 /** Module code that failed after its response was sent: the caller has its answer; the log has this. */

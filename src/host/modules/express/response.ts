@@ -68,6 +68,8 @@ export class ExpressResponse {
       if (Array.isArray(header)) throw new TypeError('Content-Type cannot be set to an Array')
       header = mime.contentType(header as string) || (header as string)
     }
+    // Fastify adds to Set-Cookie on every call; Express's set() replaces, as for any header.
+    if (field.toLowerCase() === 'set-cookie') this.reply.removeHeader(field)
     this.reply.header(field, header)
     return this
   }
