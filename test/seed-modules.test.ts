@@ -8,6 +8,7 @@ import path from 'node:path'
 import { sql } from 'drizzle-orm'
 import t, { type Test } from 'tap'
 import { PROJECT_ROOT } from '../src/host/host.ts'
+import { countDatabaseWork } from '../src/testing/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { startTestHost, TEST_ADMIN_TOKEN, type TestHost } from '../src/testing/host.ts'
 import { buildOnce } from './helpers/build.ts'
@@ -186,7 +187,7 @@ async function bookingsHost(t: Teardown, env: Record<string, string> = {}) {
   await th.createTenant('acme')
   await th.createTenant('beta')
   const { key } = await th.host.createKey('acme', 'stranger', ['admin'])
-  const inject = (method: 'GET' | 'POST', url: string, payload?: object) =>
+  const inject = (method: 'GET' | 'POST', url: string, payload?: object | object[]) =>
     th.app.inject({ method, url: `/api/plugins/bookings${url}`, headers: { authorization: `Bearer ${key}` }, ...(payload ? { payload } : {}) })
   return { th, inject }
 }
@@ -233,6 +234,21 @@ t.test('withTenantTx inside a request is part of its transaction', async (t) => 
   t.equal(caught.statusCode, 201)
   t.same(await guests(th, 't_acme'), ['outer-before', 'outer-after'], 'the inner part that threw and was caught is undone; the outer writes stay')
 
+  await th.host.pool.query('DELETE FROM t_acme.bookings')
+  const batch = await inject('POST', '/batch', [
+    { guest: 'b1', nights: 1 },
+    { guest: 'b2', nights: 0 },
+    { guest: 'b3', nights: 2 },
+    { guest: 'b4', nights: -1 },
+    { guest: 'b5', nights: 3 },
+  ])
+  t.same(batch.json(), { created: 3, failed: 2 }, 'concurrent calls in one request: each its own piece')
+  t.same(await guests(th, 't_acme'), ['b1', 'b3', 'b5'])
+  await th.host.pool.query('DELETE FROM t_acme.bookings')
+  t.equal((await inject('POST', '/nested')).statusCode, 201)
+  t.same(await guests(th, 't_acme'), ['outer-1', 'inner', 'outer-2'], 'a call inside a call nests; the failed inner piece alone is undone')
+  await th.host.pool.query('DELETE FROM t_acme.bookings')
+
   const sameTenantByCode = await inject('POST', '/cross?tenant=acme')
   t.equal(sameTenantByCode.statusCode, 201, "the request's own tenant by code joins too")
   await th.host.pool.query('DELETE FROM t_acme.bookings')
@@ -245,6 +261,17 @@ t.test('withTenantTx inside a request is part of its transaction', async (t) => 
   t.same(await guests(th, 't_acme'), [], "nothing written in the request's tenant")
   t.same(await guests(th, 't_beta'), [], 'nor in the other')
   t.ok(await settles(th.host.pool))
+})
+
+t.test('a warm withTenantTx request costs the round trips of a req.db one', async (t) => {
+  const { inject } = await bookingsHost(t)
+  t.equal((await inject('POST', '/bookings', { guest: 'Ada', nights: 2 })).statusCode, 201)
+  for (let i = 0; i < 5; i++) await inject('GET', '/bookings')
+  const counted = await countDatabaseWork(async () => {
+    for (let i = 0; i < 20; i++) t.equal((await inject('GET', '/bookings')).statusCode, 200)
+  })
+  // BEGIN + SET and SAVEPOINT ride with the SELECT; COMMIT is the second.
+  t.equal(counted.roundTrips, 40, '2 round trips a request, as with req.db')
 })
 
 t.test('withTenantTx outside a request, and after the response, runs in a transaction of its own', async (t) => {

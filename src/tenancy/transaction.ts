@@ -38,10 +38,18 @@ const insideSavepoint = new AsyncLocalStorage<{ tx: TenantTransaction; children:
 
 /** Savepoints at one level of nesting run one after another: two at once on one client would interleave. */
 class SavepointQueue {
-  private tail: Promise<unknown> = Promise.resolve()
+  private tail: Promise<unknown> | undefined
   run<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(work)
-    this.tail = result.catch(() => {})
+    // Nothing queued (the usual case): start now, without a hop through the queue.
+    const result = this.tail ? this.tail.then(work) : work()
+    const settled: Promise<unknown> = result.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.tail = settled
+    settled.then(() => {
+      if (this.tail === settled) this.tail = undefined
+    })
     return result
   }
 }
@@ -49,6 +57,8 @@ class SavepointQueue {
 export class TenantTransaction {
   private state: 'open' | 'committed' | 'rolled back' = 'open'
   private savepoints = 0
+  /** The savepoint whose work finished last, not yet released (see inSavepoint). */
+  private unreleased: string | undefined
   private readonly topLevel = new SavepointQueue()
 
   private constructor(
@@ -77,8 +87,12 @@ export class TenantTransaction {
   /**
    * `work(db)` inside this transaction under a SAVEPOINT: if it throws, its part is rolled back
    * and the error rethrown; otherwise its part commits or rolls back with the transaction.
-   * SAVEPOINT and RELEASE are sent without waiting, like BEGIN: they ride with the statements
-   * around them, and a failed one aborts the transaction, which COMMIT then reports.
+   *
+   * SAVEPOINT is sent without waiting, like BEGIN: it rides with work's first statement, and if it
+   * fails the transaction is aborted, which COMMIT reports. A savepoint whose work succeeded is not
+   * released at once: its RELEASE travels with the next SAVEPOINT, and COMMIT releases the last
+   * one. A request with one withTenantTx call costs one statement more than with req.db, and no
+   * round trip more.
    */
   inSavepoint<T>(work: (db: TenantDb) => Promise<T>): Promise<T> {
     const parent = insideSavepoint.getStore()
@@ -86,16 +100,22 @@ export class TenantTransaction {
     return queue.run(async () => {
       if (this.finished) throw new Error('the transaction has already ended')
       const name = `plinth_savepoint_${++this.savepoints}`
-      this.client.query(`SAVEPOINT ${name}`).catch(() => {})
+      // Releasing the savepoint that finished last releases any still held inside it: the stack
+      // of open subtransactions never grows past the nesting of the calls.
+      const release = this.unreleased ? `RELEASE SAVEPOINT ${this.unreleased}; ` : ''
+      this.unreleased = undefined
+      this.client.query(`${release}SAVEPOINT ${name}`).catch(() => {})
       let result: T
       try {
         result = await insideSavepoint.run({ tx: this, children: new SavepointQueue() }, () => work(this.db))
       } catch (err) {
-        // Awaited: whatever the caller does next must run after its part is undone.
+        // Undoes any savepoint nested in this one too. Awaited: whatever the caller does next
+        // must run after its part is undone.
+        this.unreleased = undefined
         await this.client.query(`ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`).catch(() => {})
         throw err
       }
-      this.client.query(`RELEASE SAVEPOINT ${name}`).catch(() => {})
+      this.unreleased = name
       return result
     })
   }
