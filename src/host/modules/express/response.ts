@@ -129,7 +129,7 @@ export class ExpressResponse {
   }
 
   location(url: string) {
-    return this.set('Location', encodeUrl(url))
+    return this.set('Location', encodeUrl(String(url)))
   }
 
   attachment(filename?: string) {
@@ -204,8 +204,9 @@ export class ExpressResponse {
 
   send(body?: unknown) {
     if (typeof body === 'string') {
+      // A string goes out as UTF-8, whatever charset the type named; HTML when no type was set.
       const type = this.get('Content-Type')
-      if (typeof type === 'string') this.set('Content-Type', type)
+      if (typeof type === 'string') this.reply.header('Content-Type', `${type.replace(/;\s*charset=[^;]*/i, '')}; charset=utf-8`)
       else this.type('html')
       return this.finish(body)
     }
