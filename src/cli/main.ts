@@ -3,7 +3,7 @@
 // brings the database up to date before it acts, as a starting host would.
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../host/config.ts'
-import { HttpProblem } from '../host/errors.ts'
+import { HttpProblem } from '../problems.ts'
 import { Host } from '../host/host.ts'
 import { createLogger } from '../host/logger.ts'
 import { commands, UsageError, USAGE } from './commands.ts'

@@ -1,6 +1,7 @@
 // Every setting plinth reads from the environment, validated once at start.
 // A bad value is a ConfigError naming the variable; secrets are never echoed back.
 import path from 'node:path'
+import type { JwtConfig } from '../rbac/jwt.ts'
 import { MODULE_ID } from './modules/manifest.ts'
 
 export interface Config {
@@ -26,16 +27,7 @@ export interface Config {
   defaultPlugins: '*' | string[]
   strictPlugins: boolean
   pluginRegisterTimeoutMs: number
-  jwt: {
-    /** HS256 shared secret. */
-    secret?: string
-    /** PEM public key (RSA for RS256, P-256 EC for ES256). */
-    publicKeyFile?: string
-    /** A JWKS document on disk. */
-    jwksFile?: string
-    issuer?: string
-    audience?: string
-  }
+  jwt: JwtConfig
 }
 
 export class ConfigError extends Error {

@@ -1,8 +1,7 @@
 // Probes for orchestrators: live while the process runs, ready while the database answers and the
 // host's migrations are applied.
 import type { FastifyInstance } from 'fastify'
-import { sendProblem } from './error-handler.ts'
-import { HttpProblem } from './errors.ts'
+import { HttpProblem, sendProblem } from '../problems.ts'
 import type { Host } from './host.ts'
 
 const READY_TIMEOUT_MS = 2000

@@ -20,7 +20,7 @@ import { BearerIdentities } from '../rbac/identity.ts'
 import { JwtVerifier } from '../rbac/jwt.ts'
 import { PermissionSets } from '../rbac/permission-sets.ts'
 import { Roles } from '../rbac/roles.ts'
-import { HttpProblem, problems } from './errors.ts'
+import { HttpProblem, problems } from '../problems.ts'
 import { discoverModules, type ModuleRecord } from './modules/loader.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')

@@ -5,8 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { sendProblem } from './error-handler.ts'
-import { HttpProblem } from './errors.ts'
+import { HttpProblem, sendProblem } from '../problems.ts'
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify'
 import { identifyAndResolve } from '../tenancy/tenant-scope.ts'
 import type { IdentityProvider } from '../rbac/principal.ts'
-import { problems } from './errors.ts'
+import { problems } from '../problems.ts'
 import type { Host } from './host.ts'
 
 export async function selfRoutes(app: FastifyInstance, { host, identities }: { host: Host; identities: IdentityProvider }) {

@@ -2,7 +2,7 @@
 // feed, topic `key`): authenticating a key costs no query, and an unknown key id costs none either.
 import { hash as digest, randomBytes, timingSafeEqual } from 'node:crypto'
 import type pg from 'pg'
-import { HttpProblem } from '../host/errors.ts'
+import { HttpProblem } from '../problems.ts'
 import { recordChange, type ChangeFeed } from '../tenancy/changes.ts'
 import { inTransaction } from '../tenancy/transaction.ts'
 

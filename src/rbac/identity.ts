@@ -3,8 +3,8 @@
 // 401 that says only that; the log says why (expired, bad signature, revoked, unknown key...),
 // and never the credential.
 import type { FastifyRequest } from 'fastify'
-import { isAdminToken } from '../host/admin/index.ts'
-import { problems } from '../host/errors.ts'
+import { isAdminToken } from './admin-token.ts'
+import { problems } from '../problems.ts'
 import type { Tenant, TenantRegistry } from '../tenancy/registry.ts'
 import { ApiKeys } from './api-keys.ts'
 import { JwtVerifier } from './jwt.ts'

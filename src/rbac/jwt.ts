@@ -5,7 +5,18 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import fs from 'node:fs/promises'
 import { createLocalJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose'
-import type { Config } from '../host/config.ts'
+
+/** The identity provider's key and claims to check (PLINTH_JWT_*); at most one key is set. */
+export interface JwtConfig {
+  /** HS256 shared secret. */
+  secret?: string
+  /** PEM public key (RSA for RS256, P-256 EC for ES256). */
+  publicKeyFile?: string
+  /** A JWKS document on disk. */
+  jwksFile?: string
+  issuer?: string
+  audience?: string
+}
 
 export interface VerifiedToken {
   subject: string
@@ -18,10 +29,10 @@ export class JwtVerifier {
   private constructor(
     private readonly key: Uint8Array | KeyObject | JWTVerifyGetKey | undefined,
     private readonly algorithms: string[],
-    private readonly config: Config['jwt'],
+    private readonly config: JwtConfig,
   ) {}
 
-  static async create(config: Config['jwt']): Promise<JwtVerifier> {
+  static async create(config: JwtConfig): Promise<JwtVerifier> {
     if (config.secret) return new JwtVerifier(new TextEncoder().encode(config.secret), ['HS256'], config)
     if (config.publicKeyFile) {
       const key = createPublicKey(await fs.readFile(config.publicKeyFile, 'utf8'))

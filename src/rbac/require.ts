@@ -1,7 +1,7 @@
 // ctx.rbac.require(permission): deny by default. No principal: 401. A principal without the
 // permission: 403. Runs as a guard, so it decides before the request takes a pooled client.
 import type { FastifyRequest } from 'fastify'
-import { problems } from '../host/errors.ts'
+import { problems } from '../problems.ts'
 
 export function checkPermission(request: FastifyRequest, permission: string) {
   if (!request.principal) throw problems.unauthorized()

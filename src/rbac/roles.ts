@@ -2,7 +2,7 @@
 // migrations/tenant/001_rbac.sql). Every change is recorded for the change feed (topic `rbac`,
 // key = tenant id), so every instance drops that tenant's cached permission sets.
 import type pg from 'pg'
-import { HttpProblem } from '../host/errors.ts'
+import { HttpProblem } from '../problems.ts'
 import { recordChange, type ChangeFeed } from '../tenancy/changes.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { runInTenantTransaction } from '../tenancy/transaction.ts'

@@ -12,8 +12,7 @@
 //   close                a client that went away: ROLLBACK once the handler is done
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import type pg from 'pg'
-import { prepareProblemReply, toProblem } from '../host/error-handler.ts'
-import { problems } from '../host/errors.ts'
+import { prepareProblemReply, problems, toProblem } from '../problems.ts'
 import type { IdentityProvider } from '../rbac/principal.ts'
 import type { Tenant, TenantRegistry } from './registry.ts'
 import { TenantTransaction, type TenantDb } from './transaction.ts'

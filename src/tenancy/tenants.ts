@@ -1,7 +1,7 @@
 // Tenant lifecycle: create (schema + tenant migrations, all or nothing), list, suspend, resume and
 // drop. The CLI and the admin API both call this; neither talks to sys_tenant on its own.
 import type pg from 'pg'
-import { HttpProblem, type FieldError } from '../host/errors.ts'
+import { HttpProblem, type FieldError } from '../problems.ts'
 import { recordChange, type ChangeFeed } from './changes.ts'
 import { applyTenantFilesInTransaction, type MigrationSource } from './migrations.ts'
 import type { Tenant } from './registry.ts'

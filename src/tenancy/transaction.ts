@@ -4,7 +4,7 @@
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type pg from 'pg'
-import { problems } from '../host/errors.ts'
+import { problems } from '../problems.ts'
 import { quoteIdent } from './schema-name.ts'
 
 export type TenantDb = NodePgDatabase<Record<string, never>> & { $client: pg.PoolClient }

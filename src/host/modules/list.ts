@@ -1,7 +1,7 @@
 // GET /api/plugins: every module plinth found, with its status. Why one failed or was refused is
 // an operator's business: the reason is shown to the platform admin only.
 import type { FastifyInstance } from 'fastify'
-import { isAdminToken } from '../admin/index.ts'
+import { isAdminToken } from '../../rbac/admin-token.ts'
 import type { Host } from '../host.ts'
 import { describeModule } from './loader.ts'
 

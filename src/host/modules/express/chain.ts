@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { checkPermission, requiredPermission } from '../../../rbac/require.ts'
 import { currentRequest } from '../../../tenancy/current-request.ts'
 import type { TenantTransaction } from '../../../tenancy/transaction.ts'
-import { HttpProblem } from '../../errors.ts'
+import { HttpProblem } from '../../../problems.ts'
 import { ExpressResponse, type Next } from './response.ts'
 import type { CompiledRoute, Step } from './router.ts'
 
