@@ -71,6 +71,10 @@ export const problems = {
     }),
   unauthorized: () =>
     new HttpProblem(401, 'UNAUTHORIZED', 'A valid credential is required.', { headers: { 'www-authenticate': 'Bearer' } }),
+  cachesStale: () =>
+    new HttpProblem(503, 'NOT_READY', 'This instance has lost track of recent changes and is catching up; retry shortly.', {
+      headers: { 'retry-after': '1' },
+    }),
   internal: () =>
     new HttpProblem(500, 'INTERNAL_ERROR', 'Something went wrong on our side; the request id identifies it in our logs.'),
   forbidden: (detail = 'The credential does not grant this.') => new HttpProblem(403, 'FORBIDDEN', detail),

@@ -1,5 +1,5 @@
-// Probes for orchestrators: live while the process runs, ready while the database answers and the
-// host's migrations are applied.
+// Probes for orchestrators: live while the process runs, ready while the database answers, the
+// host's migrations are applied and the change feed is within its bound (its caches are fresh).
 import type { FastifyInstance } from 'fastify'
 import { HttpProblem, sendProblem } from '../problems.ts'
 import type { Host } from './host.ts'
@@ -19,7 +19,22 @@ export async function healthRoutes(app: FastifyInstance, { host }: { host: Host 
     if (!host.lastMigration) {
       return sendProblem(request, reply, new HttpProblem(503, 'NOT_READY', 'Migrations have not been applied yet.'))
     }
-    return { ok: true, database: host.db.kind, tenants: host.registry.size, tenantMigrationFailures: failedHost.length }
+    const changes = host.changes.status()
+    if (changes.behind) {
+      const why = changes.error ? `it cannot read changes (${changes.error})` : 'its last read is late'
+      return sendProblem(
+        request,
+        reply,
+        new HttpProblem(503, 'NOT_READY', `The change feed is ${changes.lagMs} ms behind: ${why}.`, { headers: { 'retry-after': '1' } }),
+      )
+    }
+    return {
+      ok: true,
+      database: host.db.kind,
+      tenants: host.registry.size,
+      tenantMigrationFailures: failedHost.length,
+      changeFeed: { mode: changes.mode, lagMs: changes.lagMs },
+    }
   })
 }
 

@@ -23,6 +23,9 @@ import { Roles } from '../rbac/roles.ts'
 import { HttpProblem, problems } from '../problems.ts'
 import { discoverModules, type ModuleRecord } from './modules/loader.ts'
 
+/** How stale a cache may be on any instance: a change is honoured everywhere within this of committing. */
+export const CACHE_STALENESS_BOUND_MS = 1000
+
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 /** The built-in modules: src/plugins when run from source, dist/plugins when built. */
 export const BUILTIN_MODULES_DIR = fileURLToPath(new URL('../plugins', import.meta.url))
@@ -58,9 +61,12 @@ export class Host {
     private readonly options: HostOptions,
   ) {
     this.registry = new TenantRegistry(db.pool)
-    this.changes = new ChangeFeed(db.pool, {
-      mode: db.kind === 'postgres' ? 'notify' : 'poll',
+    this.changes = new ChangeFeed({
       connectionString: db.connectionString,
+      // The embedded database delivers no NOTIFY across connections: polling alone there.
+      listen: db.kind === 'postgres' ? { url: config.databaseListenUrl ?? db.connectionString, trusted: config.databaseListenUrl !== undefined } : undefined,
+      pollMs: config.changePollMs,
+      boundMs: CACHE_STALENESS_BOUND_MS,
       log,
     })
     this.plugins = new TenantPlugins(db.pool, this.changes)

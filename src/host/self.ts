@@ -9,7 +9,7 @@ import type { Host } from './host.ts'
 
 export async function selfRoutes(app: FastifyInstance, { host, identities }: { host: Host; identities: IdentityProvider }) {
   app.addHook('onRequest', async (request) => {
-    await identifyAndResolve(request, host.registry, identities)
+    await identifyAndResolve(request, { registry: host.registry, identities, freshness: host.changes })
     if (!request.principal) throw problems.unauthorized()
   })
 

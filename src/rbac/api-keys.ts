@@ -1,9 +1,12 @@
 // API keys, issued per tenant. Held in memory (loaded at start, refreshed through the change
-// feed, topic `key`): authenticating a key costs no query, and an unknown key id costs none either.
+// feed, topic `key`): authenticating a known key costs no query. A key id not in memory (created a
+// moment ago on another instance or by the CLI) costs one braked lookup (miss-lookups.ts) before
+// it is refused, so a new key works on the very next request and made-up ids cost next to nothing.
 import { hash as digest, randomBytes, timingSafeEqual } from 'node:crypto'
 import type pg from 'pg'
 import { HttpProblem } from '../problems.ts'
 import { recordChange, type ChangeFeed } from '../tenancy/changes.ts'
+import { MissLookups } from '../tenancy/miss-lookups.ts'
 import { inTransaction } from '../tenancy/transaction.ts'
 
 export interface ApiKey {
@@ -49,11 +52,16 @@ export class ApiKeys {
     else this.byId.delete(id)
   }
 
+  private missLookups = new MissLookups<CachedKey>(async (id) => {
+    await this.refresh(id)
+    return this.byId.get(id)
+  })
+
   /** The key a bearer token names, if the token is a live key; why not, otherwise. */
-  verify(token: string): { key: ApiKey } | { reason: 'malformed key' | 'unknown key' | 'revoked key' | 'bad key secret' } {
+  async verify(token: string): Promise<{ key: ApiKey } | { reason: 'malformed key' | 'unknown key' | 'revoked key' | 'bad key secret' }> {
     const match = KEY.exec(token)
     if (!match) return { reason: 'malformed key' }
-    const key = this.byId.get(match[1])
+    const key = this.byId.get(match[1]) ?? (await this.missLookups.find(match[1]))
     if (!key) return { reason: 'unknown key' }
     if (!timingSafeEqual(hash(match[2]), key.secretHash)) return { reason: 'bad key secret' }
     if (key.revokedAt) return { reason: 'revoked key' }

@@ -26,7 +26,7 @@ export class BearerIdentities implements IdentityProvider {
     if (!header.startsWith('Bearer ')) return this.refuse(request, 'not a Bearer credential')
     const token = header.slice(7).trim()
     if (ApiKeys.looksLikeKey(token)) {
-      const result = this.keys.verify(token)
+      const result = await this.keys.verify(token)
       if ('reason' in result) return this.refuse(request, result.reason)
       return { id: `key:${result.key.id}`, kind: 'key', tenantId: result.key.tenantId }
     }
@@ -34,7 +34,7 @@ export class BearerIdentities implements IdentityProvider {
     if (JwtVerifier.looksLikeJwt(token)) {
       const result = await this.jwt.verify(token)
       if ('reason' in result) return this.refuse(request, result.reason)
-      const tenant = this.registry.byCode(result.tenantCode)
+      const tenant = await this.registry.find(result.tenantCode)
       if (!tenant) return this.refuse(request, 'token names an unknown tenant')
       return { id: `user:${result.subject}`, kind: 'user', tenantId: tenant.id }
     }

@@ -1,7 +1,8 @@
 // Applies SQL migration files, each once, each in its own transaction, recorded with a checksum.
 //
-// Public migrations (migrations/public) run once per database under a session advisory lock, so
-// hosts starting together apply each file exactly once. Tenant migrations (migrations/tenant, and
+// Public migrations (migrations/public) run once per database under a transaction-scoped advisory
+// lock (it holds through PgBouncer in transaction mode), so hosts starting together apply each
+// file exactly once. Tenant migrations (migrations/tenant, and
 // later each module's) are recorded in public.sys_tenant_migration, so finding what is pending across
 // every tenant is one query on `public` and never a visit to each schema.
 import { hash } from 'node:crypto'
@@ -58,72 +59,62 @@ export async function readMigrations(dir: string): Promise<MigrationFile[]> {
   )
 }
 
-/** Applies pending public migrations; returns the names it applied. */
+/**
+ * Applies pending public migrations; returns the names it applied. Each step is a transaction that
+ * first takes a transaction-scoped advisory lock: it holds through PgBouncer's transaction pooling,
+ * where a session lock would be taken on one server connection and released on another. Under the
+ * lock the ledger is read again, so two hosts starting together apply each file exactly once.
+ */
 export async function migratePublic(pool: pg.Pool, files: MigrationFile[]): Promise<string[]> {
-  const client = await pool.connect()
-  let released = false
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [PUBLIC_MIGRATION_LOCK.toString()])
-    try {
-      await client.query(`CREATE TABLE IF NOT EXISTS public.sys_migration (
-        name text PRIMARY KEY,
-        checksum text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now())`)
-      const applied = new Map<string, string>(
-        (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM public.sys_migration')).rows.map(
-          (r) => [r.name, r.checksum],
-        ),
-      )
-      for (const file of files) {
-        const recorded = applied.get(file.name)
-        if (recorded !== undefined && recorded !== file.checksum) {
-          throw new MigrationError(
-            `migration public/${file.name} was edited after it was applied (checksum differs); add a new migration instead`,
-            'MIGRATION_EDITED',
-            file.name,
-          )
-        }
-      }
-      const done: string[] = []
-      for (const file of files) {
-        if (applied.has(file.name)) continue
-        const ran = await inTransaction(client, file, async () => {
-          // Re-read under the transaction: on the embedded database every connection shares one
-          // session, so the advisory lock excludes nobody there, while its one-transaction-at-a-time
-          // queue makes this check-then-apply atomic.
-          const { rowCount } = await client.query('SELECT 1 FROM public.sys_migration WHERE name = $1', [file.name])
-          if (rowCount) return false
-          await client.query(file.sql)
-          await client.query('INSERT INTO public.sys_migration (name, checksum) VALUES ($1, $2)', [file.name, file.checksum])
-          return true
-        })
-        if (ran) done.push(file.name)
-      }
-      return done
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [PUBLIC_MIGRATION_LOCK.toString()])
+  await lockedTransaction(pool, (client) =>
+    client.query(`CREATE TABLE IF NOT EXISTS public.sys_migration (
+      name text PRIMARY KEY,
+      checksum text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now())`),
+  )
+  const applied = new Map<string, string>(
+    (await pool.query<{ name: string; checksum: string }>('SELECT name, checksum FROM public.sys_migration')).rows.map((r) => [r.name, r.checksum]),
+  )
+  for (const file of files) {
+    const recorded = applied.get(file.name)
+    if (recorded !== undefined && recorded !== file.checksum) {
+      throw new MigrationError(`migration public/${file.name} was edited after it was applied (checksum differs); add a new migration instead`, 'MIGRATION_EDITED', file.name)
     }
-  } catch (err) {
-    // A client whose state we cannot vouch for is destroyed rather than returned to the pool.
-    client.release(err as Error)
-    released = true
-    throw err
-  } finally {
-    if (!released) client.release()
   }
+  const done: string[] = []
+  for (const file of files) {
+    if (applied.has(file.name)) continue
+    const ran = await lockedTransaction(pool, async (client) => {
+      const { rowCount } = await client.query('SELECT 1 FROM public.sys_migration WHERE name = $1', [file.name])
+      if (rowCount) return false
+      await client.query(file.sql)
+      await client.query('INSERT INTO public.sys_migration (name, checksum) VALUES ($1, $2)', [file.name, file.checksum])
+      return true
+    }).catch((err) => {
+      throw new MigrationError(`migration ${file.name} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', file.name, { cause: err })
+    })
+    if (ran) done.push(file.name)
+  }
+  return done
 }
 
-async function inTransaction<T>(client: pg.PoolClient, file: MigrationFile, run: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN')
+/** `run` in a transaction holding the public-migration lock; a client left in doubt is destroyed. */
+async function lockedTransaction<T>(pool: pg.Pool, run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
   try {
-    const result = await run()
+    await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${PUBLIC_MIGRATION_LOCK})`)
+    const result = await run(client)
     await client.query('COMMIT')
+    client.release()
     return result
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw new MigrationError(`migration ${file.name} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', file.name, {
-      cause: err,
-    })
+    try {
+      await client.query('ROLLBACK')
+      client.release()
+    } catch (rollbackError) {
+      client.release(rollbackError as Error)
+    }
+    throw err
   }
 }
 

@@ -2,6 +2,7 @@
 // Loaded whole at start (a thousand tenants is one small query) and refreshed row by row when the
 // change feed says a tenant changed, on this instance or another.
 import type pg from 'pg'
+import { MissLookups } from './miss-lookups.ts'
 import { RefreshOrder } from './refresh-order.ts'
 
 export interface Tenant {
@@ -50,18 +51,21 @@ export class TenantRegistry {
   }
 
   /**
-   * A tenant by id or code: from the cache, else from the table (created on another instance a
-   * moment ago, before its change reached this one). Undefined when there is none.
+   * A tenant by id or code: from the cache, else from the table (created on another instance or
+   * by the CLI a moment ago, before its change reached this one). Undefined when there is none.
+   * Lookups are braked (miss-lookups.ts): a request naming made-up tenants costs little.
    */
   async find(idOrCode: string): Promise<Tenant | undefined> {
-    const cached = this.byId.get(idOrCode) ?? this.byCodeMap.get(idOrCode)
-    if (cached) return cached
+    return this.byId.get(idOrCode) ?? this.byCodeMap.get(idOrCode) ?? this.missLookups.find(idOrCode)
+  }
+
+  private missLookups = new MissLookups<Tenant>(async (idOrCode) => {
     const byId = UUID.test(idOrCode)
     const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM public.sys_tenant WHERE ${byId ? 'id = $1' : 'code = $1'}`, [idOrCode])
     if (!rows[0]) return undefined
     await this.refresh(rows[0].id)
     return this.byId.get(rows[0].id)
-  }
+  })
 
   byCode(code: string) {
     return this.byCodeMap.get(code)
@@ -84,6 +88,8 @@ export class TenantRegistry {
   }
 
   private put(tenant: Tenant) {
+    this.missLookups.forget(tenant.id)
+    this.missLookups.forget(tenant.code)
     tenant.createdAt = new Date(tenant.createdAt).toISOString()
     this.byId.set(tenant.id, tenant)
     this.byCodeMap.set(tenant.code, tenant)

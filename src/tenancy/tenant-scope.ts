@@ -14,6 +14,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod 
 import type pg from 'pg'
 import { prepareProblemReply, problems, toProblem } from '../problems.ts'
 import type { IdentityProvider } from '../rbac/principal.ts'
+import type { CacheFreshness } from './changes.ts'
 import type { Tenant, TenantRegistry } from './registry.ts'
 import { TenantTransaction, type TenantDb } from './transaction.ts'
 
@@ -30,10 +31,8 @@ declare module 'fastify' {
   }
 }
 
-export interface TenantScopeOptions {
+export interface TenantScopeOptions extends TenantResolution {
   pool: pg.Pool
-  registry: TenantRegistry
-  identities?: IdentityProvider
   /** 'before-handler' (default): each route's transaction opens before its handler runs. 'on-demand': routes open it. */
   openTransaction?: 'before-handler' | 'on-demand'
 }
@@ -57,8 +56,7 @@ export function requestDb(this: FastifyRequest): TenantDb {
  * names, else the one whose domain is the Host; if both name one, they must agree.
  */
 export function resolveTenant(request: FastifyRequest, registry: TenantRegistry, boundTenantId: string | null = null): Tenant {
-  const header = request.headers['x-tenant']
-  const code = Array.isArray(header) ? header[0] : header
+  const code = tenantHeader(request)
   const byHost = registry.byDomain(request.hostname)
   let tenant: Tenant | undefined
   if (boundTenantId) {
@@ -78,23 +76,40 @@ export function resolveTenant(request: FastifyRequest, registry: TenantRegistry,
   return tenant
 }
 
+export interface TenantResolution {
+  registry: TenantRegistry
+  identities?: IdentityProvider
+  /** The change feed: while it has lost track past its bound, the caches are not served from. */
+  freshness?: CacheFreshness
+}
+
 /** Authenticates and settles the tenant: the credential's, or the one the request names. */
-export async function identifyAndResolve(request: FastifyRequest, registry: TenantRegistry, identities?: IdentityProvider) {
+export async function identifyAndResolve(request: FastifyRequest, { registry, identities, freshness }: TenantResolution) {
+  if (freshness?.refusing()) throw problems.cachesStale()
   const identity = identities ? await identities.identify(request) : null
+  // A tenant created a moment ago on another instance or by the CLI: looked up before refusing.
+  if (identity?.tenantId && !registry.get(identity.tenantId)) await registry.find(identity.tenantId)
+  const code = tenantHeader(request)
+  if (code && !registry.byCode(code)) await registry.find(code)
   const tenant = resolveTenant(request, registry, identity?.tenantId ?? null)
   request.tenant = tenant
   if (identity && identities) request.principal = { ...identity, permissions: await identities.permissions(identity, tenant) }
 }
 
+const tenantHeader = (request: FastifyRequest) => {
+  const header = request.headers['x-tenant']
+  return Array.isArray(header) ? header[0] : header
+}
+
 /** Makes `scope` a tenant scope; returns how its routes open the request's transaction. */
 export function installTenantScope(scope: FastifyInstance, options: TenantScopeOptions): OpenRequestTransaction {
-  const { pool, registry, identities } = options
+  const { pool } = options
   const open = requestTransactionOpener(pool)
   const openBeforeHandler = options.openTransaction !== 'on-demand'
 
   // onRequest: who is calling and for which tenant is settled before the body is even parsed.
   scope.addHook('onRequest', async function authenticateAndResolveTenant(request) {
-    await identifyAndResolve(request, registry, identities)
+    await identifyAndResolve(request, options)
   })
 
   scope.addHook('onRoute', (route) => {
