@@ -58,7 +58,7 @@ async function startHosts(t: Test, env: Record<string, string>, count: number) {
 }
 
 for (const topology of topologies) {
-  t.test(`${topology}: a new key works at once; a revoke and a suspension stop it within ${BOUND_MS} ms on every instance`, async (t) => {
+  t.test(`${topology}: a new key and a new grant work at once; a revoke and a suspension stop it within ${BOUND_MS} ms on every instance`, async (t) => {
     const { env } = await databaseOn(t, topology)
     // The embedded database has one owner process: one host there, the CLI as its guest.
     const hosts = await startHosts(t, env, topology === 'embedded' ? 1 : 2)
@@ -71,6 +71,14 @@ for (const topology of topologies) {
       const res = await fetch(`${host.url}/api/me`, { headers: { authorization: `Bearer ${first}` } })
       t.equal(res.status, 200, 'the very first request after `key create` returned is accepted')
     }
+
+    // A grant made through the CLI: the very next request may use it, on every instance.
+    t.equal((await plinth(['role', 'create', 'reader', '--tenant', 'acme'], env)).code, 0)
+    const reader = JSON.parse((await plinth(['key', 'create', '--tenant', 'acme', '--name', 'reader', '--role', 'reader', '--json'], env)).stdout).key
+    const items = (host: ServerProcess) => fetch(`${host.url}/api/plugins/inventory/items`, { headers: { authorization: `Bearer ${reader}` } })
+    for (const host of hosts) t.equal((await items(host)).status, 403, 'nothing granted yet')
+    t.equal((await plinth(['role', 'grant', 'reader', 'inventory.items.read', '--tenant', 'acme'], env)).code, 0)
+    for (const host of hosts) t.equal((await items(host)).status, 200, 'the first request after `role grant` returned may read')
 
     // Revoked mid-stream.
     let revokedAt = Infinity

@@ -46,6 +46,11 @@ export class BearerIdentities implements IdentityProvider {
     return this.permissionSets.get(tenant, identity.id)
   }
 
+  async recheckPermissions(identity: Identity, tenant: Tenant): Promise<ReadonlySet<string>> {
+    if (identity.kind === 'admin') return this.permissionSets.all(tenant.id)
+    return this.permissionSets.recheck(tenant, identity.id)
+  }
+
   private refuse(request: FastifyRequest, reason: string): never {
     request.log.warn({ reason }, 'authentication failed')
     throw problems.unauthorized()

@@ -11,8 +11,13 @@ interface TenantEntry {
   principals: Map<string, ReadonlySet<string>>
 }
 
+const RECHECK_MS = 250
+const MAX_RECHECKS_KEPT = 10_000
+
 export class PermissionSets {
   private byTenant = new Map<string, TenantEntry>()
+  /** When each principal's permissions were last read again past the cache (recheck). */
+  private rechecked = new Map<string, number>()
 
   constructor(
     private readonly pool: pg.Pool,
@@ -34,6 +39,24 @@ export class PermissionSets {
     const permissions = effectivePermissions(rows.map((r) => r.permission), this.catalog(tenant.id))
     if (this.entry(tenant.id).generation === generation) entry.principals.set(principalId, permissions)
     return permissions
+  }
+
+  /**
+   * The principal's permissions read again from its tenant's schema, for a check the cached set
+   * would refuse: a grant made a moment ago elsewhere is honoured on the very next request. At most
+   * one re-read per principal every RECHECK_MS: a principal refused again and again costs no more.
+   */
+  async recheck(tenant: Tenant, principalId: string): Promise<ReadonlySet<string>> {
+    const key = `${tenant.id} ${principalId}`
+    const last = this.rechecked.get(key)
+    const now = Date.now()
+    if (last === undefined || now - last >= RECHECK_MS) {
+      this.rechecked.delete(key)
+      if (this.rechecked.size >= MAX_RECHECKS_KEPT) this.rechecked.delete(this.rechecked.keys().next().value!)
+      this.rechecked.set(key, now)
+      this.entry(tenant.id).principals.delete(principalId)
+    }
+    return this.get(tenant, principalId)
   }
 
   /** Everything declared for the tenant: what the platform admin holds there. */

@@ -13,6 +13,11 @@ export interface Identity {
 
 export interface Principal extends Identity {
   permissions: ReadonlySet<string>
+  /**
+   * Reads the permissions again, past the cache: a permission the cached set lacks may have been
+   * granted a moment ago on another instance or by the CLI. Braked per principal.
+   */
+  recheck?: () => Promise<ReadonlySet<string>>
 }
 
 export interface IdentityProvider {
@@ -20,6 +25,8 @@ export interface IdentityProvider {
   identify(request: FastifyRequest): Promise<Identity | null>
   /** What the identity may do in the tenant. */
   permissions(identity: Identity, tenant: Tenant): Promise<ReadonlySet<string>>
+  /** The same, read again from the database rather than the cache (at most every 250 ms a principal). */
+  recheckPermissions?(identity: Identity, tenant: Tenant): Promise<ReadonlySet<string>>
 }
 
 declare module 'fastify' {

@@ -10,6 +10,16 @@ export function checkPermission(request: FastifyRequest, permission: string) {
   }
 }
 
+/**
+ * checkPermission, but a refusal from the cached set is checked once more against the database
+ * first (Principal.recheck): a permission granted a moment ago works on the very next request.
+ */
+export async function checkPermissionFresh(request: FastifyRequest, permission: string) {
+  const principal = request.principal
+  if (principal?.recheck && !principal.permissions.has(permission)) principal.permissions = await principal.recheck()
+  checkPermission(request, permission)
+}
+
 const REQUIRED_PERMISSION = Symbol('plinth.requiredPermission')
 
 /** An Express-style guard a module can mount or call; it says which permission it checks. */

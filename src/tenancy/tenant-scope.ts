@@ -93,7 +93,10 @@ export async function identifyAndResolve(request: FastifyRequest, { registry, id
   if (code && !registry.byCode(code)) await registry.find(code)
   const tenant = resolveTenant(request, registry, identity?.tenantId ?? null)
   request.tenant = tenant
-  if (identity && identities) request.principal = { ...identity, permissions: await identities.permissions(identity, tenant) }
+  if (identity && identities) {
+    const recheck = identities.recheckPermissions && (() => identities.recheckPermissions!(identity, tenant))
+    request.principal = { ...identity, permissions: await identities.permissions(identity, tenant), recheck }
+  }
 }
 
 const tenantHeader = (request: FastifyRequest) => {

@@ -5,7 +5,7 @@
 // route handler (the last function of a route declaration), so guards before it run without
 // holding a pooled client; ctx.withTenantTx in a guard opens it earlier.
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { checkPermission, requiredPermission } from '../../../rbac/require.ts'
+import { checkPermission, checkPermissionFresh, requiredPermission } from '../../../rbac/require.ts'
 import { currentRequest } from '../../../tenancy/current-request.ts'
 import type { TenantTransaction } from '../../../tenancy/transaction.ts'
 import { HttpProblem } from '../../../problems.ts'
@@ -75,9 +75,11 @@ async function runChain(route: CompiledRoute, request: FastifyRequest, reply: Fa
     let outcome: Outcome
     const permission = requiredPermission(step.fn)
     if (permission !== undefined) {
-      // ctx.rbac.require's own guard: checked in line, no promise, no Express adapter.
+      // ctx.rbac.require's own guard: checked in line, no Express adapter, and no promise unless
+      // the cached permissions refuse (then they are read again once: checkPermissionFresh).
       try {
-        checkPermission(request, permission)
+        if (request.principal?.permissions.has(permission)) checkPermission(request, permission)
+        else await checkPermissionFresh(request, permission)
         outcome = NEXT
       } catch (err) {
         outcome = { kind: 'error', error: err }
