@@ -40,9 +40,9 @@ t.test('bootstrap creates everything once; a second start changes nothing', asyn
   t.equal(acme.schema, 't_acme')
   const before = await snapshot(first.host.pool)
   t.ok(before.tables.includes('public.sys_tenant'))
-  t.ok(before.tables.includes('t_acme.role'), 'the tenant schema has its RBAC tables')
+  t.ok(before.tables.includes('t_acme.plinth_role'), 'the tenant schema has its RBAC tables')
   const { rows: admin } = await first.host.pool.query(
-    `SELECT g.permission FROM t_acme.role r JOIN t_acme.role_grant g ON g.role_id = r.id WHERE r.name = 'admin'`,
+    `SELECT g.permission FROM t_acme.plinth_role r JOIN t_acme.plinth_role_grant g ON g.role_id = r.id WHERE r.name = 'admin'`,
   )
   t.same(admin, [{ permission: '*' }], 'every tenant starts with an admin role')
   const { rows: tenantIdColumns } = await first.host.pool.query(

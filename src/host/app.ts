@@ -91,7 +91,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   if (options.tenantRoutes) {
     const register = options.tenantRoutes
     await app.register(async (scope) => {
-      installTenantScope(scope, { pool: host.pool, registry: host.registry, identities, freshness: host.changes })
+      installTenantScope(scope, { tenantPool: host.tenantPool, registry: host.registry, identities, freshness: host.changes })
       await register(scope)
     })
   }

@@ -21,6 +21,11 @@ export interface Config {
   corsOrigins: string[] | true
   dbPoolMax: number
   dbAcquireTimeoutMs: number
+  /** How many pooled clients one tenant may hold at once: the rest stay for the others. */
+  dbTenantPoolMax: number
+  /** Per request and withTenantTx transaction (SET LOCAL); 0 for none. */
+  dbStatementTimeoutMs: number
+  dbLockTimeoutMs: number
   shutdownTimeoutMs: number
   bodyLimitBytes: number
   /** Folders holding module folders, besides src/plugins. */
@@ -56,6 +61,9 @@ export const DEFAULTS = {
   DB_POOL_MAX: '10',
   DB_ACQUIRE_TIMEOUT_MS: '5000',
   PLINTH_CHANGE_POLL_MS: '250',
+  DB_TENANT_POOL_MAX: '',
+  DB_STATEMENT_TIMEOUT_MS: '30000',
+  DB_LOCK_TIMEOUT_MS: '5000',
   PLINTH_SHUTDOWN_TIMEOUT_MS: '10000',
   PLINTH_BODY_LIMIT_BYTES: '1048576',
   PLINTH_PLUGIN_DIRS: '',
@@ -172,6 +180,9 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins,
     dbPoolMax: integer('DB_POOL_MAX', 1, 1000),
     dbAcquireTimeoutMs: integer('DB_ACQUIRE_TIMEOUT_MS', 1, 600_000),
+    dbTenantPoolMax: 0,
+    dbStatementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 0, 86_400_000),
+    dbLockTimeoutMs: integer('DB_LOCK_TIMEOUT_MS', 0, 86_400_000),
     shutdownTimeoutMs: integer('PLINTH_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     bodyLimitBytes: integer('PLINTH_BODY_LIMIT_BYTES', 1, 1024 ** 3),
     pluginDirs: read('PLINTH_PLUGIN_DIRS').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d)),
@@ -181,6 +192,8 @@ export function loadConfig(env: Env = process.env): Config {
     pluginRegisterTimeoutMs: integer('PLINTH_PLUGIN_REGISTER_TIMEOUT_MS', 1, 600_000),
     jwt,
   }
+  // A fair share by default: half the pool, so one tenant's stuck requests leave the rest to others.
+  config.dbTenantPoolMax = read('DB_TENANT_POOL_MAX') === '' ? Math.max(1, Math.floor(config.dbPoolMax / 2)) : integer('DB_TENANT_POOL_MAX', 1, 1000)
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

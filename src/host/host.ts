@@ -12,7 +12,8 @@ import { readMigrations, type MigrationFile, type MigrationSource } from '../ten
 import { TenantPlugins } from '../tenancy/plugins.ts'
 import { TenantRegistry } from '../tenancy/registry.ts'
 import { Tenants } from '../tenancy/tenants.ts'
-import type { TenantDb } from '../tenancy/transaction.ts'
+import { FairShare } from '../tenancy/fair-share.ts'
+import type { TenantDb, TenantPool } from '../tenancy/transaction.ts'
 import { withTenantTx } from '../tenancy/with-tenant-tx.ts'
 import type { Config } from './config.ts'
 import { ApiKeys } from '../rbac/api-keys.ts'
@@ -45,6 +46,8 @@ export class Host {
   readonly changes: ChangeFeed
   readonly plugins: TenantPlugins
   readonly keys: ApiKeys
+  /** The pool as tenant transactions take it: each tenant's fair share, per-statement bounds. */
+  readonly tenantPool: TenantPool
   readonly permissionSets: PermissionSets
   readonly roles: Roles
   identities!: BearerIdentities
@@ -61,6 +64,12 @@ export class Host {
     private readonly options: HostOptions,
   ) {
     this.registry = new TenantRegistry(db.pool)
+    this.tenantPool = {
+      pool: db.pool,
+      share: new FairShare(config.dbTenantPoolMax, config.dbAcquireTimeoutMs),
+      statementTimeoutMs: config.dbStatementTimeoutMs,
+      lockTimeoutMs: config.dbLockTimeoutMs,
+    }
     this.changes = new ChangeFeed({
       connectionString: db.connectionString,
       // The embedded database delivers no NOTIFY across connections: polling alone there.
@@ -219,7 +228,7 @@ export class Host {
 
   /** The contract's withTenantTx (tenancy/with-tenant-tx.ts): joins the request in progress, if any. */
   withTenantTx<T>(tenantIdOrCode: string, work: (db: TenantDb) => Promise<T>): Promise<T> {
-    return withTenantTx(this.pool, this.registry, tenantIdOrCode, work)
+    return withTenantTx(this.tenantPool, this.registry, tenantIdOrCode, work)
   }
 
   async close() {

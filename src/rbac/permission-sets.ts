@@ -32,7 +32,7 @@ export class PermissionSets {
     const generation = entry.generation
     const schema = quoteIdent(tenant.schema)
     const { rows } = await this.pool.query<{ permission: string }>(
-      `SELECT DISTINCT g.permission FROM ${schema}.principal_role p JOIN ${schema}.role_grant g ON g.role_id = p.role_id
+      `SELECT DISTINCT g.permission FROM ${schema}.plinth_principal_role p JOIN ${schema}.plinth_role_grant g ON g.role_id = p.role_id
         WHERE p.principal_id = $1`,
       [principalId],
     )

@@ -5,7 +5,7 @@ import type pg from 'pg'
 import { HttpProblem } from '../problems.ts'
 import { recordChange, type ChangeFeed } from '../tenancy/changes.ts'
 import type { Tenant } from '../tenancy/registry.ts'
-import { runInTenantTransaction } from '../tenancy/transaction.ts'
+import { inSchemaTransaction } from '../tenancy/transaction.ts'
 import { isGrant, unknownGrants } from './permissions.ts'
 
 export const ROLE_NAME = /^[a-z][a-z0-9_-]{0,62}$/
@@ -32,19 +32,19 @@ export class Roles {
   ) {}
 
   async list(tenant: Tenant): Promise<RoleView[]> {
-    return runInTenantTransaction(this.pool, tenant.schema, async (db) => {
-      const { rows } = await db.$client.query(`
+    return inSchemaTransaction(this.pool, tenant.schema, async (client) => {
+      const { rows } = await client.query(`
         SELECT r.name, r.description,
-               coalesce((SELECT array_agg(g.permission ORDER BY g.permission) FROM role_grant g WHERE g.role_id = r.id), '{}') AS grants,
-               coalesce((SELECT array_agg(p.principal_id ORDER BY p.principal_id) FROM principal_role p WHERE p.role_id = r.id), '{}') AS principals
-          FROM role r ORDER BY r.name`)
+               coalesce((SELECT array_agg(g.permission ORDER BY g.permission) FROM plinth_role_grant g WHERE g.role_id = r.id), '{}') AS grants,
+               coalesce((SELECT array_agg(p.principal_id ORDER BY p.principal_id) FROM plinth_principal_role p WHERE p.role_id = r.id), '{}') AS principals
+          FROM plinth_role r ORDER BY r.name`)
       return rows.map((r) => ({ ...r, unknownGrants: unknownGrants(r.grants, this.catalog()) }))
     })
   }
 
   async create(tenant: Tenant, name: string, description = '') {
     if (!ROLE_NAME.test(name)) throw invalid('/name', 'must be 1 to 63 characters of a-z, 0-9, _ and -, starting with a letter')
-    await this.write(tenant, (c) => c.query('INSERT INTO role (name, description) VALUES ($1, $2)', [name, description])).catch((err) => {
+    await this.write(tenant, (c) => c.query('INSERT INTO plinth_role (name, description) VALUES ($1, $2)', [name, description])).catch((err) => {
       if (err?.code === '23505') throw new HttpProblem(409, 'ROLE_EXISTS', `Role ${name} already exists.`)
       throw err
     })
@@ -52,7 +52,7 @@ export class Roles {
 
   async remove(tenant: Tenant, name: string) {
     await this.write(tenant, async (c) => {
-      const { rowCount } = await c.query('DELETE FROM role WHERE name = $1', [name])
+      const { rowCount } = await c.query('DELETE FROM plinth_role WHERE name = $1', [name])
       if (!rowCount) throw roleNotFound(name)
     })
   }
@@ -61,7 +61,7 @@ export class Roles {
     if (!isGrant(permission)) throw invalid('/permission', 'must be <module>.<resource>.<action>, <module>.<resource>.*, <module>.* or *')
     await this.write(tenant, async (c) => {
       const { rowCount } = await c.query(
-        'INSERT INTO role_grant (role_id, permission) SELECT id, $2 FROM role WHERE name = $1 ON CONFLICT DO NOTHING',
+        'INSERT INTO plinth_role_grant (role_id, permission) SELECT id, $2 FROM plinth_role WHERE name = $1 ON CONFLICT DO NOTHING',
         [role, permission],
       )
       if (!rowCount) await this.assertRole(c, role)
@@ -71,7 +71,7 @@ export class Roles {
   async revoke(tenant: Tenant, role: string, permission: string) {
     await this.write(tenant, async (c) => {
       await this.assertRole(c, role)
-      await c.query('DELETE FROM role_grant g USING role r WHERE g.role_id = r.id AND r.name = $1 AND g.permission = $2', [role, permission])
+      await c.query('DELETE FROM plinth_role_grant g USING plinth_role r WHERE g.role_id = r.id AND r.name = $1 AND g.permission = $2', [role, permission])
     })
   }
 
@@ -83,7 +83,7 @@ export class Roles {
   /** Assigns inside a transaction the caller holds (a key created with its roles). */
   async assignWith(client: pg.PoolClient, role: string, principalId: string) {
     const { rowCount } = await client.query(
-      'INSERT INTO principal_role (principal_id, role_id) SELECT $2, id FROM role WHERE name = $1 ON CONFLICT DO NOTHING',
+      'INSERT INTO plinth_principal_role (principal_id, role_id) SELECT $2, id FROM plinth_role WHERE name = $1 ON CONFLICT DO NOTHING',
       [role, principalId],
     )
     if (!rowCount) await this.assertRole(client, role)
@@ -92,20 +92,20 @@ export class Roles {
   async unassign(tenant: Tenant, role: string, principalId: string) {
     await this.write(tenant, async (c) => {
       await this.assertRole(c, role)
-      await c.query('DELETE FROM principal_role p USING role r WHERE p.role_id = r.id AND r.name = $1 AND p.principal_id = $2', [role, principalId])
+      await c.query('DELETE FROM plinth_principal_role p USING plinth_role r WHERE p.role_id = r.id AND r.name = $1 AND p.principal_id = $2', [role, principalId])
     })
   }
 
   private async assertRole(client: pg.PoolClient, role: string) {
-    const { rowCount } = await client.query('SELECT 1 FROM role WHERE name = $1', [role])
+    const { rowCount } = await client.query('SELECT 1 FROM plinth_role WHERE name = $1', [role])
     if (!rowCount) throw roleNotFound(role)
   }
 
   /** One transaction on the tenant's schema, with the change recorded in it. */
   async write<T>(tenant: Tenant, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const result = await runInTenantTransaction(this.pool, tenant.schema, async (db) => {
-      const done = await work(db.$client)
-      await recordChange(db.$client, 'rbac', tenant.id)
+    const result = await inSchemaTransaction(this.pool, tenant.schema, async (client) => {
+      const done = await work(client)
+      await recordChange(client, 'rbac', tenant.id)
       return done
     })
     await this.changes?.announce('rbac', tenant.id)

@@ -55,7 +55,7 @@ async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], op
   const results: TenantMigrationResult[] = []
 
   const migrateTenant = async (rows: PendingTenantMigration[]) => {
-    const { tenantId, code, schema } = rows[0]
+    const { tenantId, code, schema, role } = rows[0]
     let hostFailed = false
     for (const source of order) {
       const files = rows.filter((r) => r.source === source)
@@ -69,7 +69,7 @@ async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], op
         for (const row of files) {
           try {
             const file = filesBySource.get(source)!.get(row.name)!
-            if ((await applyTenantFile(pool, { id: tenantId, schema }, source, file)) === 'applied') result.applied.push(row.name)
+            if ((await applyTenantFile(pool, { id: tenantId, schema, role }, source, file)) === 'applied') result.applied.push(row.name)
           } catch (err) {
             result.status = 'failed'
             result.error = (err as Error).message

@@ -124,10 +124,10 @@ async function lockedTransaction<T>(pool: pg.Pool, run: (client: pg.PoolClient) 
  */
 export async function applyTenantFilesInTransaction(
   client: pg.PoolClient,
-  tenant: { id: string; schema: string },
+  tenant: MigratedTenant,
   source: MigrationSource,
 ) {
-  await client.query(`SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`)
+  await client.query(`SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public; ${roleFor(tenant, source.source)}`)
   for (const file of source.files) {
     try {
       await client.query(file.sql)
@@ -137,6 +137,8 @@ export async function applyTenantFilesInTransaction(
       })
     }
   }
+  // The ledger is the host's: written as the login role.
+  await client.query('SET LOCAL ROLE NONE')
   if (source.files.length > 0) {
     await client.query(
       `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
@@ -146,10 +148,26 @@ export async function applyTenantFilesInTransaction(
   }
 }
 
+/** The tenant a file is applied to: its schema, and the role a module's files run under. */
+export interface MigratedTenant {
+  id: string
+  schema: string
+  role: string
+}
+
+/**
+ * A module's migrations run as the tenant's role, so the tables they make are the tenant's and
+ * they can touch nothing outside its schema; the host's own run as the login role.
+ */
+function roleFor(tenant: MigratedTenant, source: string): string {
+  return source === 'host' ? 'SET LOCAL ROLE NONE' : `SET LOCAL ROLE ${quoteIdent(tenant.role)}`
+}
+
 export interface PendingTenantMigration {
   tenantId: string
   code: string
   schema: string
+  role: string
   source: string
   name: string
   /** Set when the file was applied with another checksum: it was edited. */
@@ -168,7 +186,7 @@ export async function findPendingTenantMigrations(
   const files = sources.flatMap((s) => s.files.map((f) => ({ source: s.source, ...f })))
   if (files.length === 0) return []
   const { rows } = await db.query(
-    `SELECT t.id AS "tenantId", t.code, t.schema_name AS schema, f.source, f.name, m.checksum AS "appliedChecksum"
+    `SELECT t.id AS "tenantId", t.code, t.schema_name AS schema, t.role_name AS role, f.source, f.name, m.checksum AS "appliedChecksum"
        FROM public.sys_tenant t
        CROSS JOIN unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS f(source, name, checksum, ord)
        LEFT JOIN public.sys_tenant_migration m ON m.tenant_id = t.id AND m.source = f.source AND m.name = f.name
@@ -186,12 +204,7 @@ export async function findPendingTenantMigrations(
  * Applies one pending file to one tenant in its own transaction. A transaction-scoped advisory lock
  * on the tenant keeps two hosts from applying the same file twice; the ledger is re-read under it.
  */
-export async function applyTenantFile(
-  pool: pg.Pool,
-  tenant: { id: string; schema: string },
-  source: string,
-  file: MigrationFile,
-): Promise<'applied' | 'already'> {
+export async function applyTenantFile(pool: pg.Pool, tenant: MigratedTenant, source: string, file: MigrationFile): Promise<'applied' | 'already'> {
   const client = await pool.connect()
   try {
     await client.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext('plinth:tenant:' || ${quoteUuid(tenant.id)})); SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`)
@@ -207,7 +220,9 @@ export async function applyTenantFile(
         }
         return 'already'
       }
+      await client.query(roleFor(tenant, source))
       await client.query(file.sql)
+      await client.query('SET LOCAL ROLE NONE')
       await client.query('INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum) VALUES ($1, $2, $3, $4)', [
         tenant.id,
         source,

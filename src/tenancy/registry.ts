@@ -11,13 +11,15 @@ export interface Tenant {
   name: string
   domain: string | null
   schema: string
+  /** The tenant's NOLOGIN database role: its requests and module migrations run under it. */
+  role: string
   status: 'active' | 'suspended'
   createdAt: string
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-const SELECT_TENANT = `SELECT id, code, name, domain, schema_name AS schema, status, created_at AS "createdAt"
+const SELECT_TENANT = `SELECT id, code, name, domain, schema_name AS schema, role_name AS role, status, created_at AS "createdAt"
                          FROM public.sys_tenant`
 
 export class TenantRegistry {

@@ -15,9 +15,15 @@ export function schemaForCode(code: string): string {
   return `t_${code.replaceAll('-', '_')}`
 }
 
-export function quoteIdent(schema: string): string {
-  if (!SCHEMA_NAME.test(schema)) throw new Error(`refusing to use ${JSON.stringify(schema)} as a schema name`)
-  return `"${schema}"`
+/** The tenant's database role: this database's prefix (public.sys_setting) and the schema name. */
+export function roleForSchema(prefix: string, schema: string): string {
+  return quoteIdent(`${prefix}_${schema}`).slice(1, -1)
+}
+
+/** A schema or role name as SQL; it must be one plinth made (a-z, 0-9, _), never anything else. */
+export function quoteIdent(name: string): string {
+  if (!SCHEMA_NAME.test(name)) throw new Error(`refusing to use ${JSON.stringify(name)} as a schema or role name`)
+  return `"${name}"`
 }
 
 /** For the few statements that must inline an id (multi-statement simple queries take no parameters). */

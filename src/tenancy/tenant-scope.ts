@@ -16,7 +16,7 @@ import { prepareProblemReply, problems, toProblem } from '../problems.ts'
 import type { IdentityProvider } from '../rbac/principal.ts'
 import type { CacheFreshness } from './changes.ts'
 import type { Tenant, TenantRegistry } from './registry.ts'
-import { TenantTransaction, type TenantDb } from './transaction.ts'
+import { TenantTransaction, type TenantDb, type TenantPool } from './transaction.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,7 +32,7 @@ declare module 'fastify' {
 }
 
 export interface TenantScopeOptions extends TenantResolution {
-  pool: pg.Pool
+  tenantPool: TenantPool
   /** 'before-handler' (default): each route's transaction opens before its handler runs. 'on-demand': routes open it. */
   openTransaction?: 'before-handler' | 'on-demand'
 }
@@ -106,8 +106,7 @@ const tenantHeader = (request: FastifyRequest) => {
 
 /** Makes `scope` a tenant scope; returns how its routes open the request's transaction. */
 export function installTenantScope(scope: FastifyInstance, options: TenantScopeOptions): OpenRequestTransaction {
-  const { pool } = options
-  const open = requestTransactionOpener(pool)
+  const open = requestTransactionOpener(options.tenantPool)
   const openBeforeHandler = options.openTransaction !== 'on-demand'
 
   // onRequest: who is calling and for which tenant is settled before the body is even parsed.
@@ -136,12 +135,12 @@ export function installTenantScope(scope: FastifyInstance, options: TenantScopeO
   return open
 }
 
-function requestTransactionOpener(pool: pg.Pool): OpenRequestTransaction {
+function requestTransactionOpener(tenantPool: TenantPool): OpenRequestTransaction {
   return function openRequestTransaction(request, reply) {
     if (request.tenantTxOpening) return request.tenantTxOpening
     // Nothing would ever commit or roll back a transaction opened after the reply went out.
     if (reply.sent) return Promise.reject(new Error("the response was already sent; the request's transaction cannot open now"))
-    request.tenantTxOpening = TenantTransaction.begin(pool, request.tenant!.schema).then((tx) => {
+    request.tenantTxOpening = TenantTransaction.begin(tenantPool, request.tenant!).then((tx) => {
       request.tenantTx = tx
       // A client that disconnects mid-request: its reply may never reach onSend.
       reply.raw.once('close', () => {
@@ -165,8 +164,11 @@ function inRequestTransaction(handler: RouteHandlerMethod, open: OpenRequestTran
       if (openBeforeHandler) await open(request, reply)
       return await handler.call(this, request, reply)
     } catch (err) {
-      await (await requestTransaction(request))?.rollback()
-      throw err
+      const tx = await requestTransaction(request)
+      await tx?.rollback()
+      // A statement that failed because BEGIN or its settings did (the tenant was dropped a moment
+      // ago) says less than why they failed.
+      throw (await tx?.beginFailure()) ?? err
     } finally {
       request.tenantHandlerDone = true
       if (request.raw.destroyed && !reply.sent) await (await requestTransaction(request))?.rollback()

@@ -5,7 +5,7 @@ import { HttpProblem, type FieldError } from '../problems.ts'
 import { recordChange, type ChangeFeed } from './changes.ts'
 import { applyTenantFilesInTransaction, type MigrationSource } from './migrations.ts'
 import type { Tenant } from './registry.ts'
-import { isTenantCode, quoteIdent, schemaForCode } from './schema-name.ts'
+import { isTenantCode, quoteIdent, roleForSchema, schemaForCode } from './schema-name.ts'
 import { inTransaction } from './transaction.ts'
 
 export interface NewTenant {
@@ -23,7 +23,7 @@ export interface TenantsOptions {
 
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
-const SELECT_TENANT = `id, code, name, domain, schema_name AS schema, status, created_at AS "createdAt"`
+const SELECT_TENANT = `id, code, name, domain, schema_name AS schema, role_name AS role, status, created_at AS "createdAt"`
 
 export function validateNewTenant(input: Partial<NewTenant>): FieldError[] {
   const errors: FieldError[] = []
@@ -48,13 +48,18 @@ export class Tenants {
     const schema = schemaForCode(input.code)
     const sources = this.options.migrationsForNewTenant()
     const tenant = await inTransaction(this.options.pool, async (client) => {
+      const role = roleForSchema(await tenantRolePrefix(client), schema)
       const { rows } = await client.query<Tenant>(
-        `INSERT INTO public.sys_tenant (code, name, domain, schema_name) VALUES ($1, $2, $3, $4) RETURNING ${SELECT_TENANT}`,
-        [input.code, input.name.trim(), input.domain ?? null, schema],
+        `INSERT INTO public.sys_tenant (code, name, domain, schema_name, role_name) VALUES ($1, $2, $3, $4, $5) RETURNING ${SELECT_TENANT}`,
+        [input.code, input.name.trim(), input.domain ?? null, schema, role],
       )
       const created = rows[0]
-      // A schema left behind by something else is not ours to take over.
-      await client.query(`CREATE SCHEMA ${quoteIdent(schema)}`)
+      // A schema or role left behind by something else is not ours to take over. The login role
+      // joins the tenant's role so that it may SET ROLE to it without being a superuser.
+      await client.query(`CREATE SCHEMA ${quoteIdent(schema)};
+        CREATE ROLE ${quoteIdent(role)} NOLOGIN;
+        GRANT ${quoteIdent(role)} TO CURRENT_USER;
+        GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(role)}`)
       for (const source of sources) await applyTenantFilesInTransaction(client, created, source)
       const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
       if (modules.length > 0) {
@@ -66,7 +71,7 @@ export class Tenants {
       await recordChange(client, 'tenant', created.id)
       return created
     }).catch((err) => {
-      if (err?.code === '23505' || err?.code === '42P06') {
+      if (err?.code === '23505' || err?.code === '42P06' || err?.code === '42710') {
         const field = /domain/.test(err.constraint ?? err.detail ?? '') ? 'domain' : 'code'
         throw new HttpProblem(409, 'TENANT_EXISTS', `A tenant with this ${field} already exists.`)
       }
@@ -103,7 +108,7 @@ export class Tenants {
     const tenant = await inTransaction(this.options.pool, async (client) => {
       const { rows } = await client.query<Tenant>(`DELETE FROM public.sys_tenant WHERE code = $1 RETURNING ${SELECT_TENANT}`, [code])
       if (!rows[0]) throw notFound(code)
-      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(rows[0].schema)} CASCADE`)
+      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(rows[0].schema)} CASCADE; DROP ROLE IF EXISTS ${quoteIdent(rows[0].role)}`)
       await recordChange(client, 'tenant', rows[0].id)
       return rows[0]
     })
@@ -124,6 +129,12 @@ export class Tenants {
     await this.options.changes?.announce('tenant', tenant.id)
     return normalise(tenant)
   }
+}
+
+/** This database's prefix for tenant role names (migration public/004). */
+async function tenantRolePrefix(client: pg.PoolClient): Promise<string> {
+  const { rows } = await client.query<{ value: string }>(`SELECT value FROM public.sys_setting WHERE name = 'tenant_role_prefix'`)
+  return rows[0].value
 }
 
 function notFound(code: string) {

@@ -5,9 +5,27 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type pg from 'pg'
 import { problems } from '../problems.ts'
+import type { FairShare } from './fair-share.ts'
+import { moduleQueryClient, type ModuleQueryClient } from './module-client.ts'
 import { quoteIdent } from './schema-name.ts'
 
-export type TenantDb = NodePgDatabase<Record<string, never>> & { $client: pg.PoolClient }
+export type TenantDb = NodePgDatabase<Record<string, never>> & { $client: ModuleQueryClient }
+
+/** How a tenant transaction opens: the pool, each tenant's share of it, and per-statement bounds. */
+export interface TenantPool {
+  pool: pg.Pool
+  share: FairShare
+  /** 0: no bound. Sent with BEGIN (SET LOCAL), so they cost no round trip. */
+  statementTimeoutMs: number
+  lockTimeoutMs: number
+}
+
+/** The tenant a transaction is for: where it runs, and as whom. */
+export interface TenantScope {
+  id: string
+  schema: string
+  role: string
+}
 
 /** Takes a client, bounded by the pool's connectionTimeoutMillis; a 503 when none frees up. */
 export async function acquireClient(pool: pg.Pool): Promise<pg.PoolClient> {
@@ -22,8 +40,33 @@ export async function acquireClient(pool: pg.Pool): Promise<pg.PoolClient> {
 const drizzleByClient = new WeakMap<pg.PoolClient, TenantDb>()
 function drizzleFor(client: pg.PoolClient): TenantDb {
   let db = drizzleByClient.get(client)
-  if (!db) drizzleByClient.set(client, (db = drizzle(client) as TenantDb))
+  if (!db) drizzleByClient.set(client, (db = drizzle(moduleQueryClient(client) as unknown as pg.PoolClient) as unknown as TenantDb))
   return db
+}
+
+// BEGIN and every transaction-local setting in one message, built once per tenant and settings.
+const beginByTenant = new WeakMap<TenantScope, string>()
+function beginStatement(tenant: TenantScope, tp: TenantPool): string {
+  let statement = beginByTenant.get(tenant)
+  if (!statement) {
+    const settings = [
+      `set_config('role', '${quoteIdent(tenant.role).slice(1, -1)}', true)`,
+      // Names plinth makes (t_<code>: a-z, 0-9, _) need no quotes, and read back as SET would leave them.
+      `set_config('search_path', '${quoteIdent(tenant.schema).slice(1, -1)}, public', true)`,
+      `set_config('statement_timeout', '${tp.statementTimeoutMs}', true)`,
+      `set_config('lock_timeout', '${tp.lockTimeoutMs}', true)`,
+    ]
+    beginByTenant.set(tenant, (statement = `BEGIN; SELECT ${settings.join(', ')}`))
+  }
+  return statement
+}
+
+/** Why BEGIN or its settings failed, as the caller should hear it. */
+function beginFailed(err: unknown) {
+  const code = (err as { code?: string })?.code
+  // The tenant's role or schema is gone: it was dropped while this request was on its way.
+  if (code === '42704' || code === '3F000') return problems.tenantNotFound()
+  return problems.dbUnavailable(err)
 }
 
 /** COMMIT found the transaction aborted: nothing of it was written. */
@@ -64,20 +107,43 @@ export class TenantTransaction {
   private constructor(
     readonly client: pg.PoolClient,
     readonly db: TenantDb,
-    // BEGIN + SET LOCAL, sent but not awaited: the pool's clients pipeline (database.ts), so the
-    // handler's first statement travels right behind it instead of one round trip later. If SET
-    // fails, the transaction is aborted and every statement behind it fails too; BEGIN itself
-    // fails only with its connection, and then so does everything behind it. Either way nothing
-    // runs outside the transaction or on another schema, and commit() reports the failure.
+    // BEGIN and the settings, sent but not awaited: the pool's clients pipeline (database.ts), so
+    // the handler's first statement travels right behind it instead of one round trip later. If
+    // a setting fails (its role or schema was dropped), the transaction is aborted and every
+    // statement behind it fails too; BEGIN itself fails only with its connection, and then so does
+    // everything behind it. Either way nothing runs outside the transaction, as another role or on
+    // another schema, and commit() reports the failure.
     private readonly begun: Promise<unknown>,
+    /** Gives the tenant's share of the pool back: once, when the client goes back. */
+    private readonly leaveShare: () => void,
   ) {}
 
-  /** BEGIN and the transaction-local search_path, one simple query, sent ahead of the work. */
-  static async begin(pool: pg.Pool, schema: string): Promise<TenantTransaction> {
-    const client = await acquireClient(pool)
-    const begun = client.query(`BEGIN; SET LOCAL search_path TO ${quoteIdent(schema)}, public`)
+  /** Takes one of the tenant's share of clients, then sends BEGIN and its settings ahead of the work. */
+  static async begin(tp: TenantPool, tenant: TenantScope): Promise<TenantTransaction> {
+    await tp.share.enter(tenant.id)
+    let client: pg.PoolClient
+    try {
+      client = await acquireClient(tp.pool)
+    } catch (err) {
+      tp.share.leave(tenant.id)
+      throw err
+    }
+    const begun = client.query(beginStatement(tenant, tp))
     begun.catch(() => {}) // settled by commit() or rollback(); never an unhandled rejection
-    return new TenantTransaction(client, drizzleFor(client), begun)
+    return new TenantTransaction(client, drizzleFor(client), begun, () => tp.share.leave(tenant.id))
+  }
+
+  /** The problem to answer when BEGIN or its settings failed; undefined when they succeeded. */
+  async beginFailure(): Promise<unknown> {
+    return this.begun.then(
+      () => undefined,
+      (err) => beginFailed(err),
+    )
+  }
+
+  private release(err?: Error) {
+    this.client.release(err)
+    this.leaveShare()
   }
 
   get finished() {
@@ -128,15 +194,15 @@ export class TenantTransaction {
     let result: pg.QueryResult
     try {
       await this.begun.catch((err) => {
-        throw problems.dbUnavailable(err)
+        throw beginFailed(err)
       })
       result = await committed
     } catch (err) {
       await committed.catch(() => {})
-      this.client.release(err as Error)
+      this.release(err as Error)
       throw err
     }
-    this.client.release()
+    this.release()
     // A statement failed and the handler went on: PostgreSQL answered the COMMIT with ROLLBACK.
     if (result.command === 'ROLLBACK') throw new AbortedTransactionError()
   }
@@ -150,16 +216,16 @@ export class TenantTransaction {
     try {
       await rolledBack
     } catch (err) {
-      this.client.release(err as Error)
+      this.release(err as Error)
       return
     }
-    this.client.release()
+    this.release()
   }
 }
 
 /** Runs `work` in a tenant transaction: COMMIT when it resolves, ROLLBACK when it throws. */
-export async function runInTenantTransaction<T>(pool: pg.Pool, schema: string, work: (db: TenantDb) => Promise<T>): Promise<T> {
-  const tx = await TenantTransaction.begin(pool, schema)
+export async function runInTenantTransaction<T>(tp: TenantPool, tenant: TenantScope, work: (db: TenantDb) => Promise<T>): Promise<T> {
+  const tx = await TenantTransaction.begin(tp, tenant)
   try {
     const result = await work(tx.db)
     await tx.commit()
@@ -167,6 +233,17 @@ export async function runInTenantTransaction<T>(pool: pg.Pool, schema: string, w
   } finally {
     await tx.rollback()
   }
+}
+
+/**
+ * The host's own work in a tenant's schema (its RBAC tables), as the login role: the tenant's role
+ * has no privilege on them.
+ */
+export function inSchemaTransaction<T>(pool: pg.Pool, schema: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, async (client) => {
+    await client.query(`SET LOCAL search_path TO ${quoteIdent(schema)}, public`)
+    return work(client)
+  })
 }
 
 /** A plain transaction on `public` for platform writes (tenants, plugins, roles). */

@@ -4,10 +4,9 @@
 // starve the pool and deadlock the embedded database's single connection, nor commits apart from
 // the request it serves. Outside a request (a timer, background work, or after the response was
 // sent) it runs in a transaction of its own.
-import type pg from 'pg'
 import { currentRequest } from './current-request.ts'
 import type { Tenant, TenantRegistry } from './registry.ts'
-import { runInTenantTransaction, type TenantDb } from './transaction.ts'
+import { runInTenantTransaction, type TenantDb, type TenantPool } from './transaction.ts'
 
 /** A module asked for a tenant no one has: its own mistake, told plainly. */
 export class UnknownTenantError extends Error {
@@ -28,7 +27,12 @@ export class CrossTenantError extends Error {
   }
 }
 
-export async function withTenantTx<T>(pool: pg.Pool, registry: TenantRegistry, tenantIdOrCode: string, work: (db: TenantDb) => Promise<T>): Promise<T> {
+export async function withTenantTx<T>(
+  tenantPool: TenantPool,
+  registry: TenantRegistry,
+  tenantIdOrCode: string,
+  work: (db: TenantDb) => Promise<T>,
+): Promise<T> {
   const inProgress = currentRequest.getStore()
   const requestTenant = inProgress?.request.tenant
   if (requestTenant && !inProgress.answered()) {
@@ -41,5 +45,5 @@ export async function withTenantTx<T>(pool: pg.Pool, registry: TenantRegistry, t
   }
   const tenant = typeof tenantIdOrCode === 'string' ? await registry.find(tenantIdOrCode) : undefined
   if (!tenant) throw new UnknownTenantError(tenantIdOrCode)
-  return runInTenantTransaction(pool, tenant.schema, work)
+  return runInTenantTransaction(tenantPool, tenant, work)
 }

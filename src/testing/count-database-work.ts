@@ -1,5 +1,6 @@
 // Counts what plinth sends to the database while `work` runs: how tests and the bench check that a
-// path costs the round trips it should. It watches every pg client in the process.
+// path costs the round trips it should. It watches the host pool's clients (application_name
+// `plinth`), not the change feed's, whose polling runs on a timer of its own.
 //
 // A statement is a round trip of its own when its client has nothing in flight as it is issued.
 // One issued while another is still in flight rides the same round trip (the pool's clients
@@ -16,6 +17,9 @@ export async function countDatabaseWork(work: () => Promise<unknown>): Promise<D
   const inFlight = new WeakMap<pg.Client, number>()
   const counted: DatabaseWork = { statements: 0, roundTrips: 0 }
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    if ((this as unknown as { connectionParameters?: { application_name?: string } }).connectionParameters?.application_name !== 'plinth') {
+      return (original as Function).apply(this, args)
+    }
     counted.statements++
     const pending = inFlight.get(this) ?? 0
     if (pending === 0) counted.roundTrips++

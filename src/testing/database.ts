@@ -32,17 +32,27 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     mode: 'postgres',
     env: { DATABASE_URL: url.toString(), PLINTH_DATA_DIR: dataDir },
     drop: async () => {
-      await withServer(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+      // Tenant roles belong to the server, not the database: they go with it (migration public/004).
+      const prefix = await withServer(url.toString(), async (client) => {
+        const { rows } = await client.query(`SELECT value FROM public.sys_setting WHERE name = 'tenant_role_prefix'`).catch(() => ({ rows: [] }))
+        return rows[0]?.value as string | undefined
+      }).catch(() => undefined)
+      await withServer(serverUrl, async (client) => {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+        if (!prefix) return
+        const { rows } = await client.query(`SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, [`${prefix}_`])
+        for (const { rolname } of rows) await client.query(`DROP ROLE IF EXISTS "${rolname}"`)
+      })
       await fs.rm(tmp, { recursive: true, force: true })
     },
   }
 }
 
-async function withServer(url: string, work: (client: pg.Client) => Promise<unknown>) {
+async function withServer<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    await work(client)
+    return await work(client)
   } finally {
     await client.end()
   }

@@ -38,7 +38,12 @@ export async function noteRoutes(scope: FastifyInstance) {
       // A handler that catches a failed statement and carries on: the transaction is aborted anyway.
       if (then === 'swallow-sql-error') await request.db.execute(sql`SELECT * FROM no_such_table`).catch(() => {})
       // Its connection dies under it (PostgreSQL only: the embedded database has one backend).
-      const loseConnection = () => request.db.execute(sql`SELECT pg_terminate_backend(pg_backend_pid())`)
+      // Ended from outside: the tenant's role may not signal the host's backends.
+      const loseConnection = async () => {
+        const { rows } = await request.db.execute(sql`SELECT pg_backend_pid() AS pid`)
+        await request.server.plinth.pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid])
+        return request.db.execute(sql`SELECT 1`)
+      }
       if (then === 'lose-connection') await loseConnection()
       if (then === 'lose-connection-quietly') await loseConnection().catch(() => {})
       return reply.code(201).send(rows[0])

@@ -136,7 +136,7 @@ export function mountModule(app: FastifyInstance, host: Host, record: ModuleReco
       // The module's own /health: open, as the contract says, so it has no tenant and no transaction.
       mountRoutes(moduleScope, record, ownHealth, undefined)
       await moduleScope.register(async (scope) => {
-        const open = installTenantScope(scope, { pool: host.pool, registry: host.registry, identities, freshness: host.changes, openTransaction: 'on-demand' })
+        const open = installTenantScope(scope, { tenantPool: host.tenantPool, registry: host.registry, identities, freshness: host.changes, openTransaction: 'on-demand' })
         scope.addHook('onRequest', function checkModuleForTenant(request: FastifyRequest, _reply, done) {
           const state = host.plugins.state(request.tenant!.id, record.id)
           if (!state?.enabled) return done(new HttpProblem(404, 'MODULE_NOT_ENABLED', `Module ${record.id} is not enabled for this tenant.`))
