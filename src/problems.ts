@@ -93,7 +93,17 @@ const SQLSTATE_PROBLEMS: Record<string, { status: number; code: string; detail: 
   '23505': { status: 409, code: 'CONFLICT', detail: 'A record with the same unique value already exists.' },
   '23503': { status: 409, code: 'CONFLICT', detail: 'The record refers to, or is referred to by, another record.' },
   '22P02': { status: 400, code: 'BAD_REQUEST', detail: 'A value in the request has the wrong format.' },
+  '23502': { status: 422, code: 'MISSING_VALUE', detail: 'A value the record needs is missing.' },
+  '23514': { status: 422, code: 'CHECK_VIOLATION', detail: 'A value in the request breaks a rule of the record.' },
+  '57014': { status: 504, code: 'STATEMENT_TIMEOUT', detail: 'The database took too long on this request (DB_STATEMENT_TIMEOUT_MS).' },
+  '55P03': { status: 503, code: 'LOCK_TIMEOUT', detail: 'The record is locked by other work; try again shortly.' },
 }
+
+/**
+ * PostgreSQL's data exceptions (class 22: too long, out of range, a NUL byte, a bad date...), which
+ * a caller's input causes: a 400 that names no value, and a log line that carries none.
+ */
+const DATA_EXCEPTION = { status: 400, code: 'INVALID_VALUE', detail: 'A value in the request cannot be stored: too long, out of range, or malformed.' }
 
 const POOL_TIMEOUT = /timeout exceeded when trying to connect|Connection terminated due to connection timeout/
 
@@ -127,8 +137,14 @@ export function toProblem(error: unknown): HttpProblem {
   // Drizzle wraps the driver's error: the SQLSTATE is on its cause.
   const driverError = (err as any)?.cause ?? err
   const sqlState = driverError?.code
-  const known = (err?.code && FASTIFY_CODES[err.code]) || (sqlState && SQLSTATE_PROBLEMS[sqlState]) || undefined
-  if (known) return new HttpProblem(known.status, known.code, known.detail)
+  const known =
+    (err?.code && FASTIFY_CODES[err.code]) ||
+    (typeof sqlState === 'string' && (SQLSTATE_PROBLEMS[sqlState] ?? (sqlState.startsWith('22') ? DATA_EXCEPTION : undefined))) ||
+    undefined
+  if (known) {
+    const retry = known.status === 503 ? { headers: { 'retry-after': '1' } } : {}
+    return new HttpProblem(known.status, known.code, known.detail, retry)
+  }
   if (typeof err?.message === 'string' && POOL_TIMEOUT.test(err.message)) return problems.dbUnavailable(error)
   if (isConnectionLoss(driverError)) return problems.dbUnavailable(error)
   // `statusCode` (Fastify, http-errors) or `status` (Express habit) on an error meant for the caller.

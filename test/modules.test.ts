@@ -14,6 +14,8 @@ const FIXTURES = path.join(PROJECT_ROOT, 'test/fixtures/plugins')
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
 // No credential for anyone: these tests are about modules, not identities.
 const everyone = { identify: async () => null, permissions: async () => new Set<string>() }
+// A credential of whichever tenant the request names, granting nothing.
+const anyone = { identify: async () => ({ id: 'key:anyone', kind: 'key' as const, tenantId: null }), permissions: async () => new Set<string>() }
 
 t.test('refused and failed modules, each with its reason, while inventory keeps answering', async (t) => {
   const th = await startTestHost({
@@ -100,7 +102,7 @@ t.test('an Express-style module runs unchanged', async (t) => {
 })
 
 t.test('a module cannot reach another module', async (t) => {
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'express,spy' }, identities: everyone })
+  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'express,spy' }, identities: anyone })
   t.teardown(th.close)
   await th.createTenant('acme')
   const headers = { 'x-tenant': 'acme' }
@@ -114,6 +116,19 @@ t.test('a module cannot reach another module', async (t) => {
   t.equal((await th.app.inject({ url: '/api/plugins/spy/things', headers })).statusCode, 404, "another module's routes are not under this prefix")
 })
 
+t.test('deny by default: a module route without a guard needs a credential of the tenant, unless it says it is public', async (t) => {
+  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'spy' }, identities: everyone })
+  t.teardown(th.close)
+  await th.createTenant('acme')
+  const headers = { 'x-tenant': 'acme' }
+  assertProblem(t, await th.app.inject({ url: '/api/plugins/spy/look', headers }), 401, 'UNAUTHORIZED')
+  const open = await th.app.inject({ url: '/api/plugins/spy/open', headers })
+  t.equal(open.statusCode, 200, 'a route said to be public answers without a credential')
+  t.same(open.json(), { tenant: 'acme', principal: null })
+  assertProblem(t, await th.app.inject({ url: '/api/plugins/spy/open' }), 400, 'TENANT_REQUIRED')
+  t.equal((await th.app.inject({ url: '/api/plugins/spy/health' })).statusCode, 200, '/health stays open')
+})
+
 t.test('enable and disable per tenant; a failing module migration stays with its tenant', async (t) => {
   const plugins = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-plugins-'))
   t.teardown(() => fs.rm(plugins, { recursive: true, force: true }))
@@ -122,7 +137,7 @@ t.test('enable and disable per tenant; a failing module migration stays with its
   t.teardown(database.drop)
   const env = { PLINTH_PLUGIN_DIRS: plugins, PLINTH_PLUGINS: 'inventory,migfail' }
 
-  const second = await startTestHost({ database, env: { ...env, PLINTH_DEFAULT_PLUGINS: 'inventory' }, identities: everyone })
+  const second = await startTestHost({ database, env: { ...env, PLINTH_DEFAULT_PLUGINS: 'inventory' }, identities: anyone })
   await second.createTenant('acme')
   const beta = await second.createTenant('beta')
   await second.host.pool.query('CREATE TABLE t_beta.stop_here (id int)')
@@ -140,7 +155,7 @@ t.test('enable and disable per tenant; a failing module migration stays with its
   // The operator fixes beta's data, and a new start (or plinth migrate) completes it.
   await second.host.pool.query('DROP TABLE t_beta.stop_here')
   await second.close()
-  const third = await startTestHost({ database, env, identities: everyone })
+  const third = await startTestHost({ database, env, identities: anyone })
   t.teardown(third.close)
   t.same(third.host.lastMigration!.tenants.map((r) => [r.tenant, r.source, r.status]), [['beta', 'migfail', 'ok']])
   t.same((await third.app.inject({ url: '/api/plugins/migfail/rows', headers: { 'x-tenant': 'beta' } })).json(), { n: 0 })

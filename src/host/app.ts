@@ -6,9 +6,10 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { installTenantScope, requestDb } from '../tenancy/tenant-scope.ts'
 import type { IdentityProvider } from '../rbac/principal.ts'
 import { adminRoutes } from './admin/index.ts'
-import { errorHandler } from './error-handler.ts'
+import { errorHandler, PROTOCOL_ERROR_OPTIONS } from './error-handler.ts'
 import { ROUTING_OPTIONS } from './fastify-options.ts'
 import { healthRoutes } from './health.ts'
+import { jsonBody } from './json-body.ts'
 import { openApi } from './openapi.ts'
 import { selfRoutes } from './self.ts'
 import { pluginListRoutes } from './modules/list.ts'
@@ -45,6 +46,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
     // Draining answers 503 in the one error shape (request-context.ts), not Fastify's own body.
     return503OnClosing: false,
     ...ROUTING_OPTIONS,
+    ...PROTOCOL_ERROR_OPTIONS,
   })
   app.decorate('plinth', host)
   app.decorateRequest('tenant', null)
@@ -55,6 +57,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   app.decorateRequest('db', { getter: requestDb })
 
   await app.register(errorHandler)
+  await app.register(jsonBody)
   await app.register(requestContext)
   await app.register(sensible)
   // No origins configured: no CORS headers for anyone, so no CORS hook on every request either.

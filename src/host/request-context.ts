@@ -18,6 +18,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The module a route belongs to, for the request log line. */
     module?: string
+    /** A module route open to callers without a credential (contract: routes say so in their options). */
+    public?: boolean
   }
 }
 
@@ -31,6 +33,9 @@ async function requestContextPlugin(app: FastifyInstance) {
   // costs a promise per request for nothing.
   app.addHook('onRequest', function echoRequestId(request, reply, done) {
     reply.header('x-request-id', request.id)
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      return sendProblem(request, reply, new HttpProblem(400, 'BAD_REQUEST', 'An HTTP/1.1 request must name its Host.'))
+    }
     if (!draining) return done()
     reply.header('connection', 'close')
     sendProblem(request, reply, new HttpProblem(503, 'SHUTTING_DOWN', 'This instance is shutting down; retry the request.', { headers: { 'retry-after': '1' } }))

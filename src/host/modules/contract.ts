@@ -81,6 +81,8 @@ export interface RouteOptions {
   summary?: string
   description?: string
   tags?: string[]
+  /** Open to callers without a credential (a tenant is still needed). Default: deny them (401). */
+  public?: boolean
 }
 
 type RouteMethod = (path: string, ...rest: [RouteOptions | Guard | Handler, ...(Guard | Handler | ErrorHandler)[]]) => ModuleRouter

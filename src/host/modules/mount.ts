@@ -12,7 +12,7 @@ import { installTenantScope } from '../../tenancy/tenant-scope.ts'
 import { currentRequest } from '../../tenancy/current-request.ts'
 import type { IdentityProvider } from '../../rbac/principal.ts'
 import { requirePermission } from '../../rbac/require.ts'
-import { HttpProblem } from '../../problems.ts'
+import { HttpProblem, problems } from '../../problems.ts'
 import { ROUTING_OPTIONS } from '../fastify-options.ts'
 import type { Host } from '../host.ts'
 import type { ModuleContext, ModuleTenant } from './contract.ts'
@@ -96,7 +96,7 @@ function mountRoutes(scope: FastifyInstance, record: ModuleRecord, routes: Compi
       method: route.method,
       url: route.url,
       schema: { ...schema, summary, description, tags: tags ?? [record.id] },
-      config: { module: record.id },
+      config: { module: record.id, public: route.options.public === true },
       exposeHeadRoute: route.exposeHeadRoute,
       handler: chainHandler(route, open),
     })
@@ -138,6 +138,8 @@ export function mountModule(app: FastifyInstance, host: Host, record: ModuleReco
       await moduleScope.register(async (scope) => {
         const open = installTenantScope(scope, { tenantPool: host.tenantPool, registry: host.registry, identities, freshness: host.changes, openTransaction: 'on-demand' })
         scope.addHook('onRequest', function checkModuleForTenant(request: FastifyRequest, _reply, done) {
+          // Deny by default: a route that does not say it is public needs a credential of the tenant.
+          if (!request.principal && request.routeOptions.config.public !== true) return done(problems.unauthorized())
           const state = host.plugins.state(request.tenant!.id, record.id)
           if (!state?.enabled) return done(new HttpProblem(404, 'MODULE_NOT_ENABLED', `Module ${record.id} is not enabled for this tenant.`))
           if (state.status !== 'ready') {
