@@ -52,7 +52,7 @@ async function stream(hosts: ServerProcess[], key: string, until: () => boolean)
 }
 
 async function startHosts(t: Test, env: Record<string, string>, count: number) {
-  const hosts = await Promise.all(Array.from({ length: count }, () => startServer({ ...env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN })))
+  const hosts = await Promise.all(Array.from({ length: count }, () => startServer({ ...env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_AUTH_FAILURE_LIMIT: '100000' })))
   for (const host of hosts) t.teardown(() => host.child.kill('SIGKILL'))
   return hosts
 }

@@ -17,6 +17,7 @@ import type { TenantDb, TenantPool } from '../tenancy/transaction.ts'
 import { withTenantTx } from '../tenancy/with-tenant-tx.ts'
 import type { Config } from './config.ts'
 import { ApiKeys } from '../rbac/api-keys.ts'
+import { FailureBrake } from '../rbac/failure-brake.ts'
 import { BearerIdentities } from '../rbac/identity.ts'
 import { JwtVerifier } from '../rbac/jwt.ts'
 import { PermissionSets } from '../rbac/permission-sets.ts'
@@ -50,6 +51,8 @@ export class Host {
   readonly tenantPool: TenantPool
   readonly permissionSets: PermissionSets
   readonly roles: Roles
+  /** Failed authentications by client address: the brake on guessing credentials. */
+  readonly authFailures: FailureBrake
   identities!: BearerIdentities
   /** Every module found, with its status; filled in by open(). */
   modules: ModuleRecord[] = []
@@ -64,6 +67,7 @@ export class Host {
     private readonly options: HostOptions,
   ) {
     this.registry = new TenantRegistry(db.pool)
+    this.authFailures = new FailureBrake(log, { limit: config.authFailureLimit })
     this.tenantPool = {
       pool: db.pool,
       share: new FairShare(config.dbTenantPoolMax, config.dbAcquireTimeoutMs),
@@ -118,7 +122,7 @@ export class Host {
       await host.registry.load()
       await host.plugins.load()
       await host.keys.load()
-      host.identities = new BearerIdentities(host.keys, await JwtVerifier.create(config.jwt), host.registry, host.permissionSets, config.adminToken)
+      host.identities = new BearerIdentities(host.keys, await JwtVerifier.create(config.jwt), host.registry, host.permissionSets, config.adminToken, host.authFailures)
       if (options.followChanges !== false) await host.changes.start()
     } catch (err) {
       await db.close().catch(() => {})
@@ -232,6 +236,7 @@ export class Host {
   }
 
   async close() {
+    this.authFailures.stop()
     await this.changes.stop()
     await this.db.close()
   }

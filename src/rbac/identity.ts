@@ -7,6 +7,7 @@ import { isAdminToken } from './admin-token.ts'
 import { problems } from '../problems.ts'
 import type { Tenant, TenantRegistry } from '../tenancy/registry.ts'
 import { ApiKeys } from './api-keys.ts'
+import type { FailureBrake } from './failure-brake.ts'
 import { JwtVerifier } from './jwt.ts'
 import type { PermissionSets } from './permission-sets.ts'
 import type { Identity, IdentityProvider } from './principal.ts'
@@ -18,11 +19,13 @@ export class BearerIdentities implements IdentityProvider {
     private readonly registry: TenantRegistry,
     private readonly permissionSets: PermissionSets,
     private readonly adminToken: string | undefined,
+    private readonly brake: FailureBrake,
   ) {}
 
   async identify(request: FastifyRequest): Promise<Identity | null> {
     const header = request.headers.authorization
     if (header === undefined) return null
+    this.brake.check(request)
     if (!header.startsWith('Bearer ')) return this.refuse(request, 'not a Bearer credential')
     const token = header.slice(7).trim()
     if (ApiKeys.looksLikeKey(token)) {
@@ -52,7 +55,7 @@ export class BearerIdentities implements IdentityProvider {
   }
 
   private refuse(request: FastifyRequest, reason: string): never {
-    request.log.warn({ reason }, 'authentication failed')
+    this.brake.failed(request, { reason }, 'authentication failed')
     throw problems.unauthorized()
   }
 }

@@ -23,7 +23,10 @@ export interface VerifiedToken {
   tenantCode: string
 }
 
-export type JwtFailure = 'expired' | 'not yet valid' | 'bad signature' | 'wrong issuer' | 'wrong audience' | 'missing claim' | 'malformed token' | 'jwt not configured'
+/** How far apart the identity provider's clock and ours may be, for exp, nbf and iat. */
+const CLOCK_SKEW_S = 30
+
+export type JwtFailure = 'expired' | 'not yet valid' | 'issued in the future' | 'bad signature' | 'wrong issuer' | 'wrong audience' | 'missing claim' | 'malformed token' | 'jwt not configured'
 
 export class JwtVerifier {
   private constructor(
@@ -59,9 +62,13 @@ export class JwtVerifier {
         issuer: this.config.issuer,
         audience: this.config.audience,
         requiredClaims: ['exp', 'sub', 'tenant'],
-        clockTolerance: 5,
+        clockTolerance: CLOCK_SKEW_S,
       })
       if (typeof payload.sub !== 'string' || typeof payload.tenant !== 'string') return { reason: 'missing claim' }
+      // Issued later than now (past the skew): a forged clock or a token minted for later use.
+      if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_SKEW_S) return { reason: 'issued in the future' }
+      // A subject becomes a principal id in the tenant's tables: control characters have no place there.
+      if (!/^[^\u0000-\u001f\u007f]{1,200}$/.test(payload.sub)) return { reason: 'malformed token' }
       return { subject: payload.sub, tenantCode: payload.tenant }
     } catch (err) {
       return { reason: jwtFailure(err) }

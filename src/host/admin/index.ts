@@ -10,10 +10,10 @@ import { adminTenantRoutes } from './tenants.ts'
 
 export async function adminRoutes(app: FastifyInstance, { host }: { host: Host }) {
   app.addHook('onRequest', async (request) => {
-    if (!isAdminToken(request.headers.authorization, host.config.adminToken)) {
-      request.log.warn({ reason: host.config.adminToken ? 'bad admin token' : 'PLINTH_ADMIN_TOKEN is not set' }, 'admin authentication failed')
-      throw problems.unauthorized()
-    }
+    if (isAdminToken(request.headers.authorization, host.config.adminToken)) return
+    host.authFailures.check(request)
+    host.authFailures.failed(request, { reason: host.config.adminToken ? 'bad admin token' : 'PLINTH_ADMIN_TOKEN is not set' }, 'admin authentication failed')
+    throw problems.unauthorized()
   })
   await app.register(adminTenantRoutes, { prefix: '/tenants', host })
   await app.register(adminTenantPluginRoutes, { prefix: '/tenants', host })
