@@ -26,6 +26,8 @@ export interface Config {
   /** Per request and withTenantTx transaction (SET LOCAL); 0 for none. */
   dbStatementTimeoutMs: number
   dbLockTimeoutMs: number
+  /** Host names the API serves every tenant on; no tenant's domain may be one of them. */
+  apiHosts: string[]
   /** Failed authentications a client address may make in 10 s before it is answered 429. */
   authFailureLimit: number
   shutdownTimeoutMs: number
@@ -67,6 +69,7 @@ export const DEFAULTS = {
   DB_STATEMENT_TIMEOUT_MS: '30000',
   DB_LOCK_TIMEOUT_MS: '5000',
   PLINTH_AUTH_FAILURE_LIMIT: '20',
+  PLINTH_API_HOSTS: 'localhost',
   PLINTH_SHUTDOWN_TIMEOUT_MS: '10000',
   PLINTH_BODY_LIMIT_BYTES: '1048576',
   PLINTH_PLUGIN_DIRS: '',
@@ -187,6 +190,7 @@ export function loadConfig(env: Env = process.env): Config {
     dbStatementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 0, 86_400_000),
     dbLockTimeoutMs: integer('DB_LOCK_TIMEOUT_MS', 0, 86_400_000),
     authFailureLimit: integer('PLINTH_AUTH_FAILURE_LIMIT', 1, 1_000_000),
+    apiHosts: [...new Set([...read('PLINTH_API_HOSTS').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean), host.toLowerCase()])],
     shutdownTimeoutMs: integer('PLINTH_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     bodyLimitBytes: integer('PLINTH_BODY_LIMIT_BYTES', 1, 1024 ** 3),
     pluginDirs: read('PLINTH_PLUGIN_DIRS').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d)),

@@ -101,6 +101,7 @@ export class Host {
     this.tenants = new Tenants({
       pool: db.pool,
       changes: this.changes,
+      reservedHosts: config.apiHosts,
       migrationsForNewTenant: () => this.migrationSources().filter((s) => s.source === 'host' || this.isDefaultModule(s.source)),
     })
   }

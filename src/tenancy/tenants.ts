@@ -19,13 +19,18 @@ export interface TenantsOptions {
   /** The migrations a new tenant gets: the host's own first, then each default module's. */
   migrationsForNewTenant: () => MigrationSource[]
   changes?: ChangeFeed
+  /** Host names the API serves every tenant on (PLINTH_API_HOSTS): no tenant may claim one. */
+  reservedHosts?: readonly string[]
 }
 
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
 const SELECT_TENANT = `id, code, name, domain, schema_name AS schema, role_name AS role, status, created_at AS "createdAt"`
 
-export function validateNewTenant(input: Partial<NewTenant>): FieldError[] {
+/** An IPv4 literal, or any name whose last label is all digits: no tenant's host name. */
+const IP_LITERAL = /(^|\.)\d+$/
+
+export function validateNewTenant(input: Partial<NewTenant>, reservedHosts: readonly string[] = []): FieldError[] {
   const errors: FieldError[] = []
   if (!isTenantCode(input.code)) {
     errors.push({ path: '/code', message: 'must be 2 to 40 characters of a-z, 0-9 and -, starting with a letter' })
@@ -35,6 +40,11 @@ export function validateNewTenant(input: Partial<NewTenant>): FieldError[] {
   }
   if (input.domain != null && (typeof input.domain !== 'string' || !DOMAIN.test(input.domain))) {
     errors.push({ path: '/domain', message: 'must be a lowercase host name such as acme.example.com' })
+  } else if (input.domain != null && IP_LITERAL.test(input.domain)) {
+    errors.push({ path: '/domain', message: 'must be a host name, not an IP address' })
+  } else if (input.domain != null && reservedHosts.includes(input.domain)) {
+    // Every tenant's callers reach the API on these: a tenant that claimed one would be every request's.
+    errors.push({ path: '/domain', message: `must not be a host the API itself serves on (${reservedHosts.join(', ')})` })
   }
   return errors
 }
@@ -43,7 +53,7 @@ export class Tenants {
   constructor(private readonly options: TenantsOptions) {}
 
   async create(input: NewTenant): Promise<Tenant> {
-    const errors = validateNewTenant(input)
+    const errors = validateNewTenant(input, this.options.reservedHosts)
     if (errors.length > 0) throw new HttpProblem(400, 'VALIDATION_FAILED', 'The tenant is invalid.', { errors })
     const schema = schemaForCode(input.code)
     const sources = this.options.migrationsForNewTenant()

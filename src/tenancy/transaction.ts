@@ -64,8 +64,9 @@ function beginStatement(tenant: TenantScope, tp: TenantPool): string {
 /** Why BEGIN or its settings failed, as the caller should hear it. */
 function beginFailed(err: unknown) {
   const code = (err as { code?: string })?.code
-  // The tenant's role or schema is gone: it was dropped while this request was on its way.
-  if (code === '42704' || code === '3F000') return problems.tenantNotFound()
+  // The tenant's role is gone (set_config refuses it: 22023): it was dropped while this request
+  // was on its way.
+  if (code === '22023' || code === '42704' || code === '3F000') return problems.tenantNotFound()
   return problems.dbUnavailable(err)
 }
 

@@ -59,6 +59,13 @@ export async function noteRoutes(scope: FastifyInstance) {
     return { held: Number(ms ?? 100) }
   })
 
+  // PostgreSQL only: pg_sleep on the embedded database stalls the test's own thread.
+  scope.get('/sleep', async (request) => {
+    const { s } = request.query as { s?: string }
+    await request.db.execute(sql`SELECT pg_sleep(${Number(s ?? 1)})`)
+    return { slept: Number(s ?? 1) }
+  })
+
   scope.get('/search-path', async (request) => {
     const { rows } = await request.db.execute(sql`SELECT current_schema() AS schema, current_setting('search_path') AS path`)
     return rows[0]
