@@ -7,7 +7,7 @@ import type { Host } from '../../src/host/host.ts'
 
 export async function createNoteTable(host: Host, tenantId: string) {
   await host.withTenantTx(tenantId, async (db) => {
-    await db.execute(sql`CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)`)
+    await db.execute(sql`CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL CHECK (body NOT LIKE 'forbidden%'))`)
     // Refuses a row at COMMIT, not at INSERT: the only way to see a COMMIT fail on demand.
     await db.execute(sql.raw(`CREATE FUNCTION note_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.body = 'refuse-at-commit' THEN RAISE EXCEPTION 'note refused at commit: secret-detail-42'; END IF; RETURN NEW; END $$`))
