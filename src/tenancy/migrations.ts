@@ -10,6 +10,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type pg from 'pg'
 import { quoteIdent, quoteUuid } from './schema-name.ts'
+import { inTransaction } from './transaction.ts'
 
 export interface MigrationFile {
   name: string
@@ -98,24 +99,12 @@ export async function migratePublic(pool: pg.Pool, files: MigrationFile[]): Prom
   return done
 }
 
-/** `run` in a transaction holding the public-migration lock; a client left in doubt is destroyed. */
-async function lockedTransaction<T>(pool: pg.Pool, run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  try {
-    await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${PUBLIC_MIGRATION_LOCK})`)
-    const result = await run(client)
-    await client.query('COMMIT')
-    client.release()
-    return result
-  } catch (err) {
-    try {
-      await client.query('ROLLBACK')
-      client.release()
-    } catch (rollbackError) {
-      client.release(rollbackError as Error)
-    }
-    throw err
-  }
+/** `run` in a transaction holding the public-migration lock. */
+function lockedTransaction<T>(pool: pg.Pool, run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, async (client) => {
+    await client.query(`SELECT pg_advisory_xact_lock(${PUBLIC_MIGRATION_LOCK})`)
+    return run(client)
+  })
 }
 
 /**

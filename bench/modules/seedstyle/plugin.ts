@@ -4,31 +4,13 @@
 // one run: what joining the request's transaction under a SAVEPOINT costs.
 import { sql } from 'drizzle-orm'
 import { Type } from 'typebox'
-import { items } from '../../../src/plugins/inventory/schema.ts'
+import { Item, itemColumns, items, toItem } from '../../../src/plugins/inventory/schema.ts'
 
 export const permissions = ['seedstyle.items.read']
 
-const Item = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  name: Type.String(),
-  sku: Type.Union([Type.String(), Type.Null()]),
-  quantity: Type.Integer(),
-  createdAt: Type.String({ format: 'date-time' }),
-  updatedAt: Type.String({ format: 'date-time' }),
-})
 const ListQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
   offset: Type.Integer({ minimum: 0, default: 0 }),
-})
-const itemColumns = sql`${items.id}, ${items.name}, ${items.sku}, ${items.quantity},
-  ${items.createdAt} AS "createdAt", ${items.updatedAt} AS "updatedAt"`
-const toItem = (row: any) => ({
-  id: row.id,
-  name: row.name,
-  sku: row.sku,
-  quantity: row.quantity,
-  createdAt: new Date(row.createdAt),
-  updatedAt: new Date(row.updatedAt),
 })
 
 export default {
