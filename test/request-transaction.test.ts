@@ -68,6 +68,10 @@ t.test('errors roll back', async (t) => {
 
   const refused = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'gone-2', then: 'reply-422' } })
   t.equal(refused.statusCode, 422, 'a 4xx the handler chose')
+  const badRequest = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'gone-400', then: 'reply-400' } })
+  t.equal(badRequest.statusCode, 400, 'a 400 rolls back as well: the bound is status >= 400')
+  const below = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'kept-399', then: 'reply-399' } })
+  t.equal(below.statusCode, 399, 'a status under 400 commits')
 
   const badSql = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'gone-3', then: 'bad-sql' } })
   t.equal(badSql.statusCode, 500)
@@ -76,7 +80,7 @@ t.test('errors roll back', async (t) => {
   const kept = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'kept' } })
   t.equal(kept.statusCode, 201)
   const list = await th.app.inject({ url: '/notes', headers })
-  t.same(list.json().notes.map((n: any) => n.body), ['kept'], 'only the successful write is there')
+  t.same(list.json().notes.map((n: any) => n.body), ['kept-399', 'kept'], 'only the successful writes are there')
 
   const logged = th.logs.filter((l) => l.err && l.reqId === thrown.json().requestId)
   t.ok(logged.some((l) => /secret-detail-42/.test(l.err.message) && l.err.stack), 'the log keeps the message and stack, by request id')
@@ -92,8 +96,41 @@ t.test('a failing COMMIT answers 5xx, never 2xx', async (t) => {
   t.notMatch(res.body, /secret-detail|refused at commit/)
   const list = await th.app.inject({ url: '/notes', headers })
   t.same(list.json().notes, [], 'nothing was written')
-  t.ok(await settle(th.host.pool), 'the client was released (destroyed or returned)')
+  t.ok(await settle(th.host.pool), 'the client was released')
 })
+
+t.test('a client whose COMMIT failed is destroyed, not returned to the pool', async (t) => {
+  const th = await startTestHost({ env: { DB_POOL_MAX: '1' }, tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  await createNoteTable(th.host, (await th.createTenant('acme')).id)
+  const headers = { 'x-tenant': 'acme' }
+  t.equal((await th.app.inject({ url: '/notes', headers })).statusCode, 200)
+  t.equal(th.host.pool.totalCount, 1, 'one client, back in the pool')
+  t.equal((await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'refuse-at-commit' } })).statusCode, 500)
+  t.equal(th.host.pool.totalCount, 0, 'the client that failed its COMMIT is gone, not idle in the pool')
+  t.equal((await th.app.inject({ url: '/notes', headers })).statusCode, 200, 'a new one serves the next request')
+})
+
+t.test('a write of a caller who disconnected before the answer is rolled back', async (t) => {
+  const th = await startTestHost({ tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  await createNoteTable(th.host, (await th.createTenant('acme')).id)
+  await th.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = th.app.server.address() as { port: number }
+  await new Promise<void>((resolve) => {
+    const req = http.request({ port, method: 'POST', path: '/notes', headers: { 'x-tenant': 'acme', 'content-type': 'application/json' } })
+    req.on('error', () => resolve())
+    req.end(JSON.stringify({ body: 'from-a-caller-who-left', then: 'hold' }))
+    setTimeout(() => {
+      req.destroy()
+      resolve()
+    }, 150)
+  })
+  t.ok(await settle(th.host.pool, 3000), 'the client is back once the handler is done')
+  const list = await th.app.inject({ url: '/notes', headers: { 'x-tenant': 'acme' } })
+  t.same(list.json().notes, [], 'nothing the gone caller started was kept')
+})
+
 
 t.test('a handler that swallows a failed statement answers 5xx: its transaction was aborted', async (t) => {
   const { th, headers } = await notesHost(t)

@@ -121,7 +121,8 @@ export function installTenantScope(scope: FastifyInstance, options: TenantScopeO
   scope.addHook('onSend', async function finishRequestTransaction(request, reply, payload) {
     const tx = request.tenantTx ?? (request.tenantTxOpening && (await requestTransaction(request)))
     if (!tx || tx.finished) return payload
-    if (reply.statusCode >= 400) {
+    // An error, or a caller who is gone and will never learn the outcome: nothing of it is kept.
+    if (reply.statusCode >= 400 || request.raw.socket?.destroyed) {
       await tx.rollback()
       return payload
     }
@@ -171,7 +172,7 @@ function inRequestTransaction(handler: RouteHandlerMethod, open: OpenRequestTran
       throw (await tx?.beginFailure()) ?? err
     } finally {
       request.tenantHandlerDone = true
-      if (request.raw.destroyed && !reply.sent) await (await requestTransaction(request))?.rollback()
+      if ((request.raw.destroyed || request.raw.socket?.destroyed) && !reply.sent) await (await requestTransaction(request))?.rollback()
     }
   }
 }

@@ -34,6 +34,10 @@ export async function noteRoutes(scope: FastifyInstance) {
       const { rows } = await request.db.execute(sql`INSERT INTO note (body) VALUES (${body}) RETURNING id, body`)
       if (then === 'throw') throw new Error('handler failed after writing: secret-detail-42')
       if (then === 'reply-422') return reply.code(422).send({ error: 'UNPROCESSABLE' })
+      if (then === 'reply-400') return reply.code(400).send({ error: 'BAD' })
+      if (then === 'reply-399') return reply.code(399).send({ kept: true })
+      // Answers later, while the caller may have gone.
+      if (then === 'hold') await new Promise((resolve) => setTimeout(resolve, 400))
       if (then === 'bad-sql') await request.db.execute(sql`SELECT * FROM no_such_table_secret_detail_42`)
       // A handler that catches a failed statement and carries on: the transaction is aborted anyway.
       if (then === 'swallow-sql-error') await request.db.execute(sql`SELECT * FROM no_such_table`).catch(() => {})
