@@ -1,5 +1,8 @@
 // `plinth` as an operator runs it: a real process, on the same database as the host, whether the
 // host runs or not. A change it makes reaches a running host's caches within a second.
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import t from 'tap'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { plinth, startServer } from './helpers/process.ts'
@@ -75,4 +78,27 @@ t.test('with a host running, its caches follow what the CLI does within a second
 
   t.equal((await plinth(['tenant', 'resume', 'beta'], database.env)).code, 0)
   t.equal(await within(1000, 200), 200, 'served again once resumed')
+})
+
+t.test('plinth migrate exits 1 when a migration fails, and says which', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const plugins = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-failing-'))
+  t.teardown(() => fs.rm(plugins, { recursive: true, force: true }))
+  await fs.mkdir(path.join(plugins, 'failing/migrations'), { recursive: true })
+  await fs.writeFile(path.join(plugins, 'failing/module.config.ts'), "export default { id: 'failing', name: 'F', version: '1.0.0', api: '1.x', permissions: [] }\n")
+  await fs.writeFile(
+    path.join(plugins, 'failing/plugin.ts'),
+    "export const permissions = []\nexport default { meta: { id: 'failing', name: 'F', version: '1.0.0', api: '1.x' }, register() {} }\n",
+  )
+  await fs.writeFile(path.join(plugins, 'failing/migrations/001_broken.sql'), 'SELECT 1 / 0;\n')
+  const env = { ...database.env, PLINTH_PLUGIN_DIRS: plugins, PLINTH_PLUGINS: 'failing', PLINTH_DEFAULT_PLUGINS: 'none' }
+  t.equal((await plinth(['tenant', 'create', 'acme', '--name', 'Acme'], env)).code, 0)
+  await plinth(['plugin', 'enable', 'failing', '--tenant', 'acme'], env)
+  const migrate = await plinth(['migrate'], env)
+  t.equal(migrate.code, 1, 'a failed migration is a failed command')
+  t.match(migrate.stdout + migrate.stderr, /acme.*failing.*failed/s)
+  const json = await plinth(['migrate', '--json'], env)
+  t.equal(json.code, 1)
+  t.match(JSON.parse(json.stdout).tenants, [{ tenant: 'acme', source: 'failing', status: 'failed', error: /division by zero/ }])
 })

@@ -57,6 +57,26 @@ t.test('SIGTERM lets the request in flight finish, then exits 0; committed data 
   t.equal((await second.exit).code, 0)
 })
 
+t.test('PLINTH_SHUTDOWN_TIMEOUT_MS cuts a request that outlasts it', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const server = await startServer({ ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_SHUTDOWN_TIMEOUT_MS: '500' })
+  const created = await fetch(`${server.url}/api/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ code: 'acme', name: 'Acme' }) })
+  t.equal(created.status, 201)
+  const long = fetch(`${server.url}/hold?ms=10000`, { headers: { 'x-tenant': 'acme' } }).then(
+    (r) => r.status,
+    () => 'cut',
+  )
+  await new Promise((r) => setTimeout(r, 300))
+  const signalled = Date.now()
+  server.child.kill('SIGTERM')
+  const exit = await server.exit
+  const took = Date.now() - signalled
+  t.ok(took < 3000, `the process exited ${took} ms after SIGTERM, not after the 10 s request`)
+  t.not(exit.code, 0, 'a shutdown that had to cut a request does not report success')
+  t.equal(await long, 'cut', 'the request was cut')
+})
+
 t.test('the built host (npm run build, then node dist/main.js) runs compiled modules and TypeScript ones', async (t) => {
   const build = await buildOnce()
   t.equal(build.code, 0, `the build succeeds ${build.stderr}`)

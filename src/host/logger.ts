@@ -70,6 +70,27 @@ function isoTimeCachedPerMillisecond() {
   return lastTime
 }
 
+/**
+ * A URL as a request line shows it: the values of query parameters with secret names (token,
+ * api_key, password...) replaced. A URL without such a name is returned as it is, at no cost.
+ */
+export function redactUrl(url: string): string {
+  const query = url.indexOf('?')
+  if (query === -1 || !MIGHT_NAME_A_SECRET.test(url.slice(query))) return url
+  return url.slice(0, query) + url.slice(query).replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, sep, name) => (isSecretKey(decodeName(name)) ? `${sep}${name}=${REDACTED}` : whole))
+}
+
+// Every secret key name holds one of these: a query without any is left alone without a parse.
+const MIGHT_NAME_A_SECRET = /token|key|secret|password|auth|cookie|connection|databaseurl/i
+
+function decodeName(name: string) {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '))
+  } catch {
+    return name
+  }
+}
+
 export function createLogger(config: Pick<Config, 'logLevel' | 'logPretty'>, destination?: DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level: config.logLevel,

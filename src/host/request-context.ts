@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { HttpProblem, sendProblem } from '../problems.ts'
+import { redactUrl } from './logger.ts'
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
@@ -51,7 +52,7 @@ async function requestContextPlugin(app: FastifyInstance) {
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        url: redactUrl(request.url),
         route: request.routeOptions.url,
         module: request.routeOptions.config?.module,
         tenant: request.tenant?.code,
