@@ -102,3 +102,30 @@ t.test('plinth migrate exits 1 when a migration fails, and says which', async (t
   t.equal(json.code, 1)
   t.match(JSON.parse(json.stdout).tenants, [{ tenant: 'acme', source: 'failing', status: 'failed', error: /division by zero/ }])
 })
+
+t.test('from a fresh database to an authorized 200 in two commands: plinth demo, then the host', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const first = await startServer({ ...database.env })
+  // Log lines are flushed every 250 ms.
+  for (let i = 0; i < 20 && !/No tenant yet/.test(first.output()); i++) await new Promise((r) => setTimeout(r, 100))
+  t.match(first.output(), /No tenant yet\. Next: `npx plinth demo`.*\/docs/, 'a first start says what to do next')
+  const index = await (await fetch(`${first.url}/`)).json()
+  t.match(index, { name: 'plinth', version: String, links: { docs: '/docs', plugins: '/api/plugins', ready: '/health/ready' } }, 'GET / is an index, not a 404')
+  first.child.kill('SIGTERM')
+  await first.exit
+
+  const demo = await plinth(['demo', '--json'], database.env)
+  t.equal(demo.code, 0, demo.stderr)
+  const { key, curl } = JSON.parse(demo.stdout)
+  t.match(curl, /^curl -H 'Authorization: Bearer plk_\w+_[\w-]+' http:\/\/127\.0\.0\.1:3000\/api\/plugins\/inventory\/items$/)
+  const host = await startServer({ ...database.env })
+  t.teardown(() => host.child.kill('SIGKILL'))
+  const items = await fetch(`${host.url}/api/plugins/inventory/items`, { headers: { authorization: `Bearer ${key}` } })
+  t.equal(items.status, 200)
+  t.same((await items.json()).items.map((i: any) => i.name), ['Kettle', 'Mug', 'Teapot'])
+  t.notMatch(host.output(), /No tenant yet/, 'with a tenant, no first-run line')
+  const again = await plinth(['demo'], database.env)
+  t.equal(again.code, 0, 'running it again gives another key for the same demo tenant')
+  t.match(again.stdout, /tenant demo already there/)
+})

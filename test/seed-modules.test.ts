@@ -264,8 +264,11 @@ t.test('withTenantTx inside a request is part of its transaction', async (t) => 
 })
 
 t.test('a warm withTenantTx request costs the round trips of a req.db one', async (t) => {
-  const { inject } = await bookingsHost(t)
+  const { th, inject } = await bookingsHost(t)
   t.equal((await inject('POST', '/bookings', { guest: 'Ada', nights: 2 })).statusCode, 201)
+  // The feed reading back this host's own changes (the tenants, the key) refreshes caches through
+  // the pool: not the request's work.
+  await th.host.changes.stop()
   for (let i = 0; i < 5; i++) await inject('GET', '/bookings')
   const counted = await countDatabaseWork(async () => {
     for (let i = 0; i < 20; i++) t.equal((await inject('GET', '/bookings')).statusCode, 200)

@@ -2,6 +2,7 @@
 // facts as JSON for scripts (--json).
 import type { Host } from '../host/host.ts'
 import { describeModule } from '../host/modules/loader.ts'
+import { sql } from 'drizzle-orm'
 import type { MigrateReport } from '../tenancy/migrate.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 
@@ -14,6 +15,7 @@ export const USAGE = `Usage: plinth <command> [options]
   tenant resume <code>                                    serve it again
   tenant drop <code> --confirm <code>                     delete the tenant and ALL its data
   migrate                                                 apply pending migrations, report per tenant
+  demo                                                    a demo tenant with sample items and a key, and the curl to try
   key create --tenant <code> --name <name> [--role <r>]...  issue an API key (its secret is shown once)
   key list --tenant <code>                                the tenant's keys (never their secrets)
   key revoke <key id> --tenant <code>                     the key stops working on every instance
@@ -33,6 +35,8 @@ Environment: DATABASE_URL, or PLINTH_DATA_DIR for the embedded database (see .en
 `
 
 export class UsageError extends Error {}
+
+const DEMO_TENANT = 'demo'
 
 export interface CommandOutput {
   text: string
@@ -183,6 +187,27 @@ export const commands: Record<string, Command> = {
     const id = one(args, 'module id')
     await host.disableModule(options.tenant, id)
     return { text: `disabled ${id} for ${options.tenant}\n`, json: { tenant: options.tenant, module: id, enabled: false } }
+  },
+  demo: async (host) => {
+    const existing = host.registry.byCode(DEMO_TENANT)
+    const tenant = existing ?? (await host.tenants.create({ code: DEMO_TENANT, name: 'Demo' }))
+    if (!host.plugins.state(tenant.id, 'inventory')?.enabled) await host.enableModule(DEMO_TENANT, 'inventory')
+    if (!existing) {
+      await host.withTenantTx(tenant.id, async (db) => {
+        for (const [name, quantity] of [['Kettle', 3], ['Teapot', 12], ['Mug', 40]] as const) {
+          await db.execute(sql`INSERT INTO items (name, quantity) VALUES (${name}, ${quantity})`)
+        }
+      })
+    }
+    const created = await host.createKey(DEMO_TENANT, `demo-${Date.now().toString(36)}`, ['admin'])
+    const base = `http://${host.config.host === '0.0.0.0' ? '127.0.0.1' : host.config.host}:${host.config.port}`
+    const curl = `curl -H 'Authorization: Bearer ${created.key}' ${base}/api/plugins/inventory/items`
+    return {
+      text:
+        `${existing ? 'tenant demo already there' : 'created tenant demo with 3 items'}; a new admin key for it (shown once):\n${created.key}\n\n` +
+        `With the host running (npm start), try:\n  ${curl}\nThe API's documentation: ${base}/docs\n`,
+      json: { tenant: DEMO_TENANT, key: created.key, curl },
+    }
   },
   migrate: async (host) => {
     // Host.open has just migrated; report what it did.

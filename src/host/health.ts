@@ -3,11 +3,19 @@
 import type { FastifyInstance } from 'fastify'
 import { HttpProblem, sendProblem } from '../problems.ts'
 import type { Host } from './host.ts'
+import { PLINTH_VERSION } from './version.ts'
 
 const READY_TIMEOUT_MS = 2000
 
 export async function healthRoutes(app: FastifyInstance, { host }: { host: Host }) {
   app.get('/health/live', async () => ({ ok: true }))
+
+  // What this is, and where to go from here.
+  app.get('/', async () => ({
+    name: 'plinth',
+    version: PLINTH_VERSION,
+    links: { docs: '/docs', openapi: '/docs/json', plugins: '/api/plugins', ready: '/health/ready', live: '/health/live' },
+  }))
 
   app.get('/health/ready', async (request, reply) => {
     const failedHost = host.lastMigration?.tenants.filter((t) => t.source === 'host' && t.status !== 'ok') ?? []

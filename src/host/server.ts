@@ -51,5 +51,16 @@ export async function runServer(appOptions: AppOptions = {}) {
     await app.close()
     return exit(1)
   }
+  if (host.registry.size === 0) log.info({ firstRun: true }, firstRunHint(app))
   return app
+}
+
+/** What a newcomer does next, in one line, when the host starts with no tenant yet. */
+function firstRunHint(app: { listeningOrigin: string }): string {
+  const origin = app.listeningOrigin
+  return (
+    `No tenant yet. Next: \`npx plinth demo\` (a demo tenant, sample items and a key, and the curl to try), ` +
+    `or \`npx plinth tenant create acme --name Acme\`, then \`npx plinth key create --tenant acme --name me --role admin\`, ` +
+    `then \`curl -H 'Authorization: Bearer <key>' ${origin}/api/plugins/inventory/items\`. API docs: ${origin}/docs; guides: README.md, docs/modules.md`
+  )
 }
