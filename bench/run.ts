@@ -50,11 +50,14 @@ const plinth = await startServer('plinth', 'dist/main.js', common)
 servers.push(plinth)
 // The same process, measured on the seed-style route: the withTenantTx figure beside req.db's.
 servers.push({ ...plinth, name: 'plinth-withTenantTx', stop: async () => {} })
+// The same build with metrics off: what collecting them costs.
+servers.push(await startServer('plinth-no-metrics', 'dist/main.js', { ...common, PLINTH_METRICS: '0' }))
 servers.push(await startServer('floor', 'bench/floor-server.ts', common))
 servers.push(await startServer('floor-pipelined', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1' }))
 servers.push(await startServer('express', 'bench/express-server.ts', common))
 const paths: Record<string, string> = {
   plinth: '/api/plugins/inventory/items',
+  'plinth-no-metrics': '/api/plugins/inventory/items',
   'plinth-withTenantTx': '/api/plugins/seedstyle/items',
   floor: '/items',
   'floor-pipelined': '/items',
@@ -105,6 +108,7 @@ async function measure(kind: 'read' | 'write') {
       plinthP99OverFloor: +(summary.plinth.p99 / summary.floor.p99).toFixed(3),
       plinthOverExpress: +(summary.plinth.reqPerSec / summary.express.reqPerSec).toFixed(3),
       plinthOverPipelinedFloor: +(summary.plinth.reqPerSec / summary['floor-pipelined'].reqPerSec).toFixed(3),
+      metricsOverNoMetrics: +(summary.plinth.reqPerSec / summary['plinth-no-metrics'].reqPerSec).toFixed(3),
       ...(summary['plinth-withTenantTx']
         ? { withTenantTxOverReqDb: +(summary['plinth-withTenantTx'].reqPerSec / summary.plinth.reqPerSec).toFixed(3) }
         : {}),
@@ -125,7 +129,7 @@ try {
       '|---|---|---|---|---|',
       ...Object.entries(r.summary).map(([name, s]) => `| ${name} | ${s.reqPerSec} | ${s.p50} | ${s.p99} | ${s.cpuMicrosPerRequest ?? 'n/a'} |`),
       '',
-      `plinth/floor req/s ${r.ratios.plinthOverFloor} (target >= 0.90), p99 ${r.ratios.plinthP99OverFloor} (target <= 1.2); plinth/express req/s ${r.ratios.plinthOverExpress} (target >= 2); plinth/floor-pipelined req/s ${r.ratios.plinthOverPipelinedFloor}; plinth/floor CPU per request ${r.ratios.plinthCpuOverFloor}${'withTenantTxOverReqDb' in r.ratios ? `; withTenantTx/req.db route req/s ${r.ratios.withTenantTxOverReqDb} (target >= 0.95)` : ''}`,
+      `plinth/floor req/s ${r.ratios.plinthOverFloor} (target >= 0.90), p99 ${r.ratios.plinthP99OverFloor} (target <= 1.2); plinth/express req/s ${r.ratios.plinthOverExpress} (target >= 2); plinth/floor-pipelined req/s ${r.ratios.plinthOverPipelinedFloor}; plinth/floor CPU per request ${r.ratios.plinthCpuOverFloor}${'withTenantTxOverReqDb' in r.ratios ? `; withTenantTx/req.db route req/s ${r.ratios.withTenantTxOverReqDb} (target >= 0.95)` : ''}; metrics on/off req/s ${r.ratios.metricsOverNoMetrics} (target >= 0.97)`,
       '',
     ].join('\n')
   const markdown = [

@@ -8,7 +8,7 @@ import type { IdentityProvider } from '../rbac/principal.ts'
 import { adminRoutes } from './admin/index.ts'
 import { errorHandler, PROTOCOL_ERROR_OPTIONS } from './error-handler.ts'
 import { ROUTING_OPTIONS } from './fastify-options.ts'
-import { healthRoutes } from './health.ts'
+import { healthRoutes, metricsRoute } from './health.ts'
 import { jsonBody } from './json-body.ts'
 import { openApi } from './openapi.ts'
 import { selfRoutes } from './self.ts'
@@ -58,7 +58,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
 
   await app.register(errorHandler)
   await app.register(jsonBody)
-  await app.register(requestContext)
+  await app.register(requestContext, { metrics: host.metrics })
   await app.register(sensible)
   // No origins configured: no CORS headers for anyone, so no CORS hook on every request either.
   const { corsOrigins } = host.config
@@ -81,6 +81,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   // Before any route: the document is built from the routes registered after it.
   await app.register(openApi, { modules: host.modules })
   await app.register(healthRoutes, { host })
+  if (host.metrics && host.config.metricsPort === undefined) await app.register(metricsRoute, { host, metrics: host.metrics })
   await app.register(pluginListRoutes, { host })
   await app.register(selfRoutes, { host, identities })
   // A second folder with a module id already found is refused (loader.ts) and not mounted.

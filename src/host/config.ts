@@ -26,6 +26,11 @@ export interface Config {
   /** Per request and withTenantTx transaction (SET LOCAL); 0 for none. */
   dbStatementTimeoutMs: number
   dbLockTimeoutMs: number
+  /** Prometheus metrics: collected unless off; served on metricsPort, else at /metrics behind a token. */
+  metrics: boolean
+  metricsPort: number | undefined
+  metricsToken: string | undefined
+  metricsTenants: 'none' | '*' | string[]
   /** Host names the API serves every tenant on; no tenant's domain may be one of them. */
   apiHosts: string[]
   /** Failed authentications a client address may make in 10 s before it is answered 429. */
@@ -70,6 +75,10 @@ export const DEFAULTS = {
   DB_LOCK_TIMEOUT_MS: '5000',
   PLINTH_AUTH_FAILURE_LIMIT: '20',
   PLINTH_API_HOSTS: 'localhost',
+  PLINTH_METRICS: '1',
+  METRICS_PORT: '',
+  PLINTH_METRICS_TOKEN: '',
+  PLINTH_METRICS_TENANTS: '',
   PLINTH_SHUTDOWN_TIMEOUT_MS: '10000',
   PLINTH_BODY_LIMIT_BYTES: '1048576',
   PLINTH_PLUGIN_DIRS: '',
@@ -83,6 +92,13 @@ export const DEFAULTS = {
   PLINTH_JWT_ISSUER: '',
   PLINTH_JWT_AUDIENCE: '',
 } as const
+
+function metricsTenants(raw: string): Config['metricsTenants'] {
+  const value = raw.trim()
+  if (value === '' || value === 'none') return 'none'
+  if (value === '*') return '*'
+  return value.split(',').map((code) => code.trim()).filter(Boolean)
+}
 
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = []
@@ -190,6 +206,10 @@ export function loadConfig(env: Env = process.env): Config {
     dbStatementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 0, 86_400_000),
     dbLockTimeoutMs: integer('DB_LOCK_TIMEOUT_MS', 0, 86_400_000),
     authFailureLimit: integer('PLINTH_AUTH_FAILURE_LIMIT', 1, 1_000_000),
+    metrics: flag('PLINTH_METRICS'),
+    metricsPort: read('METRICS_PORT') === '' ? undefined : integer('METRICS_PORT', 0, 65535),
+    metricsToken: optional('PLINTH_METRICS_TOKEN'),
+    metricsTenants: metricsTenants(read('PLINTH_METRICS_TENANTS')),
     apiHosts: [...new Set([...read('PLINTH_API_HOSTS').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean), host.toLowerCase()])],
     shutdownTimeoutMs: integer('PLINTH_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     bodyLimitBytes: integer('PLINTH_BODY_LIMIT_BYTES', 1, 1024 ** 3),
@@ -202,6 +222,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   // A fair share by default: half the pool, so one tenant's stuck requests leave the rest to others.
   config.dbTenantPoolMax = read('DB_TENANT_POOL_MAX') === '' ? Math.max(1, Math.floor(config.dbPoolMax / 2)) : integer('DB_TENANT_POOL_MAX', 1, 1000)
+  if (config.metricsToken !== undefined && config.metricsToken.length < 24) problems.push('PLINTH_METRICS_TOKEN must be at least 24 characters long')
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

@@ -1,8 +1,11 @@
-// Probes for orchestrators: live while the process runs, ready while the database answers, the
-// host's migrations are applied and the change feed is within its bound (its caches are fresh).
+// Probes for orchestrators (live while the process runs, ready while the database answers, the
+// host's migrations are applied and the change feed is within its bound), the index at /, and
+// /metrics behind its token.
 import type { FastifyInstance } from 'fastify'
-import { HttpProblem, sendProblem } from '../problems.ts'
+import { HttpProblem, problems, sendProblem } from '../problems.ts'
+import { isAdminToken } from '../rbac/admin-token.ts'
 import type { Host } from './host.ts'
+import type { Metrics } from './metrics.ts'
 import { PLINTH_VERSION } from './version.ts'
 
 const READY_TIMEOUT_MS = 2000
@@ -43,6 +46,23 @@ export async function healthRoutes(app: FastifyInstance, { host }: { host: Host 
       tenantMigrationFailures: failedHost.length,
       changeFeed: { mode: changes.mode, lagMs: changes.lagMs },
     }
+  })
+}
+
+/**
+ * GET /metrics on the main port, behind `Authorization: Bearer` PLINTH_METRICS_TOKEN (or the admin
+ * token): series names and labels say what modules and tenants there are. METRICS_PORT serves them
+ * on a port of their own instead, with no token (server.ts).
+ */
+export async function metricsRoute(app: FastifyInstance, { host, metrics }: { host: Host; metrics: Metrics }) {
+  const token = host.config.metricsToken ?? host.config.adminToken
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    if (!isAdminToken(request.headers.authorization, token)) {
+      host.authFailures.check(request)
+      host.authFailures.failed(request, { reason: token ? 'bad metrics token' : 'no PLINTH_METRICS_TOKEN or PLINTH_ADMIN_TOKEN set' }, 'metrics authentication failed')
+      throw problems.unauthorized()
+    }
+    return reply.type(metrics.contentType).send(await metrics.text())
   })
 }
 

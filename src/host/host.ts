@@ -18,6 +18,7 @@ import { withTenantTx } from '../tenancy/with-tenant-tx.ts'
 import type { Config } from './config.ts'
 import { ApiKeys } from '../rbac/api-keys.ts'
 import { FailureBrake } from '../rbac/failure-brake.ts'
+import { Metrics } from './metrics.ts'
 import { BearerIdentities } from '../rbac/identity.ts'
 import { JwtVerifier } from '../rbac/jwt.ts'
 import { PermissionSets } from '../rbac/permission-sets.ts'
@@ -51,6 +52,8 @@ export class Host {
   readonly tenantPool: TenantPool
   readonly permissionSets: PermissionSets
   readonly roles: Roles
+  /** Prometheus metrics; undefined with PLINTH_METRICS=0. */
+  readonly metrics: Metrics | undefined
   /** Failed authentications by client address: the brake on guessing credentials. */
   readonly authFailures: FailureBrake
   identities!: BearerIdentities
@@ -82,6 +85,10 @@ export class Host {
       boundMs: CACHE_STALENESS_BOUND_MS,
       log,
     })
+    this.metrics = config.metrics
+      ? new Metrics({ pool: db.pool, changes: this.changes, registry: this.registry, modules: () => this.modules }, config.metricsTenants)
+      : undefined
+    this.tenantPool.observer = this.metrics
     this.plugins = new TenantPlugins(db.pool, this.changes)
     this.keys = new ApiKeys(db.pool, this.changes)
     this.permissionSets = new PermissionSets(db.pool, (tenantId) => this.catalog(tenantId))

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { HttpProblem, sendProblem } from '../problems.ts'
 import { redactUrl } from './logger.ts'
+import type { Metrics } from './metrics.ts'
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
@@ -24,7 +25,7 @@ declare module 'fastify' {
   }
 }
 
-async function requestContextPlugin(app: FastifyInstance) {
+async function requestContextPlugin(app: FastifyInstance, { metrics }: { metrics?: Metrics }) {
   let draining = false
   app.addHook('preClose', async () => {
     draining = true
@@ -62,6 +63,7 @@ async function requestContextPlugin(app: FastifyInstance) {
       },
       'request completed',
     )
+    metrics?.observeRequest(request, reply)
     done()
   })
 }

@@ -2,10 +2,14 @@
 // SIGINT stop accepting, let requests in flight finish (bounded by PLINTH_SHUTDOWN_TIMEOUT_MS),
 // close the pool and the embedded database, exit 0.
 import closeWithGrace from 'close-with-grace'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
 import { buildApp, type AppOptions } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { Host } from './host.ts'
 import { createLogger } from './logger.ts'
+import type { Metrics } from './metrics.ts'
 
 export async function runServer(appOptions: AppOptions = {}) {
   let config: Config
@@ -36,9 +40,11 @@ export async function runServer(appOptions: AppOptions = {}) {
     return exit(1)
   }
 
+  let metricsServer: http.Server | undefined
   closeWithGrace({ delay: config.shutdownTimeoutMs, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')
     else log.info({ signal }, 'shutting down: draining requests')
+    metricsServer?.close()
     await app.close()
     log.info('stopped')
     await new Promise<void>((resolve) => log.flush(() => resolve()))
@@ -51,6 +57,7 @@ export async function runServer(appOptions: AppOptions = {}) {
     await app.close()
     return exit(1)
   }
+  if (host.metrics && config.metricsPort !== undefined) metricsServer = await serveMetrics(host.metrics, config.host, config.metricsPort, log)
   if (host.registry.size === 0) log.info({ firstRun: true }, firstRunHint(app))
   return app
 }
@@ -63,4 +70,19 @@ function firstRunHint(app: { listeningOrigin: string }): string {
     `or \`npx plinth tenant create acme --name Acme\`, then \`npx plinth key create --tenant acme --name me --role admin\`, ` +
     `then \`curl -H 'Authorization: Bearer <key>' ${origin}/api/plugins/inventory/items\`. API docs: ${origin}/docs; guides: README.md, docs/modules.md`
   )
+}
+
+/** METRICS_PORT: /metrics on a port of its own, for a scraper inside the network; no token there. */
+async function serveMetrics(metrics: Metrics, hostname: string, port: number, log: Logger): Promise<http.Server> {
+  const server = http.createServer(async (req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /metrics\n')
+      return
+    }
+    res.writeHead(200, { 'content-type': metrics.contentType }).end(await metrics.text())
+  })
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, hostname, resolve))
+  const address = server.address() as AddressInfo
+  log.info({ port: address.port }, `metrics listening at http://${hostname}:${address.port}/metrics`)
+  return server
 }

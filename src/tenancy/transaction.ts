@@ -11,10 +11,17 @@ import { quoteIdent } from './schema-name.ts'
 
 export type TenantDb = NodePgDatabase<Record<string, never>> & { $client: ModuleQueryClient }
 
+/** Told how long transactions waited for a client and how they ended (the host's metrics). */
+export interface TransactionObserver {
+  acquired(seconds: number): void
+  finished(outcome: 'committed' | 'rolled_back'): void
+}
+
 /** How a tenant transaction opens: the pool, each tenant's share of it, and per-statement bounds. */
 export interface TenantPool {
   pool: pg.Pool
   share: FairShare
+  observer?: TransactionObserver
   /** 0: no bound. Sent with BEGIN (SET LOCAL), so they cost no round trip. */
   statementTimeoutMs: number
   lockTimeoutMs: number
@@ -117,10 +124,12 @@ export class TenantTransaction {
     private readonly begun: Promise<unknown>,
     /** Gives the tenant's share of the pool back: once, when the client goes back. */
     private readonly leaveShare: () => void,
+    private readonly observer: TransactionObserver | undefined,
   ) {}
 
   /** Takes one of the tenant's share of clients, then sends BEGIN and its settings ahead of the work. */
   static async begin(tp: TenantPool, tenant: TenantScope): Promise<TenantTransaction> {
+    const started = tp.observer ? performance.now() : 0
     await tp.share.enter(tenant.id)
     let client: pg.PoolClient
     try {
@@ -129,9 +138,10 @@ export class TenantTransaction {
       tp.share.leave(tenant.id)
       throw err
     }
+    tp.observer?.acquired((performance.now() - started) / 1000)
     const begun = client.query(beginStatement(tenant, tp))
     begun.catch(() => {}) // settled by commit() or rollback(); never an unhandled rejection
-    return new TenantTransaction(client, drizzleFor(client), begun, () => tp.share.leave(tenant.id))
+    return new TenantTransaction(client, drizzleFor(client), begun, () => tp.share.leave(tenant.id), tp.observer)
   }
 
   /** The problem to answer when BEGIN or its settings failed; undefined when they succeeded. */
@@ -201,17 +211,21 @@ export class TenantTransaction {
     } catch (err) {
       await committed.catch(() => {})
       this.release(err as Error)
+      this.observer?.finished('rolled_back')
       throw err
     }
     this.release()
     // A statement failed and the handler went on: PostgreSQL answered the COMMIT with ROLLBACK.
-    if (result.command === 'ROLLBACK') throw new AbortedTransactionError()
+    const aborted = result.command === 'ROLLBACK'
+    this.observer?.finished(aborted ? 'rolled_back' : 'committed')
+    if (aborted) throw new AbortedTransactionError()
   }
 
   /** Never throws: a client that cannot roll back is destroyed instead of returned. */
   async rollback() {
     if (this.finished) return
     this.state = 'rolled back'
+    this.observer?.finished('rolled_back')
     const rolledBack = this.client.query('ROLLBACK')
     await this.begun.catch(() => {})
     try {
