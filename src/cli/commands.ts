@@ -3,6 +3,7 @@
 import type { Host } from '../host/host.ts'
 import { describeModule } from '../host/modules/loader.ts'
 import { sql } from 'drizzle-orm'
+import { doctorText, runDoctor } from './doctor.ts'
 import type { MigrateReport } from '../tenancy/migrate.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 
@@ -16,6 +17,7 @@ export const USAGE = `Usage: plinth <command> [options]
   tenant drop <code> --confirm <code>                     delete the tenant and ALL its data
   migrate                                                 apply pending migrations, report per tenant
   demo                                                    a demo tenant with sample items and a key, and the curl to try
+  doctor [--url http://host:port]                         the seed's checklist and plinth's own; exit 1 when a check fails
   key create --tenant <code> --name <name> [--role <r>]...  issue an API key (its secret is shown once)
   key list --tenant <code>                                the tenant's keys (never their secrets)
   key revoke <key id> --tenant <code>                     the key stops working on every instance
@@ -44,7 +46,7 @@ export interface CommandOutput {
   exitCode?: number
 }
 
-type Options = { name?: string; domain?: string; confirm?: string; tenant?: string; role?: string[]; principal?: string; description?: string }
+type Options = { name?: string; domain?: string; confirm?: string; tenant?: string; role?: string[]; principal?: string; description?: string; url?: string }
 type Command = (host: Host, args: string[], options: Options) => Promise<CommandOutput>
 
 function one(args: string[], what: string): string {
@@ -208,6 +210,10 @@ export const commands: Record<string, Command> = {
         `With the host running (npm start), try:\n  ${curl}\nThe API's documentation: ${base}/docs\n`,
       json: { tenant: DEMO_TENANT, key: created.key, curl },
     }
+  },
+  doctor: async (host, _args, options) => {
+    const checks = await runDoctor(host, { url: options.url })
+    return { text: doctorText(checks), json: checks, exitCode: checks.some((c) => c.result === 'fail') ? 1 : 0 }
   },
   migrate: async (host) => {
     // Host.open has just migrated; report what it did.

@@ -20,6 +20,7 @@ async function main(argv: string[]): Promise<number> {
       role: { type: 'string', multiple: true },
       principal: { type: 'string' },
       description: { type: 'string' },
+      url: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },

@@ -15,7 +15,7 @@ export interface Principal extends Identity {
   permissions: ReadonlySet<string>
   /**
    * Reads the permissions again, past the cache: a permission the cached set lacks may have been
-   * granted a moment ago on another instance or by the CLI. Braked per principal.
+   * granted a moment ago on another instance or by the CLI. Braked: 50 a second an instance.
    */
   recheck?: () => Promise<ReadonlySet<string>>
 }
@@ -25,7 +25,7 @@ export interface IdentityProvider {
   identify(request: FastifyRequest): Promise<Identity | null>
   /** What the identity may do in the tenant. */
   permissions(identity: Identity, tenant: Tenant): Promise<ReadonlySet<string>>
-  /** The same, read again from the database rather than the cache (at most every 250 ms a principal). */
+  /** The same, read again from the database rather than the cache (at most 50 a second an instance). */
   recheckPermissions?(identity: Identity, tenant: Tenant): Promise<ReadonlySet<string>>
 }
 
