@@ -31,8 +31,11 @@ export class Metrics implements TransactionObserver {
   readonly registry = new client.Registry()
   private readonly requests: client.Histogram<string>
   private readonly transactions: client.Counter<'outcome'>
+  private readonly committed: client.Counter.Internal
+  private readonly rolledBack: client.Counter.Internal
   private readonly acquireWait: client.Histogram<string>
   private readonly labelTenants: boolean
+  private readonly requestSeries = new Map<string, client.Histogram.Internal<string>>()
 
   constructor(
     sources: MetricsSources,
@@ -53,6 +56,8 @@ export class Metrics implements TransactionObserver {
       labelNames: ['outcome'],
       registers,
     })
+    this.committed = this.transactions.labels('committed')
+    this.rolledBack = this.transactions.labels('rolled_back')
     this.acquireWait = new client.Histogram({
       name: 'plinth_db_client_wait_seconds',
       help: "Time a tenant transaction waited for a pooled client (its tenant's share, then the pool)",
@@ -116,15 +121,19 @@ export class Metrics implements TransactionObserver {
 
   /** One finished request (request-context.ts, onResponse). */
   observeRequest(request: FastifyRequest, reply: FastifyReply) {
-    const status = reply.statusCode
-    const labels: Record<string, string> = {
-      module: request.routeOptions.config?.module ?? '',
-      // Unmatched URLs are one series, not one a URL.
-      route: request.routeOptions.url ?? 'unmatched',
-      status_class: STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other',
+    const module = request.routeOptions.config?.module ?? ''
+    // Unmatched URLs are one series, not one a URL.
+    const route = request.routeOptions.url ?? 'unmatched'
+    const statusClass = STATUS_CLASSES[Math.floor(reply.statusCode / 100) - 1] ?? 'other'
+    const tenant = this.labelTenants ? this.tenantLabel(request.tenant?.code) : ''
+    // The labelled child is looked up once per series: prom-client would hash the labels each time.
+    const key = `${module}\u0000${route}\u0000${statusClass}\u0000${tenant}`
+    let series = this.requestSeries.get(key)
+    if (!series) {
+      series = this.labelTenants ? this.requests.labels(module, route, statusClass, tenant) : this.requests.labels(module, route, statusClass)
+      this.requestSeries.set(key, series)
     }
-    if (this.labelTenants) labels.tenant = this.tenantLabel(request.tenant?.code)
-    this.requests.observe(labels, reply.elapsedTime / 1000)
+    series.observe(reply.elapsedTime / 1000)
   }
 
   acquired(seconds: number) {
@@ -132,7 +141,7 @@ export class Metrics implements TransactionObserver {
   }
 
   finished(outcome: 'committed' | 'rolled_back') {
-    this.transactions.inc({ outcome })
+    ;(outcome === 'committed' ? this.committed : this.rolledBack).inc()
   }
 
   text(): Promise<string> {
