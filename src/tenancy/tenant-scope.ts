@@ -5,13 +5,14 @@
 //   onRequest (scope)    authenticate, settle the tenant (the credential's, or x-tenant / Host):
 //                        401/403/404 before the body is parsed and before any client is taken
 //   preHandler (route)   guards (rbac.require...), after validation, still without a client
-//   handler (wrapped)    take a client, BEGIN + SET LOCAL search_path, run the handler; a scope
-//                        opened 'on-demand' leaves the opening to its routes (module routes open
-//                        it after their guards, or when a guard calls withTenantTx)
-//   onSend               COMMIT if status < 400, else ROLLBACK; a failed COMMIT turns the reply into a 5xx
+//   handler (wrapped)    take a client (within the tenant's fair share), BEGIN with the tenant's
+//                        role, search_path and timeouts, run the handler; a scope opened
+//                        'on-demand' leaves the opening to its routes (module routes open it after
+//                        their guards, or when a guard calls withTenantTx)
+//   onSend               COMMIT if status < 400 and the caller is still there, else ROLLBACK; a
+//                        failed COMMIT turns the reply into a 5xx
 //   close                a client that went away: ROLLBACK once the handler is done
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
-import type pg from 'pg'
 import { prepareProblemReply, problems, toProblem } from '../problems.ts'
 import type { IdentityProvider } from '../rbac/principal.ts'
 import type { CacheFreshness } from './changes.ts'
