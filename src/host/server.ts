@@ -2,6 +2,7 @@
 // SIGINT stop accepting, let requests in flight finish (bounded by PLINTH_SHUTDOWN_TIMEOUT_MS),
 // close the pool and the embedded database, exit 0.
 import closeWithGrace from 'close-with-grace'
+import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
@@ -10,6 +11,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts'
 import { Host } from './host.ts'
 import { createLogger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
+import { PROBLEM_CONTENT_TYPE, problemBody } from '../problems.ts'
 
 export async function runServer(appOptions: AppOptions = {}) {
   let config: Config
@@ -76,7 +78,9 @@ function firstRunHint(app: { listeningOrigin: string }): string {
 async function serveMetrics(metrics: Metrics, hostname: string, port: number, log: Logger): Promise<http.Server> {
   const server = http.createServer(async (req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /metrics\n')
+      // Even here, the one error shape.
+      const body = problemBody(404, 'NOT_FOUND', 'This port serves GET /metrics only.', { id: randomUUID(), url: req.url ?? '' })
+      res.writeHead(404, { 'content-type': PROBLEM_CONTENT_TYPE }).end(JSON.stringify(body))
       return
     }
     res.writeHead(200, { 'content-type': metrics.contentType }).end(await metrics.text())

@@ -56,8 +56,12 @@ export function requestDb(this: FastifyRequest): TenantDb {
  * or a Host naming another tenant is refused. Without one, it is the tenant the x-tenant header
  * names, else the one whose domain is the Host; if both name one, they must agree.
  */
-export function resolveTenant(request: FastifyRequest, registry: TenantRegistry, boundTenantId: string | null = null): Tenant {
-  const code = tenantHeader(request)
+export function resolveTenant(
+  request: FastifyRequest,
+  registry: TenantRegistry,
+  boundTenantId: string | null = null,
+  code: string | undefined = tenantHeader(request),
+): Tenant {
   const byHost = registry.byDomain(request.hostname)
   let tenant: Tenant | undefined
   if (boundTenantId) {
@@ -92,7 +96,7 @@ export async function identifyAndResolve(request: FastifyRequest, { registry, id
   if (identity?.tenantId && !registry.get(identity.tenantId)) await registry.find(identity.tenantId)
   const code = tenantHeader(request)
   if (code && !registry.byCode(code)) await registry.find(code)
-  const tenant = resolveTenant(request, registry, identity?.tenantId ?? null)
+  const tenant = resolveTenant(request, registry, identity?.tenantId ?? null, code)
   request.tenant = tenant
   if (identity && identities) {
     const recheck = identities.recheckPermissions && (() => identities.recheckPermissions!(identity, tenant))
