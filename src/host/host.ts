@@ -125,7 +125,8 @@ export class Host {
     })
     const host = new Host(config, log, db, options)
     try {
-      host.modules = await discoverModules([BUILTIN_MODULES_DIR, ...config.pluginDirs], config.plugins)
+      // A folder named twice (src/plugins in PLINTH_PLUGIN_DIRS too) is read once, not refused as duplicates.
+      host.modules = await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.pluginDirs])], config.plugins)
       await host.migrate()
       await host.registry.load()
       await host.plugins.load()

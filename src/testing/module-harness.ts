@@ -1,19 +1,26 @@
-// The harness a module's tap suite imports: a running host with just the modules it names, on a
-// fresh database (PostgreSQL when DATABASE_URL is set, else embedded), its tenants created with
-// those modules enabled, and clients that call the module's routes as a principal holding exactly
-// the permissions the test names.
+// The harness a module's tap suite imports (`plinth/testing`): a running host with just the
+// modules it names, on a fresh database (PostgreSQL when DATABASE_URL is set, else embedded), its
+// tenants created with those modules enabled, and clients that call the module's routes as a
+// principal holding exactly the permissions the test names.
 //
-//   const h = await startModuleHost(t, { modules: ['inventory'], tenants: ['acme', 'beta'] })
+//   const h = await startModuleHost(t, { tenants: ['acme', 'beta'] })   // the module this test sits in
 //   const reader = await h.client({ tenant: 'acme', permissions: ['inventory.items.read'] })
 //   const res = await reader.get('/items')          // GET /api/plugins/inventory/items
+//   expectStatus(t, res, 200)                       // on failure: the problem body and the request's log lines
 import type { LightMyRequestResponse } from 'fastify'
 import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import { BUILTIN_MODULES_DIR } from '../host/host.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { startTestHost, type TestHost } from './host.ts'
 
 export interface ModuleHostOptions {
-  /** Module ids to load (from src/plugins and PLINTH_PLUGIN_DIRS); nothing else loads. */
-  modules: string[]
+  /**
+   * The modules to load, each a module id (found in src/plugins or PLINTH_PLUGIN_DIRS) or a module
+   * folder. Default: the module folder the test file sits in. Nothing else loads.
+   */
+  modules?: string[]
   /** Tenant codes to create, each with every named module enabled. Default: ['acme']. */
   tenants?: string[]
   /** Extra settings, as environment variables. */
@@ -26,22 +33,36 @@ export interface ClientOptions {
   permissions?: string[]
   /** Which module's routes the paths are relative to; defaults to the first named module. */
   module?: string
+  /** Sent with every request of this client. */
+  headers?: Record<string, string>
+}
+
+export interface RequestOptions {
+  /** Sent with this request, over the client's. */
   headers?: Record<string, string>
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+type LogLine = Record<string, any>
+
+export interface HarnessResponse extends LightMyRequestResponse {
+  /** The log lines the host wrote while serving this request (its request id's). */
+  logs: LogLine[]
+}
 
 export interface ModuleClient {
-  request(method: Method, path: string, body?: unknown): Promise<LightMyRequestResponse>
-  get(path: string): Promise<LightMyRequestResponse>
-  post(path: string, body?: unknown): Promise<LightMyRequestResponse>
-  put(path: string, body?: unknown): Promise<LightMyRequestResponse>
-  patch(path: string, body?: unknown): Promise<LightMyRequestResponse>
-  delete(path: string): Promise<LightMyRequestResponse>
+  request(method: Method, path: string, options?: RequestOptions & { body?: unknown }): Promise<HarnessResponse>
+  get(path: string, options?: RequestOptions): Promise<HarnessResponse>
+  post(path: string, body?: unknown, options?: RequestOptions): Promise<HarnessResponse>
+  put(path: string, body?: unknown, options?: RequestOptions): Promise<HarnessResponse>
+  patch(path: string, body?: unknown, options?: RequestOptions): Promise<HarnessResponse>
+  delete(path: string, options?: RequestOptions): Promise<HarnessResponse>
 }
 
 export interface ModuleHost extends TestHost {
   tenants: Record<string, Tenant>
+  /** The ids of the modules loaded. */
+  modules: string[]
   /** A caller with a real API key of the tenant, whose one role grants exactly `permissions`. */
   client(options: ClientOptions): Promise<ModuleClient>
 }
@@ -50,20 +71,95 @@ interface Teardown {
   teardown(fn: () => unknown): void
 }
 
-export async function startModuleHost(t: Teardown, options: ModuleHostOptions): Promise<ModuleHost> {
+/** What a tap `t` offers that expectStatus uses. */
+interface Assert {
+  pass(message: string): unknown
+  fail(message: string, extra?: Record<string, unknown>): unknown
+}
+
+/**
+ * Asserts a response's status. A mismatch fails with what a reader needs to see why: the body
+ * (plinth's problem: code, detail, errors) and every log line the host wrote for that request.
+ */
+export function expectStatus(t: Assert, res: HarnessResponse, status: number, message = `status ${status}`): boolean {
+  if (res.statusCode === status) {
+    t.pass(message)
+    return true
+  }
+  let body: unknown = res.body
+  try {
+    body = res.json()
+  } catch {}
+  t.fail(message, { found: res.statusCode, wanted: status, body, logs: res.logs.map(({ level, msg, err, ...rest }) => ({ level, msg, ...(err ? { err: err.message ?? err } : {}), ...pick(rest) })) })
+  return false
+}
+
+// The fields of a log line worth reading in a test failure; the rest (pid, hostname, time) is noise.
+function pick(line: LogLine) {
+  const out: LogLine = {}
+  for (const key of ['module', 'code', 'status', 'statusCode', 'url', 'method', 'reason']) if (line[key] !== undefined) out[key] = line[key]
+  return out
+}
+
+const hasPluginFile = (dir: string) => fs.existsSync(path.join(dir, 'plugin.ts')) || fs.existsSync(path.join(dir, 'plugin.js'))
+
+/** The module folder a file sits in: the nearest folder above it holding plugin.ts or plugin.js. */
+function moduleFolderOf(file: string): string | undefined {
+  for (let dir = path.dirname(path.resolve(file)); ; dir = path.dirname(dir)) {
+    if (hasPluginFile(dir)) return dir
+    if (path.dirname(dir) === dir) return undefined
+  }
+}
+
+/** Module ids, and the folders (besides src/plugins) they are to be found in. */
+function resolveModules(given: string[] | undefined): { ids: string[]; dirs: string[] } {
+  const entries = given ?? []
+  if (entries.length === 0) {
+    const testFile = process.argv[1] ?? ''
+    const folder = moduleFolderOf(testFile)
+    if (!folder) throw new Error(`startModuleHost: no modules named, and ${testFile || 'this test'} is not inside a module folder (one holding plugin.ts)`)
+    entries.push(folder)
+  }
+  const ids: string[] = []
+  const dirs = (process.env.PLINTH_PLUGIN_DIRS ?? '').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d))
+  for (const entry of entries) {
+    if (!entry.includes('/') && !entry.includes(path.sep)) {
+      ids.push(entry)
+      continue
+    }
+    const folder = path.resolve(entry)
+    if (!hasPluginFile(folder)) throw new Error(`startModuleHost: ${folder} is not a module folder (it holds no plugin.ts or plugin.js)`)
+    ids.push(path.basename(folder))
+    const parent = path.dirname(folder)
+    if (parent !== BUILTIN_MODULES_DIR && !dirs.includes(parent)) dirs.push(parent)
+  }
+  return { ids, dirs }
+}
+
+export async function startModuleHost(t: Teardown, options: ModuleHostOptions = {}): Promise<ModuleHost> {
+  const { ids, dirs } = resolveModules(options.modules)
   const th = await startTestHost({
-    env: { PLINTH_PLUGINS: options.modules.join(','), PLINTH_DEFAULT_PLUGINS: '*', ...options.env },
+    env: { PLINTH_PLUGINS: ids.join(','), PLINTH_PLUGIN_DIRS: dirs.join(','), PLINTH_DEFAULT_PLUGINS: '*', ...options.env },
   })
   t.teardown(th.close)
+  const missing = ids.filter((id) => !th.host.modules.some((m) => m.id === id))
   const unavailable = th.host.modules.filter((m) => m.status !== 'loaded')
-  if (unavailable.length > 0) {
-    throw new Error(`modules not loaded: ${unavailable.map((m) => `${m.id} ${m.status}: ${m.reason}`).join('; ')}`)
+  if (missing.length > 0 || unavailable.length > 0) {
+    await th.close()
+    const looked = [BUILTIN_MODULES_DIR, ...dirs].join(', ')
+    throw new Error(
+      [
+        ...missing.map((id) => `module ${id} not found (looked in ${looked}; name a folder, or add its parent to PLINTH_PLUGIN_DIRS)`),
+        ...unavailable.map((m) => `module ${m.id} ${m.status}: ${m.reason}`),
+      ].join('; '),
+    )
   }
   const tenants: Record<string, Tenant> = {}
   for (const code of options.tenants ?? ['acme']) tenants[code] = await th.createTenant(code)
 
   return Object.assign(th, {
     tenants,
+    modules: ids,
     async client(client: ClientOptions): Promise<ModuleClient> {
       const headers: Record<string, string> = { 'x-tenant': client.tenant, ...client.headers }
       if (client.permissions) {
@@ -74,16 +170,19 @@ export async function startModuleHost(t: Teardown, options: ModuleHostOptions): 
         const { key } = await th.host.createKey(client.tenant, role, [role])
         headers.authorization = `Bearer ${key}`
       }
-      const prefix = `/api/plugins/${client.module ?? options.modules[0]}`
-      const request = (method: Method, path: string, body?: unknown) =>
-        Promise.resolve(th.app.inject({ method, url: prefix + path, headers, ...(body === undefined ? {} : { payload: body as object }) }))
+      const prefix = `/api/plugins/${client.module ?? ids[0]}`
+      const request: ModuleClient['request'] = async (method, path, { body, headers: extra } = {}) => {
+        const res = await th.app.inject({ method, url: prefix + path, headers: { ...headers, ...extra }, ...(body === undefined ? {} : { payload: body as object }) })
+        const reqId = res.headers['x-request-id']
+        return Object.assign(res, { logs: th.logs.filter((line) => line.reqId !== undefined && line.reqId === reqId) })
+      }
       return {
         request,
-        get: (path) => request('GET', path),
-        post: (path, body) => request('POST', path, body),
-        put: (path, body) => request('PUT', path, body),
-        patch: (path, body) => request('PATCH', path, body),
-        delete: (path) => request('DELETE', path),
+        get: (path, options) => request('GET', path, options),
+        post: (path, body, options) => request('POST', path, { ...options, body }),
+        put: (path, body, options) => request('PUT', path, { ...options, body }),
+        patch: (path, body, options) => request('PATCH', path, { ...options, body }),
+        delete: (path, options) => request('DELETE', path, options),
       }
     },
   })

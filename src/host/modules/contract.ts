@@ -1,8 +1,8 @@
-// The module contract, host API 1.x (shared/design/contract.md), as types. A module needs none of
-// them to run (plugin.ts may be plain objects and functions); they are here for authors who want
-// their editor to check them: `import type { ModuleDefinition } from '<plinth>/src/host/modules/contract.ts'`.
+// The module contract, host API 1.x (docs/contract.md), as types. A module needs none of them to
+// run (plugin.ts may be plain objects and functions); authors import them, with defineModule, from
+// `plinth/module` (src/module.ts) so their editor and tsc check handlers against their schemas.
 import type { FastifyRequest } from 'fastify'
-import type { TSchema } from 'typebox'
+import type { Static, TSchema } from 'typebox'
 import type { TenantDb } from '../../tenancy/transaction.ts'
 
 /** The host API version this plinth implements; a module's `api` range must accept it. */
@@ -39,8 +39,29 @@ export interface ModuleManifest extends ModuleMeta {
   }
 }
 
-/** `req` as a handler sees it: Fastify's request with the tenant, principal and db set. */
-export type ModuleRequest = FastifyRequest & { db: TenantDb }
+/** A route's TypeBox schemas (the route options' `schema`). */
+export interface RouteSchema {
+  params?: TSchema
+  querystring?: TSchema
+  body?: TSchema
+  headers?: TSchema
+  response?: Record<number | string, TSchema>
+}
+
+type Part<S, K extends keyof RouteSchema, Otherwise> = S extends { [P in K]: infer T extends TSchema } ? Static<T> : Otherwise
+
+/**
+ * `req` as a handler sees it: Fastify's request, Express's members (docs/modules.md), the tenant
+ * (always set on a module route), the principal (null only on a `public` route) and `db`. With a
+ * route schema `S`, `params`, `query` and `body` are typed from it.
+ */
+export interface ModuleRequest<S extends RouteSchema = {}> extends Omit<FastifyRequest, 'params' | 'query' | 'body' | 'tenant'> {
+  params: Part<S, 'params', Record<string, string>>
+  query: Part<S, 'querystring', Record<string, unknown>>
+  body: Part<S, 'body', unknown>
+  tenant: ModuleTenant
+  db: TenantDb
+}
 
 /** Express's response, as plinth serves it (docs/modules.md lists what it supports). */
 export interface ModuleResponse {
@@ -66,18 +87,28 @@ export interface ModuleResponse {
   json(body: unknown): void
   send(body?: unknown): void
   end(body?: string | Uint8Array): void
+  setHeader(name: string, value: string | number | readonly string[]): ModuleResponse
+  getHeader(name: string): string | number | string[] | undefined
+  hasHeader(name: string): boolean
+  removeHeader(name: string): void
   locals: Record<string, unknown>
   statusCode: number
   readonly headersSent: boolean
 }
 
 export type Next = (err?: unknown) => void
-export type Guard = ((req: ModuleRequest, res: ModuleResponse, next: Next) => void) | ((req: ModuleRequest, res: ModuleResponse) => unknown)
-export type Handler = (req: ModuleRequest, res: ModuleResponse, next: Next) => unknown
+/**
+ * A route's handler, its guards, `router.use` middleware: Express's `(req, res, next)`, or an
+ * async function that returns (the handler's value is sent as 200 JSON) or throws.
+ */
+export type Handler<S extends RouteSchema = {}> = (req: ModuleRequest<S>, res: ModuleResponse, next: Next) => unknown
+/** A guard any route can use, whatever its schema (what `ctx.rbac.require` returns). */
+export type Guard = Handler<any>
+/** Runs only while an error is pending, as in Express. */
 export type ErrorHandler = (err: unknown, req: ModuleRequest, res: ModuleResponse, next: Next) => unknown
 
-export interface RouteOptions {
-  schema?: { params?: TSchema; querystring?: TSchema; body?: TSchema; headers?: TSchema; response?: Record<number | string, TSchema> }
+export interface RouteOptions<S extends RouteSchema = RouteSchema> {
+  schema?: S
   summary?: string
   description?: string
   tags?: string[]
@@ -85,21 +116,30 @@ export interface RouteOptions {
   public?: boolean
 }
 
-type RouteMethod = (path: string, ...rest: [RouteOptions | Guard | Handler, ...(Guard | Handler | ErrorHandler)[]]) => ModuleRouter
-type RouteOfPath = { [M in 'get' | 'post' | 'put' | 'patch' | 'delete' | 'head' | 'options' | 'all']: (...rest: [RouteOptions | Guard | Handler, ...(Guard | Handler | ErrorHandler)[]]) => RouteOfPath }
+/**
+ * `router.get(path, [options], ...guards, handler)`; the options' schema types `req`. An error
+ * handler among a route's functions runs as in Express, but is typed only for `router.use`: a
+ * function that may be either kind would leave TypeScript unable to type `req` in the others.
+ */
+export interface RouteMethod<Self> {
+  <const S extends RouteSchema>(path: string, options: RouteOptions<S>, ...handlers: Handler<S>[]): Self
+  (path: string, ...handlers: Handler[]): Self
+}
+
+type Verb = 'get' | 'post' | 'put' | 'patch' | 'delete' | 'head' | 'options' | 'all'
+
+/** `router.route(path)`: the verbs without the path. */
+export type RouteOfPath = {
+  [M in Verb]: {
+    <const S extends RouteSchema>(options: RouteOptions<S>, ...handlers: Handler<S>[]): RouteOfPath
+    (...handlers: Handler[]): RouteOfPath
+  }
+}
 
 /** Express's Router, as plinth serves it. */
-export interface ModuleRouter {
-  get: RouteMethod
-  post: RouteMethod
-  put: RouteMethod
-  patch: RouteMethod
-  delete: RouteMethod
-  head: RouteMethod
-  options: RouteMethod
-  all: RouteMethod
-  use(...fns: (Guard | ErrorHandler)[]): ModuleRouter
-  use(path: string, ...fns: (Guard | ErrorHandler)[]): ModuleRouter
+export type ModuleRouter = { [M in Verb]: RouteMethod<ModuleRouter> } & {
+  use(...fns: (Handler | ErrorHandler)[]): ModuleRouter
+  use(path: string, ...fns: (Handler | ErrorHandler)[]): ModuleRouter
   route(path: string): RouteOfPath
   param(name: string, fn: (req: ModuleRequest, res: ModuleResponse, next: Next, value: string, name: string) => unknown): ModuleRouter
 }

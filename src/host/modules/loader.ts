@@ -95,8 +95,9 @@ function registerResolutionHooks(roots: string[]) {
   const moduleRoots = roots.map((root) => pathToFileURL(path.resolve(root)).href.replace(/\/?$/, '/')).filter((url) => !hooksRegisteredFor.has(url))
   if (moduleRoots.length === 0) return
   for (const url of moduleRoots) hooksRegisteredFor.add(url)
-  const data: ResolutionHooksData = { moduleRoots, hostUrl: import.meta.url }
-  const hooks = new URL(`./resolution-hooks${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url)
+  const ext = path.extname(fileURLToPath(import.meta.url))
+  const data: ResolutionHooksData = { moduleRoots, hostUrl: import.meta.url, moduleApiUrl: new URL(`../../module${ext}`, import.meta.url).href }
+  const hooks = new URL(`./resolution-hooks${ext}`, import.meta.url)
   register(hooks, { data })
 }
 

@@ -15,7 +15,7 @@ import { requirePermission } from '../../rbac/require.ts'
 import { HttpProblem, problems } from '../../problems.ts'
 import { ROUTING_OPTIONS } from '../fastify-options.ts'
 import type { Host } from '../host.ts'
-import type { ModuleContext, ModuleTenant } from './contract.ts'
+import type { Guard, ModuleContext, ModuleTenant } from './contract.ts'
 import { chainHandler, type OpenTransaction } from './express/chain.ts'
 import { decorateExpressRequest } from './express/request.ts'
 import type { CompiledRoute } from './express/router.ts'
@@ -32,7 +32,8 @@ function moduleContext(host: Host, record: ModuleRecord, router: ModuleContext['
     rbac: {
       require(permission: string) {
         declare(permission)
-        return requirePermission(permission)
+        // The contract's req is this Fastify request, narrowed as a module route sees it.
+        return requirePermission(permission) as unknown as Guard
       },
     },
     withTenantTx: (tenantId, work) => host.withTenantTx(tenantId, work),

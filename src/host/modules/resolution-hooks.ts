@@ -16,6 +16,8 @@ export interface ResolutionHooksData {
   moduleRoots: string[]
   /** A file: URL inside the host, from which the contract's packages resolve. */
   hostUrl: string
+  /** The host's own `plinth/module` (src/module.ts, or dist/module.js when built). */
+  moduleApiUrl: string
 }
 
 const CONTRACT_PACKAGE = /^(typebox|drizzle-orm|plinth)(\/|$)/
@@ -23,20 +25,24 @@ const MODULE_SOURCE = /\.(ts|js|mts|mjs)$/
 
 let moduleRoots: string[] = []  // every registration's, in this hooks thread
 let hostUrl = ''
+let moduleApiUrl = ''
 
 // Called again, with more roots, when a host process meets new module folders.
 export function initialize(data: ResolutionHooksData) {
   moduleRoots = [...new Set([...moduleRoots, ...data.moduleRoots])]
   hostUrl = data.hostUrl
+  moduleApiUrl = data.moduleApiUrl
 }
 
 const inModuleRoot = (url: string | undefined) => url !== undefined && moduleRoots.some((root) => url.startsWith(root))
 
-type Resolved = { url: string; format?: string | null }
+type Resolved = { url: string; format?: string | null; shortCircuit?: boolean }
 type NextResolve = (specifier: string, context: { parentURL?: string }) => Promise<Resolved>
 
 export async function resolve(specifier: string, context: { parentURL?: string }, nextResolve: NextResolve): Promise<Resolved> {
   if (inModuleRoot(context.parentURL) && CONTRACT_PACKAGE.test(specifier)) {
+    // The package's exports name the source; a built host serves its compiled copy.
+    if (specifier === 'plinth/module') return { url: moduleApiUrl, format: 'module', shortCircuit: true }
     return nextResolve(specifier, { ...context, parentURL: hostUrl })
   }
   const resolved = await nextResolve(specifier, context)

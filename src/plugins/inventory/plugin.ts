@@ -1,6 +1,7 @@
 // Inventory: items with a paginated, filterable list, and get / create / update / delete.
 // Written against the module contract only (host API 1.x); plinth runs it unchanged.
 import { eq, sql } from 'drizzle-orm'
+import { defineModule } from 'plinth/module'
 import { Type } from 'typebox'
 import { Item, itemColumns, items, toItem } from './schema.ts'
 
@@ -40,14 +41,14 @@ const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => '\\' + 
 // The list and create routes are the module's hot paths: they use Drizzle's sql templates over
 // itemColumns and toItem (schema.ts) rather than the query builder.
 
-export default {
+export default defineModule({
   meta: { id: 'inventory', name: 'Inventory', version: '1.0.0', api: '1.x' },
-  async register(ctx: any) {
+  async register(ctx) {
     ctx.router.get(
       '/items',
       { schema: { querystring: ListQuery, response: { 200: Type.Object({ items: Type.Array(Item), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }) } }, summary: 'List items' },
       ctx.rbac.require('inventory.items.read'),
-      async (req: any) => {
+      async (req) => {
         const { limit, offset, name } = req.query
         const where = name ? sql`WHERE ${items.name} ILIKE ${likePattern(name)}` : sql``
         // The page and the total in one statement; a page past the end needs the count alone.
@@ -63,7 +64,7 @@ export default {
       '/items/:id',
       { schema: { params: IdParams, response: { 200: Item } }, summary: 'Get an item' },
       ctx.rbac.require('inventory.items.read'),
-      async (req: any) => {
+      async (req) => {
         const [item] = await req.db.select().from(items).where(eq(items.id, req.params.id))
         if (!item) throw notFound()
         return item
@@ -74,7 +75,7 @@ export default {
       '/items',
       { schema: { body: ItemInput, response: { 201: Item } }, summary: 'Create an item' },
       ctx.rbac.require('inventory.items.create'),
-      async (req: any, res: any) => {
+      async (req, res) => {
         const { name, sku = null, quantity = 0 } = req.body
         const {
           rows: [item],
@@ -88,7 +89,7 @@ export default {
       '/items/:id',
       { schema: { params: IdParams, body: ItemPatch, response: { 200: Item } }, summary: 'Update an item' },
       ctx.rbac.require('inventory.items.update'),
-      async (req: any) => {
+      async (req) => {
         const [item] = await req.db
           .update(items)
           .set({ ...req.body, updatedAt: sql`now()` })
@@ -103,11 +104,11 @@ export default {
       '/items/:id',
       { schema: { params: IdParams }, summary: 'Delete an item' },
       ctx.rbac.require('inventory.items.delete'),
-      async (req: any, res: any) => {
+      async (req, res) => {
         const deleted = await req.db.delete(items).where(eq(items.id, req.params.id)).returning({ id: items.id })
         if (deleted.length === 0) throw notFound()
         res.status(204).end()
       },
     )
   },
-}
+})

@@ -2,6 +2,7 @@
 // migration files, background work through ctx.withTenantTx, its own health check, nav items.
 // Written against the module contract only (host API 1.x).
 import { sql } from 'drizzle-orm'
+import { defineModule } from 'plinth/module'
 import { Type } from 'typebox'
 
 export const permissions = ['tickets.tickets.read', 'tickets.tickets.write', 'tickets.tickets.close', 'tickets.comments.write']
@@ -29,15 +30,15 @@ const SELECT_TICKETS = sql`
          (SELECT count(*) FROM ticket_comments c WHERE c.ticket_id = t.id)::int AS comments
     FROM tickets t`
 
-export default {
+export default defineModule({
   meta: { id: 'tickets', name: 'Support tickets', version: '1.1.0', api: '^1.0.0' },
 
-  async register(ctx: any) {
+  async register(ctx) {
     ctx.router.get(
       '/tickets',
       { schema: { querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])) }), response: { 200: Type.Object({ tickets: Type.Array(Ticket) }) } }, summary: 'List tickets' },
       ctx.rbac.require('tickets.tickets.read'),
-      async (req: any) => {
+      async (req) => {
         const filter = req.query.status ? sql` WHERE t.status = ${req.query.status}` : sql``
         const { rows } = await req.db.execute(sql`${SELECT_TICKETS}${filter} ORDER BY t.id`)
         return { tickets: rows }
@@ -48,7 +49,7 @@ export default {
       '/tickets',
       { schema: { body: TicketInput, response: { 201: Ticket } }, summary: 'Open a ticket' },
       ctx.rbac.require('tickets.tickets.write'),
-      async (req: any, res: any) => {
+      async (req, res) => {
         const { rows } = await req.db.execute(
           sql`INSERT INTO tickets (title, priority) VALUES (${req.body.title}, ${req.body.priority ?? 'normal'}) RETURNING id`,
         )
@@ -61,10 +62,10 @@ export default {
       '/tickets/:id/comments',
       { schema: { params: IdParams, body: Type.Object({ body: Type.String({ minLength: 1, maxLength: 5000 }) }, { additionalProperties: false }) }, summary: 'Comment on a ticket' },
       ctx.rbac.require('tickets.comments.write'),
-      async (req: any, res: any) => {
+      async (req, res) => {
         const { rows } = await req.db.execute(sql`
           INSERT INTO ticket_comments (ticket_id, author, body)
-          SELECT id, ${req.principal.id}, ${req.body.body} FROM tickets WHERE id = ${req.params.id}
+          SELECT id, ${req.principal!.id}, ${req.body.body} FROM tickets WHERE id = ${req.params.id}
           RETURNING id::text, ticket_id::text AS "ticketId", author, body`)
         if (rows.length === 0) throw Object.assign(new Error('No ticket has this id.'), { status: 404 })
         res.status(201).json(rows[0])
@@ -77,14 +78,14 @@ export default {
       '/tickets/close-stale',
       { schema: { body: Type.Object({ olderThanSeconds: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }) }, summary: 'Close open tickets older than a given age, in the background' },
       ctx.rbac.require('tickets.tickets.close'),
-      async (req: any, res: any) => {
+      async (req, res) => {
         const tenantId = req.tenant.id
         const { olderThanSeconds } = req.body
         res.status(202).json({ queued: true })
         sweeps.running++
         setImmediate(async () => {
           try {
-            const closed = await ctx.withTenantTx(tenantId, async (db: any) => {
+            const closed = await ctx.withTenantTx(tenantId, async (db) => {
               const { rows } = await db.execute(sql`
                 UPDATE tickets SET status = 'closed', closed_at = now()
                  WHERE status = 'open' AND created_at <= now() - make_interval(secs => ${olderThanSeconds})
@@ -93,9 +94,10 @@ export default {
             })
             sweeps.lastError = null
             ctx.log('stale tickets closed', { tenantId, closed })
-          } catch (err: any) {
-            sweeps.lastError = err.message
-            ctx.log('closing stale tickets failed', { tenantId, error: err.message })
+          } catch (err) {
+            const message = err instanceof Error ? err.message : String(err)
+            sweeps.lastError = message
+            ctx.log('closing stale tickets failed', { tenantId, error: message })
           } finally {
             sweeps.running--
           }
@@ -108,4 +110,4 @@ export default {
   async health() {
     return sweeps.lastError === null
   },
-}
+})

@@ -1,9 +1,9 @@
 // The inventory module's own suite, through the module harness: real HTTP (inject), a real
 // database, principals holding exactly the permissions each test names.
 import t from 'tap'
-import { startModuleHost } from '../../../testing/module-harness.ts'
+import { startModuleHost } from 'plinth/testing'
 
-const h = await startModuleHost(t, { modules: ['inventory'], tenants: ['acme', 'beta'] })
+const h = await startModuleHost(t, { tenants: ['acme', 'beta'] })
 const all = ['inventory.items.read', 'inventory.items.create', 'inventory.items.update', 'inventory.items.delete']
 const acme = await h.client({ tenant: 'acme', permissions: all })
 const beta = await h.client({ tenant: 'beta', permissions: all })

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { startModuleHost } from '../../../testing/module-harness.ts'
+import { startModuleHost } from 'plinth/testing'
 
-const h = await startModuleHost(t, { modules: ['tickets'], tenants: ['acme', 'beta'] })
+const h = await startModuleHost(t, { tenants: ['acme', 'beta'] })
 const agent = await h.client({ tenant: 'acme', permissions: ['tickets.tickets.read', 'tickets.tickets.write', 'tickets.comments.write'] })
 const lead = await h.client({ tenant: 'acme', permissions: ['tickets.tickets.read', 'tickets.tickets.close'] })
 
