@@ -1,24 +1,43 @@
 #!/usr/bin/env node
-// npm run test:plugin -- <id> [<id>...]: one module's tap suites alone.
+// npm run test:plugin -- <id> [<id>...]: one module's tap suites alone, whether the module is in
+// src/plugins or in a PLINTH_PLUGIN_DIRS folder (set in the environment or in .env).
+// - A folder of modules with its own package.json (what `plinth module new --dir` writes) is its
+//   own tap project: its suites run there, as `npx tap` would run them.
+// - Otherwise they run in this project, and a module folder with no node_modules gets plinth/testing,
+//   typebox and drizzle-orm from this host (src/testing/contract-resolution.ts).
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const envFile = process.env.PLINTH_ENV_FILE || '.env'
+if (envFile !== 'none' && fs.existsSync(envFile)) process.loadEnvFile(envFile)
 
 const ids = process.argv.slice(2)
 if (ids.length === 0) {
   console.error('usage: npm run test:plugin -- <module id> [...]')
   process.exit(2)
 }
-const files = []
+const roots = [path.join(root, 'src/plugins'), ...(process.env.PLINTH_PLUGIN_DIRS ?? '').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d))]
+/** Files to run, by the folder tap runs them from. */
+const runs = new Map()
 for (const id of ids) {
-  const dir = ['src/plugins', ...(process.env.PLINTH_PLUGIN_DIRS ?? '').split(',').filter(Boolean)]
-    .map((root) => path.join(root, id, 'test'))
-    .find((d) => fs.existsSync(d))
-  if (!dir) {
-    console.error(`no test folder for module ${id}`)
+  const moduleRoot = roots.find((r) => fs.existsSync(path.join(r, id, 'test')))
+  if (!moduleRoot) {
+    console.error(`no test folder for module ${id} (looked in ${roots.map((r) => path.join(r, id, 'test')).join(', ')})`)
     process.exit(2)
   }
-  for (const f of fs.readdirSync(dir, { recursive: true })) if (String(f).endsWith('.test.ts')) files.push(path.join(dir, String(f)))
+  const dir = path.join(moduleRoot, id, 'test')
+  const project = moduleRoot !== roots[0] && fs.existsSync(path.join(moduleRoot, 'package.json')) ? moduleRoot : root
+  const files = runs.get(project) ?? []
+  for (const f of fs.readdirSync(dir, { recursive: true })) if (String(f).endsWith('.test.ts')) files.push(path.relative(project, path.join(dir, String(f))))
+  runs.set(project, files)
 }
-const result = spawnSync('npx', ['tap', ...files], { stdio: 'inherit' })
-process.exit(result.status ?? 1)
+let status = 0
+for (const [project, files] of runs) {
+  const args = project === root ? ['tap', `--node-arg=--import=${pathToFileURL(path.join(root, 'scripts/contract-resolution.js'))}`, ...files] : ['tap', ...files]
+  const result = spawnSync('npx', args, { stdio: 'inherit', cwd: project })
+  status ||= result.status ?? 1
+}
+process.exit(status)

@@ -1,6 +1,9 @@
 // The OpenAPI 3.1 document: valid, built from every loaded module's route schemas, grouped by
 // module, with Swagger UI served from the npm package.
 import SwaggerParser from '@apidevtools/swagger-parser'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import t from 'tap'
 import { startTestHost } from '../src/testing/host.ts'
 
@@ -35,4 +38,45 @@ t.test('Swagger UI is served from the package', async (t) => {
   t.match(page.headers['content-type'], /text\/html/)
   const bundle = await th.app.inject({ url: '/docs/static/swagger-ui-bundle.js' })
   t.equal(bundle.statusCode, 200)
+})
+
+t.test('each module operation says what it takes: permission, credential, tenant, every status', async (t) => {
+  const doc = (await th.app.inject({ url: '/docs/json' })).json()
+  const remove = doc.paths['/api/plugins/inventory/items/{id}'].delete
+  t.same(remove['x-permissions'], ['inventory.items.delete'])
+  t.match(remove.description, 'Requires permission `inventory.items.delete`')
+  t.same(remove.security, [{ bearer: [] }])
+  t.match(remove.parameters, [{ in: 'path', name: 'id' }, { in: 'header', name: 'x-tenant', required: false }])
+  t.same(remove.responses['204'], { description: 'Deleted' }, '204 has no body')
+  t.notOk(remove.responses['200'], 'and no 200 it never gives')
+  for (const status of ['400', '401', '403', '404', '409', '500', '503']) {
+    t.same(remove.responses[status]?.content, { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } }, `${status}: the problem shape`)
+  }
+  t.match(doc.components.schemas.Problem, { required: ['type', 'title', 'status', 'detail', 'instance', 'error', 'requestId'] })
+
+  const list = doc.paths['/api/plugins/inventory/items'].get
+  t.ok(list.responses['200'].content['application/json'].schema, 'the declared 200 keeps its schema')
+  t.notOk(list.responses['409'], 'a read cannot conflict')
+  const health = doc.paths['/api/plugins/inventory/health'].get
+  t.notOk(health.parameters?.some((p: any) => p.name === 'x-tenant'), '/health needs no tenant')
+})
+
+t.test('a public route is documented as needing no credential', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-openapi-'))
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }))
+  await fs.mkdir(path.join(dir, 'catalog'))
+  await fs.writeFile(path.join(dir, 'catalog/module.config.ts'), `export default { id: 'catalog', name: 'Catalog', version: '1.0.0', api: '1.x', permissions: [] }\n`)
+  await fs.writeFile(
+    path.join(dir, 'catalog/plugin.ts'),
+    `export const permissions = []\nexport default { meta: { id: 'catalog', name: 'Catalog', version: '1.0.0', api: '1.x' }, register(ctx) { ctx.router.get('/entries', { public: true }, (req, res) => res.json([])) } }\n`,
+  )
+  const host = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: dir, PLINTH_PLUGINS: 'catalog' } })
+  t.teardown(host.close)
+  const doc = (await host.app.inject({ url: '/docs/json' })).json()
+  const entries = doc.paths['/api/plugins/catalog/entries'].get
+  t.same(entries.security, [{}, { bearer: [] }])
+  t.match(entries.description, 'Public')
+  t.notOk(entries.responses['401'], 'no 401 where no credential is needed')
+  t.same(entries['x-permissions'], [])
+  await t.resolves(SwaggerParser.validate(structuredClone(doc)))
 })

@@ -1,6 +1,6 @@
 // What each `plinth` command does, given an open Host. Each returns text for people and the same
 // facts as JSON for scripts (--json).
-import type { Host } from '../host/host.ts'
+import { BUILTIN_MODULES_DIR, type Host } from '../host/host.ts'
 import { describeModule } from '../host/modules/loader.ts'
 import { sql } from 'drizzle-orm'
 import { doctorText, runDoctor } from './doctor.ts'
@@ -31,9 +31,11 @@ export const USAGE = `Usage: plinth <command> [options]
   plugin list                                             modules found, with status and reason
   plugin enable <id> --tenant <code>                      enable a module for a tenant (applies its migrations)
   plugin disable <id> --tenant <code>                     its routes answer 404 there; its data stays
+  module new <id> [--dir <folder>]                        scaffold a module (src/plugins, or a folder of your own)
 
 Options: --json (machine-readable output), -h, --help
-Environment: DATABASE_URL, or PLINTH_DATA_DIR for the embedded database (see .env.example).
+Environment: DATABASE_URL, or PLINTH_DATA_DIR for the embedded database (see .env.example); what
+the environment does not set is read from .env in the working folder (PLINTH_ENV_FILE: another file, or none).
 `
 
 export class UsageError extends Error {}
@@ -64,6 +66,18 @@ function needTenant(options: Options): string {
   return options.tenant
 }
 
+/** The module, or an error that says which modules there are and where they were looked for. */
+function knownModule(host: Host, id: string): void {
+  if (host.modules.some((m) => m.id === id)) return
+  const found = host.modules.map((m) => m.id).join(', ') || 'none'
+  const dirs = host.config.pluginDirs.length ? host.config.pluginDirs.join(', ') : 'not set'
+  const only = host.config.plugins === '*' ? '' : ` PLINTH_PLUGINS loads only: ${host.config.plugins.join(', ')}.`
+  throw new Error(
+    `No module has the id "${id}". Modules found: ${found} (looked in ${BUILTIN_MODULES_DIR}; PLINTH_PLUGIN_DIRS: ${dirs}).${only} ` +
+      'A folder of modules outside plinth goes in PLINTH_PLUGIN_DIRS, in the environment or in .env.',
+  )
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n'
@@ -88,7 +102,9 @@ function migrateText(report: MigrateReport): string {
   ]
   if (report.tenants.length === 0) lines.push('tenants: nothing pending')
   for (const t of report.tenants) {
-    const detail = t.status === 'ok' ? `applied ${t.applied.join(', ') || 'nothing'}` : t.error
+    const detail = t.recovered
+      ? `nothing pending; was failed (${t.recovered}), ready again`
+      : t.status === 'ok' ? `applied ${t.applied.join(', ') || 'nothing'}` : t.error
     lines.push(`${t.tenant} ${t.source}: ${t.status}, ${detail}`)
   }
   return lines.join('\n') + '\n'
@@ -98,7 +114,13 @@ export const commands: Record<string, Command> = {
   'tenant create': async (host, args, options) => {
     const code = one(args, 'tenant code')
     if (!options.name) throw new UsageError('tenant create needs --name')
-    return tenantOutput('created')(await host.tenants.create({ code, name: options.name, domain: options.domain }))
+    const tenant = await host.tenants.create({ code, name: options.name, domain: options.domain })
+    await host.plugins.refresh(tenant.id)
+    const modules = host.plugins.enabledFor(tenant.id).sort()
+    return {
+      text: `created tenant ${tenant.code} (schema ${tenant.schema}, ${tenant.status}); modules: ${modules.join(', ') || 'none'}\n`,
+      json: { ...tenant, modules },
+    }
   },
   'tenant list': async (host) => {
     const tenants = await host.tenants.list()
@@ -178,7 +200,9 @@ export const commands: Record<string, Command> = {
   },
   'plugin enable': async (host, args, options) => {
     if (!options.tenant) throw new UsageError('plugin enable needs --tenant')
-    const result = await host.enableModule(options.tenant, one(args, 'module id'))
+    const id = one(args, 'module id')
+    knownModule(host, id)
+    const result = await host.enableModule(options.tenant, id)
     const text = result.status === 'ok'
       ? `enabled ${result.source} for ${result.tenant}${result.applied.length ? ` (applied ${result.applied.join(', ')})` : ''}\n`
       : `enabled ${result.source} for ${result.tenant}, but its migrations ${result.status}: ${result.error}\n`
@@ -187,6 +211,9 @@ export const commands: Record<string, Command> = {
   'plugin disable': async (host, args, options) => {
     if (!options.tenant) throw new UsageError('plugin disable needs --tenant')
     const id = one(args, 'module id')
+    const tenant = await host.tenants.get(options.tenant)
+    // A module no longer found may still be enabled somewhere: that one can be disabled.
+    if (!host.plugins.state(tenant.id, id)) knownModule(host, id)
     await host.disableModule(options.tenant, id)
     return { text: `disabled ${id} for ${options.tenant}\n`, json: { tenant: options.tenant, module: id, enabled: false } }
   },

@@ -1,12 +1,15 @@
 // plinth <command>: operate a plinth database whether or not a host is running on it. It reads the
 // same environment as the host (DATABASE_URL, or the embedded database in PLINTH_DATA_DIR) and
 // brings the database up to date before it acts, as a starting host would.
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../host/config.ts'
 import { HttpProblem } from '../problems.ts'
 import { Host } from '../host/host.ts'
 import { createLogger } from '../host/logger.ts'
+import { loadEnvFile } from '../host/env-file.ts'
 import { commands, UsageError, USAGE } from './commands.ts'
+import { scaffoldModule, ScaffoldError } from './scaffold.ts'
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -21,11 +24,13 @@ async function main(argv: string[]): Promise<number> {
       principal: { type: 'string' },
       description: { type: 'string' },
       url: { type: 'string' },
+      dir: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
   const [group, action, ...rest] = positionals
+  if (group === 'module' && action === 'new' && !values.help) return newModule(rest, values.dir)
   const command = commands[`${group} ${action}`] ?? commands[group ?? '']
   if (values.help || !command) {
     process.stdout.write(USAGE)
@@ -33,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const args = commands[`${group} ${action}`] ? rest : [action, ...rest].filter(Boolean)
 
+  loadEnvFile()
   const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })
   // Logs go to stderr: stdout is the command's output, for people and for pipes.
   const log = createLogger(config, process.stderr)
@@ -46,10 +52,31 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** `plinth module new`: writes files, needs no database. */
+function newModule(args: string[], dir: string | undefined): number {
+  if (args.length !== 1) throw new UsageError(`module new takes one module id, got ${args.length}`)
+  const made = scaffoldModule(args[0], dir)
+  const root = path.dirname(made.moduleDir)
+  const lines = [`created module ${args[0]} in ${made.moduleDir}`, ...made.files.map((f) => `  ${f}`), '', 'Next:']
+  if (made.standalone) {
+    lines.push(
+      `  cd ${root} && npm install          # links this plinth; tap, tsx and typescript`,
+      `  npx tap                            # the module's suite (embedded database, or DATABASE_URL)`,
+      `  npm run typecheck`,
+      `  PLINTH_PLUGIN_DIRS=${root}         # in plinth's .env: the host and the CLI load it from there`,
+    )
+  } else {
+    lines.push(`  npm run test:plugin -- ${args[0]}     # its suite`, `  npm run dev                          # serve it under /api/plugins/${args[0]}`)
+  }
+  process.stdout.write(lines.join('\n') + '\n')
+  return 0
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
     if (err instanceof ConfigError) process.stderr.write(`plinth: ${err.message}\n`)
+    else if (err instanceof ScaffoldError) process.stderr.write(`plinth: ${err.message}\n`)
     else if (err instanceof UsageError || (err as any)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       process.stderr.write(`plinth: ${err.message}\n\n${USAGE}`)
       process.exit(2)

@@ -231,12 +231,35 @@ export class Host {
       onSuccess: this.recordModuleResult,
       onFailure: this.recordModuleResult,
     })
+    report.tenants.push(...(await this.recoverFailedModules(report)))
     for (const result of report.tenants.filter((r) => r.status !== 'ok')) {
       this.log.error({ tenant: result.tenant, source: result.source, status: result.status, reason: result.error }, 'tenant migration did not complete')
     }
     if (report.publicApplied.length > 0) this.log.info({ applied: report.publicApplied }, 'applied public migrations')
     this.lastMigration = report
     return report
+  }
+
+  /**
+   * A module `failed` for a tenant with nothing pending there any more (an edited migration put
+   * back as it was applied) is ready again: migrate is how an operator recovers, not `plugin enable`.
+   */
+  private async recoverFailedModules(report: MigrateReport): Promise<TenantMigrationResult[]> {
+    const { rows } = await this.pool.query<{ tenantId: string; code: string; moduleId: string; error: string | null }>(
+      `SELECT p.tenant_id AS "tenantId", t.code, p.plugin_id AS "moduleId", p.error
+         FROM public.sys_tenant_plugin p JOIN public.sys_tenant t ON t.id = p.tenant_id
+        WHERE p.enabled AND p.status = 'failed'`,
+    )
+    const recovered: TenantMigrationResult[] = []
+    for (const row of rows) {
+      const loaded = this.modules.some((m) => m.id === row.moduleId && m.status === 'loaded')
+      const triedNow = report.tenants.some((r) => r.tenant === row.code && (r.source === row.moduleId || (r.source === 'host' && r.status !== 'ok')))
+      if (!loaded || triedNow) continue
+      await this.plugins.setStatus(row.tenantId, row.moduleId, 'ready', null)
+      this.log.info({ tenant: row.code, module: row.moduleId, was: row.error }, 'module ready again for the tenant: nothing of it is pending there')
+      recovered.push({ tenant: row.code, source: row.moduleId, status: 'ok', applied: [], recovered: row.error ?? 'failed before' })
+    }
+    return recovered
   }
 
   /** The contract's withTenantTx (tenancy/with-tenant-tx.ts): joins the request in progress, if any. */

@@ -22,6 +22,8 @@ declare module 'fastify' {
     module?: string
     /** A module route open to callers without a credential (contract: routes say so in their options). */
     public?: boolean
+    /** The permissions its guards check: for the OpenAPI document. */
+    permissions?: string[]
   }
 }
 

@@ -7,7 +7,8 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { buildApp, type AppOptions } from './app.ts'
-import { ConfigError, loadConfig, type Config } from './config.ts'
+import { loadConfig, type Config } from './config.ts'
+import { loadEnvFile } from './env-file.ts'
 import { Host } from './host.ts'
 import { createLogger } from './logger.ts'
 import type { Metrics } from './metrics.ts'
@@ -15,15 +16,17 @@ import { PROBLEM_CONTENT_TYPE, problemBody } from '../problems.ts'
 
 export async function runServer(appOptions: AppOptions = {}) {
   let config: Config
+  let envFile: string | undefined
   try {
+    envFile = loadEnvFile()
     config = loadConfig()
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    process.stderr.write(`plinth: ${err.message}\n`)
+    process.stderr.write(`plinth: ${(err as Error).message}\n`)
     process.exit(1)
   }
 
   const log = createLogger(config)
+  if (envFile) log.info({ file: envFile }, 'settings read from the env file, under the environment')
   // Log writes are asynchronous: flush them before exiting, or the reason for the exit is lost.
   const exit = (code: number) => log.flush(() => process.exit(code))
   let host: Host

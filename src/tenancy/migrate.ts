@@ -18,6 +18,8 @@ export interface TenantMigrationResult {
   status: 'ok' | 'failed' | 'skipped'
   applied: string[]
   error?: string
+  /** It was failed for this tenant (this was why) and has nothing pending now: ready again. */
+  recovered?: string
 }
 
 export interface MigrateReport {

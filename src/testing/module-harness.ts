@@ -74,7 +74,7 @@ interface Teardown {
 /** What a tap `t` offers that expectStatus uses. */
 interface Assert {
   pass(message: string): unknown
-  fail(message: string, extra?: Record<string, unknown>): unknown
+  fail(message: string, extra: Record<string, unknown>): unknown
 }
 
 /**
@@ -90,9 +90,15 @@ export function expectStatus(t: Assert, res: HarnessResponse, status: number, me
   try {
     body = res.json()
   } catch {}
-  t.fail(message, { found: res.statusCode, wanted: status, body, logs: res.logs.map(({ level, msg, err, ...rest }) => ({ level, msg, ...(err ? { err: err.message ?? err } : {}), ...pick(rest) })) })
+  const logs = res.logs.map(({ level, msg, err, ...rest }) => ({ level: LEVELS[level] ?? level, msg, ...(err ? { err: err.message ?? err } : {}), ...pick(rest) }))
+  // The failure points at the test's line, not at this function.
+  const where: { stack?: string } = {}
+  Error.captureStackTrace(where, expectStatus)
+  t.fail(message, { found: res.statusCode, wanted: status, body, logs, stack: where.stack!.split('\n').slice(1).join('\n') })
   return false
 }
+
+const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }
 
 // The fields of a log line worth reading in a test failure; the rest (pid, hostname, time) is noise.
 function pick(line: LogLine) {

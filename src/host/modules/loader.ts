@@ -91,7 +91,7 @@ let typeScriptLoads = import.meta.url.endsWith('.ts')
 const hooksRegisteredFor = new Set<string>()
 
 /** Lets modules under `roots` import the contract's packages and be ES modules (resolution-hooks.ts). */
-function registerResolutionHooks(roots: string[]) {
+export function registerResolutionHooks(roots: string[]) {
   const moduleRoots = roots.map((root) => pathToFileURL(path.resolve(root)).href.replace(/\/?$/, '/')).filter((url) => !hooksRegisteredFor.has(url))
   if (moduleRoots.length === 0) return
   for (const url of moduleRoots) hooksRegisteredFor.add(url)

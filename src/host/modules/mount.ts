@@ -11,7 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { installTenantScope } from '../../tenancy/tenant-scope.ts'
 import { currentRequest } from '../../tenancy/current-request.ts'
 import type { IdentityProvider } from '../../rbac/principal.ts'
-import { requirePermission } from '../../rbac/require.ts'
+import { requiredPermission, requirePermission } from '../../rbac/require.ts'
 import { HttpProblem, problems } from '../../problems.ts'
 import { ROUTING_OPTIONS } from '../fastify-options.ts'
 import type { Host } from '../host.ts'
@@ -90,6 +90,9 @@ async function checkMountable(record: ModuleRecord) {
 
 const isOwnHealth = (route: CompiledRoute) => route.url === '/health' && (route.method === 'GET' || route.method === 'HEAD')
 
+/** The permissions a route's guards check (ctx.rbac.require), for its OpenAPI operation. */
+const routePermissions = (route: CompiledRoute) => [...new Set(route.steps.map((step) => requiredPermission(step.fn)).filter((p) => p !== undefined))]
+
 function mountRoutes(scope: FastifyInstance, record: ModuleRecord, routes: CompiledRoute[], open: OpenTransaction) {
   for (const route of routes) {
     const { schema = {}, summary, description, tags } = route.options
@@ -97,7 +100,7 @@ function mountRoutes(scope: FastifyInstance, record: ModuleRecord, routes: Compi
       method: route.method,
       url: route.url,
       schema: { ...schema, summary, description, tags: tags ?? [record.id] },
-      config: { module: record.id, public: route.options.public === true },
+      config: { module: record.id, public: route.options.public === true, permissions: routePermissions(route) },
       exposeHeadRoute: route.exposeHeadRoute,
       handler: chainHandler(route, open),
     })

@@ -102,7 +102,7 @@ export default defineModule({
 
     ctx.router.delete(
       '/items/:id',
-      { schema: { params: IdParams }, summary: 'Delete an item' },
+      { schema: { params: IdParams, response: { 204: Type.Null({ description: 'Deleted' }) } }, summary: 'Delete an item' },
       ctx.rbac.require('inventory.items.delete'),
       async (req, res) => {
         const deleted = await req.db.delete(items).where(eq(items.id, req.params.id)).returning({ id: items.id })
