@@ -10,10 +10,13 @@ export interface Finished {
   stderr: string
 }
 
-/** The environment of a child: the test database's, and nothing inherited that points elsewhere. */
+/**
+ * The environment of a child: the test database's, and nothing inherited that points elsewhere;
+ * no .env either (a developer's own would), unless the test names one with PLINTH_ENV_FILE.
+ */
 export function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const { DATABASE_URL: _url, PLINTH_DATA_DIR: _dir, ...rest } = process.env
-  return { ...rest, ...env }
+  const { DATABASE_URL: _url, PLINTH_DATA_DIR: _dir, PLINTH_PLUGIN_DIRS: _dirs, ...rest } = process.env
+  return { ...rest, PLINTH_ENV_FILE: 'none', ...env }
 }
 
 export function startTs(file: string, args: string[], env: Record<string, string | undefined>): ChildProcess {
@@ -36,11 +39,11 @@ export function runTs(file: string, args: string[], env: Record<string, string |
   return finished(startTs(file, args, env))
 }
 
-/** `plinth <args>` as a real process. */
-export function plinth(args: string[], env: Record<string, string | undefined>) {
+/** `plinth <args>` as a real process (in the project folder, or in `cwd`). */
+export function plinth(args: string[], env: Record<string, string | undefined>, cwd = PROJECT_ROOT) {
   return finished(
     spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin/plinth.js'), ...args], {
-      cwd: PROJECT_ROOT,
+      cwd,
       env: childEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     }),

@@ -91,12 +91,12 @@ let typeScriptLoads = import.meta.url.endsWith('.ts')
 const hooksRegisteredFor = new Set<string>()
 
 /** Lets modules under `roots` import the contract's packages and be ES modules (resolution-hooks.ts). */
-export function registerResolutionHooks(roots: string[]) {
+export function registerResolutionHooks(roots: string[], testPackages?: string[]) {
   const moduleRoots = roots.map((root) => pathToFileURL(path.resolve(root)).href.replace(/\/?$/, '/')).filter((url) => !hooksRegisteredFor.has(url))
   if (moduleRoots.length === 0) return
   for (const url of moduleRoots) hooksRegisteredFor.add(url)
   const ext = path.extname(fileURLToPath(import.meta.url))
-  const data: ResolutionHooksData = { moduleRoots, hostUrl: import.meta.url, moduleApiUrl: new URL(`../../module${ext}`, import.meta.url).href }
+  const data: ResolutionHooksData = { moduleRoots, hostUrl: import.meta.url, moduleApiUrl: new URL(`../../module${ext}`, import.meta.url).href, testPackages }
   const hooks = new URL(`./resolution-hooks${ext}`, import.meta.url)
   register(hooks, { data })
 }

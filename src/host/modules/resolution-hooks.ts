@@ -18,9 +18,11 @@ export interface ResolutionHooksData {
   hostUrl: string
   /** The host's own `plinth/module` (src/module.ts, or dist/module.js when built). */
   moduleApiUrl: string
+  /** More packages to take from the host: `tap`, for a module's tests run from the host. */
+  testPackages?: string[]
 }
 
-const CONTRACT_PACKAGE = /^(typebox|drizzle-orm|plinth)(\/|$)/
+let hostPackage = /^(typebox|drizzle-orm|plinth)(\/|$)/
 const MODULE_SOURCE = /\.(ts|js|mts|mjs)$/
 
 let moduleRoots: string[] = []  // every registration's, in this hooks thread
@@ -32,6 +34,7 @@ export function initialize(data: ResolutionHooksData) {
   moduleRoots = [...new Set([...moduleRoots, ...data.moduleRoots])]
   hostUrl = data.hostUrl
   moduleApiUrl = data.moduleApiUrl
+  if (data.testPackages?.length) hostPackage = new RegExp(`^(typebox|drizzle-orm|plinth|${data.testPackages.join('|')})(\\/|$)`)
 }
 
 const inModuleRoot = (url: string | undefined) => url !== undefined && moduleRoots.some((root) => url.startsWith(root))
@@ -40,7 +43,7 @@ type Resolved = { url: string; format?: string | null; shortCircuit?: boolean }
 type NextResolve = (specifier: string, context: { parentURL?: string }) => Promise<Resolved>
 
 export async function resolve(specifier: string, context: { parentURL?: string }, nextResolve: NextResolve): Promise<Resolved> {
-  if (inModuleRoot(context.parentURL) && CONTRACT_PACKAGE.test(specifier)) {
+  if (inModuleRoot(context.parentURL) && hostPackage.test(specifier)) {
     // The package's exports name the source; a built host serves its compiled copy.
     if (specifier === 'plinth/module') return { url: moduleApiUrl, format: 'module', shortCircuit: true }
     return nextResolve(specifier, { ...context, parentURL: hostUrl })

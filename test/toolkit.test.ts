@@ -1,0 +1,208 @@
+// The module author's toolkit, used as an author uses it, as processes: `plinth module new`, the
+// module's own suite (`npx tap` in its own repository, `npm run test:plugin` in plinth's), its
+// types, the built host loading it, the dev loop, and the CLI reading .env.
+import { spawn } from 'node:child_process'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import t from 'tap'
+import { PROJECT_ROOT } from '../src/host/host.ts'
+import { createTestDatabase } from '../src/testing/database.ts'
+import { buildOnce } from './helpers/build.ts'
+import { childEnv, finished, plinth, startServer } from './helpers/process.ts'
+
+const tmp = async (t: { teardown(fn: () => unknown): void }, prefix: string) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix))
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/**
+ * A command as an author types it in a shell, in `cwd`: none of this suite's own tap runner's
+ * settings (TAP_CWD and the like would make a tap started there run this project's tests).
+ */
+function run(command: string, args: string[], cwd: string, env: Record<string, string | undefined> = {}) {
+  const shell = Object.fromEntries(Object.entries(childEnv(env)).filter(([name]) => !/^(TAP|_TAPJS)/.test(name)))
+  return finished(spawn(command, args, { cwd, env: shell, stdio: ['ignore', 'pipe', 'pipe'] }))
+}
+
+const output = (r: { stdout: string; stderr: string }) => r.stdout + r.stderr
+
+/** Asserts a command succeeded; when it did not, what it printed goes in the test's output. */
+function succeeded(t: { equal(a: unknown, b: unknown, m: string): unknown; comment(m: string): unknown }, result: { code: number | null; stdout: string; stderr: string }, what: string) {
+  if (result.code !== 0) t.comment(output(result).slice(-3000))
+  t.equal(result.code, 0, what)
+}
+
+// The test database's settings, for children: DATABASE_URL is the server's (the harness makes a
+// database of its own there); without it, each suite is embedded.
+const serverEnv = process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}
+
+t.test('a scaffolded module in its own repository: installs, passes its suite and typecheck, and the built host serves it', async (t) => {
+  const repo = await tmp(t, 'plinth-modules-')
+  const made = await plinth(['module', 'new', 'bookings', '--dir', repo], {})
+  t.equal(made.code, 0, made.stderr)
+  t.match(made.stdout, `created module bookings in ${path.join(repo, 'bookings')}`)
+  for (const file of ['bookings/module.config.ts', 'bookings/plugin.ts', 'bookings/migrations/001_bookings_items.sql', 'bookings/test/bookings.test.ts', 'package.json', 'tsconfig.json']) {
+    t.match(made.stdout, file)
+    await t.resolves(fs.access(path.join(repo, file)), `${file} written`)
+  }
+
+  const again = await plinth(['module', 'new', 'bookings', '--dir', repo], {})
+  t.equal(again.code, 1)
+  t.match(again.stderr, `plinth: ${path.join(repo, 'bookings')} already exists`)
+  const bad = await plinth(['module', 'new', 'Bad_Id', '--dir', repo], {})
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, '"Bad_Id" is not a module id')
+
+  const install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], repo)
+  succeeded(t, install, 'npm install')
+
+  const suite = await run('npx', ['tap'], repo, serverEnv)
+  succeeded(t, suite, 'its suite passes')
+  t.match(output(suite), /# \{ total: \d+, pass: \d+ \}/)
+  t.notMatch(output(suite), /fail:/)
+
+  const types = await run('npm', ['run', 'typecheck'], repo)
+  succeeded(t, types, 'npm run typecheck')
+
+  // A mistake in the author's expectation: the failure shows the answer and the request's log.
+  const testFile = path.join(repo, 'bookings/test/bookings.test.ts')
+  const source = await fs.readFile(testFile, 'utf8')
+  await fs.writeFile(testFile, source.replace('expectStatus(t, created, 201)', 'expectStatus(t, created, 200)'))
+  const failing = await run('npx', ['tap', 'bookings/test/bookings.test.ts'], repo, serverEnv)
+  t.equal(failing.code, 1)
+  t.match(output(failing), /-200\s+\+201/, 'the status it wanted and the one it got')
+  t.match(output(failing), /name: First/, 'the body it got')
+  t.match(output(failing), /msg: item created/, "the request's log lines")
+  t.match(output(failing), /fileName: bookings\/test\/bookings\.test\.ts/, "pointing at the test's line")
+  await fs.writeFile(testFile, source)
+
+  const build = await buildOnce()
+  t.equal(build.code, 0, build.stderr)
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const server = await startServer({ ...database.env, PLINTH_PLUGIN_DIRS: repo, PLINTH_STRICT_PLUGINS: '1' }, 'dist/main.js')
+  t.teardown(() => server.child.kill('SIGKILL'))
+  const listed = await (await fetch(`${server.url}/api/plugins`)).json()
+  t.same(
+    listed.plugins.map((p: { id: string; status: string }) => `${p.id} ${p.status}`).sort(),
+    ['bookings loaded', 'inventory loaded', 'tickets loaded'],
+    'its node_modules is not a module',
+  )
+})
+
+t.test('plinth module new in this repository: npm run test:plugin runs its suite, and only it', async (t) => {
+  // A checkout of its own (src copied, the rest linked): the module is written into its src/plugins.
+  const checkout = await tmp(t, 'plinth-checkout-')
+  await fs.cp(path.join(PROJECT_ROOT, 'src'), path.join(checkout, 'src'), { recursive: true })
+  // Copied, not linked: Node runs a linked script from where it really is, the project.
+  for (const entry of ['bin', 'scripts']) await fs.cp(path.join(PROJECT_ROOT, entry), path.join(checkout, entry), { recursive: true })
+  await fs.copyFile(path.join(PROJECT_ROOT, 'package.json'), path.join(checkout, 'package.json'))
+  for (const entry of ['node_modules', 'migrations', 'tsconfig.json']) await fs.symlink(path.join(PROJECT_ROOT, entry), path.join(checkout, entry))
+
+  const made = await run(process.execPath, ['bin/plinth.js', 'module', 'new', 'shelf'], checkout)
+  t.equal(made.code, 0, made.stderr)
+  t.match(made.stdout, `created module shelf in ${path.join(checkout, 'src/plugins/shelf')}`)
+  t.match(made.stdout, 'npm run test:plugin -- shelf')
+  t.notMatch(made.stdout, 'package.json', 'inside plinth it needs no package of its own')
+
+  const suite = await run('npm', ['run', 'test:plugin', '--', 'shelf'], checkout, serverEnv)
+  succeeded(t, suite, 'its suite passes')
+  t.match(output(suite), /^ok 1 - src\/plugins\/shelf\/test\/shelf\.test\.ts/m)
+  t.notMatch(output(suite), /inventory\/test|tickets\/test/, 'no other suite ran')
+
+  const unknown = await run('npm', ['run', 'test:plugin', '--', 'no-such-module'], checkout)
+  t.equal(unknown.code, 2)
+  t.match(output(unknown), 'no test folder for module no-such-module')
+})
+
+t.test("a stranger's module folder with no package.json: test:plugin gives its suite plinth/testing", async (t) => {
+  const dir = await tmp(t, 'plinth-stranger-')
+  await fs.cp(path.join(PROJECT_ROOT, 'test/fixtures/stranger/bookings'), path.join(dir, 'bookings'), { recursive: true })
+  await fs.mkdir(path.join(dir, 'bookings/test'))
+  await fs.writeFile(
+    path.join(dir, 'bookings/test/rooms.test.ts'),
+    `import t from 'tap'
+import { expectStatus, startModuleHost } from 'plinth/testing'
+
+const h = await startModuleHost(t)
+const desk = await h.client({ tenant: 'acme', permissions: ['bookings.bookings.read', 'bookings.bookings.write'] })
+t.test('a booking is made and listed', async (t) => {
+  expectStatus(t, await desk.post('/bookings', { guest: 'Ada', nights: 2 }), 201)
+  t.match((await desk.get('/bookings')).json(), { bookings: [{ guest: 'Ada', nights: 2 }] })
+})
+`,
+  )
+  const suite = await run('npm', ['run', 'test:plugin', '--', 'bookings'], PROJECT_ROOT, { ...serverEnv, PLINTH_PLUGIN_DIRS: dir })
+  succeeded(t, suite, 'its suite passes')
+  t.match(output(suite), /# \{ total: 2, pass: 2 \}/)
+})
+
+t.test('the CLI reads .env in its folder, under the environment, and names what it knows', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const modules = await tmp(t, 'plinth-dotenv-modules-')
+  t.equal((await plinth(['module', 'new', 'shelf', '--dir', modules], {})).code, 0)
+  const work = await tmp(t, 'plinth-dotenv-')
+  const settings = { ...database.env, PLINTH_PLUGIN_DIRS: modules }
+  await fs.writeFile(path.join(work, '.env'), Object.entries(settings).map(([k, v]) => `${k}=${v}`).join('\n') + '\n')
+  const env = { PLINTH_ENV_FILE: '' }
+
+  const created = await plinth(['tenant', 'create', 'acme', '--name', 'Acme'], env, work)
+  t.equal(created.code, 0, created.stderr)
+  t.match(created.stdout, 'modules: inventory, shelf, tickets', 'the module from .env was enabled for the new tenant')
+
+  const unknown = await plinth(['plugin', 'enable', 'bookings', '--tenant', 'acme'], env, work)
+  t.equal(unknown.code, 1)
+  t.match(unknown.stderr, 'No module has the id "bookings". Modules found: inventory, tickets, shelf')
+  t.match(unknown.stderr, `PLINTH_PLUGIN_DIRS: ${modules}`)
+
+  const overridden = await plinth(['plugin', 'list'], { ...env, PLINTH_PLUGINS: 'inventory' }, work)
+  t.equal(overridden.code, 0, overridden.stderr)
+  t.notMatch(overridden.stdout, 'shelf', 'the environment wins over .env')
+
+  const elsewhere = await plinth(['plugin', 'list'], { ...database.env }, work)
+  t.notMatch(elsewhere.stdout, 'shelf', 'PLINTH_ENV_FILE=none reads no file')
+
+  // An edited migration fails the module for the tenant; put back, migrate makes it ready again.
+  const migration = path.join(modules, 'shelf/migrations/001_shelf_items.sql')
+  const original = await fs.readFile(migration, 'utf8')
+  await fs.writeFile(migration, original + '\n-- edited\n')
+  const refused = await plinth(['migrate', '--json'], env, work)
+  t.equal(refused.code, 1)
+  t.match(JSON.parse(refused.stdout).tenants, [{ tenant: 'acme', source: 'shelf', status: 'failed', error: /was edited after it was applied/ }])
+  await fs.writeFile(migration, original)
+  const recovered = await plinth(['migrate'], env, work)
+  t.equal(recovered.code, 0, recovered.stderr)
+  t.match(recovered.stdout, /acme shelf: ok, nothing pending; was failed \(.*edited.*\), ready again/)
+  const after = await plinth(['migrate'], env, work)
+  t.match(after.stdout, 'tenants: nothing pending', 'recovered once, then nothing to say')
+})
+
+t.test('npm run dev restarts on a new migration or a changed file in a PLINTH_PLUGIN_DIRS folder', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const modules = await tmp(t, 'plinth-dev-modules-')
+  t.equal((await plinth(['module', 'new', 'shelf', '--dir', modules], {})).code, 0)
+  const dev = spawn('npm', ['run', 'dev'], { cwd: PROJECT_ROOT, env: childEnv({ ...database.env, PLINTH_PLUGIN_DIRS: modules, PORT: '0', LOG_PRETTY: '0' }), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  t.teardown(() => {
+    try {
+      process.kill(-dev.pid!, 'SIGKILL')
+    } catch {}
+  })
+  let log = ''
+  dev.stdout.on('data', (d) => (log += d))
+  dev.stderr.on('data', (d) => (log += d))
+  const starts = () => log.match(/Server listening at/g)?.length ?? 0
+  const waitForStarts = async (n: number) => {
+    for (let i = 0; i < 300 && starts() < n; i++) await new Promise((r) => setTimeout(r, 100))
+    return starts()
+  }
+  t.equal(await waitForStarts(1), 1, 'started')
+  await fs.writeFile(path.join(modules, 'shelf/migrations/002_more.sql'), 'ALTER TABLE shelf_items ADD COLUMN size int;\n')
+  t.equal(await waitForStarts(2), 2, 'a new .sql file restarts it')
+  t.match(log, /002_more\.sql/)
+  await fs.appendFile(path.join(modules, 'shelf/plugin.ts'), '\n// touched\n')
+  t.equal(await waitForStarts(3), 3, 'a changed .ts file restarts it')
+})
