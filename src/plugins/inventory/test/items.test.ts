@@ -1,7 +1,7 @@
 // The inventory module's own suite, through the module harness: real HTTP (inject), a real
 // database, principals holding exactly the permissions each test names.
 import t from 'tap'
-import { startModuleHost } from 'plinth/testing'
+import { expectStatus, startModuleHost } from 'plinth/testing'
 
 const h = await startModuleHost(t, { tenants: ['acme', 'beta'] })
 const all = ['inventory.items.read', 'inventory.items.create', 'inventory.items.update', 'inventory.items.delete']
@@ -13,13 +13,14 @@ const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
 t.test('create, get, update, delete', async (t) => {
   const created = await acme.post('/items', { name: 'Widget', sku: 'W-1', quantity: 3 })
-  t.equal(created.statusCode, 201)
+  expectStatus(t, created, 201)
   const item = created.json()
   t.match(item, { id: String, name: 'Widget', sku: 'W-1', quantity: 3, createdAt: ISO_TIME, updatedAt: ISO_TIME })
 
   t.same((await acme.get(`/items/${item.id}`)).json(), item)
-  const updated = await acme.patch(`/items/${item.id}`, { quantity: 5 })
-  t.equal(updated.statusCode, 200)
+  const updated = await acme.patch(`/items/${item.id}`, { quantity: 5 }, { headers: { 'x-request-id': 'restock-1' } })
+  expectStatus(t, updated, 200)
+  t.equal(updated.headers['x-request-id'], 'restock-1', 'a header for this request alone')
   t.equal(updated.json().quantity, 5)
 
   const deleted = await acme.delete(`/items/${item.id}`)
