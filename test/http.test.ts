@@ -19,7 +19,8 @@ const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
 t.test('every error case answers in the one shape', async (t) => {
   const invalid = await th.app.inject({ method: 'POST', url: '/notes', headers: { 'x-tenant': 'acme' }, payload: { body: '' } })
   const body = assertProblem(t, invalid, 400, 'VALIDATION_FAILED')
-  t.same(body.errors, [{ path: '/body/body', message: 'must NOT have fewer than 1 characters' }])
+  t.match(body.errors, [{ path: '/body/body', message: /\S/ }], 'the field that failed, with a message')
+  t.equal(body.errors.length, 1)
 
   const malformed = await th.app.inject({
     method: 'POST',

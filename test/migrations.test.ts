@@ -57,6 +57,34 @@ t.test('bootstrap creates everything once; a second start changes nothing', asyn
   t.same(await snapshot(second.host.pool), before)
 })
 
+t.test("a tenant whose host migrations failed gets none of its modules' new files: they are reported skipped", async (t) => {
+  const dir = await migrationsCopy(t)
+  const modules = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-skipped-'))
+  t.teardown(() => fs.rm(modules, { recursive: true, force: true }))
+  await fs.mkdir(path.join(modules, 'notes/migrations'), { recursive: true })
+  await fs.writeFile(path.join(modules, 'notes/module.config.ts'), "export default { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x', permissions: [] }\n")
+  await fs.writeFile(path.join(modules, 'notes/plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x' }, register() {} }\n")
+  await fs.writeFile(path.join(modules, 'notes/migrations/001_notes.sql'), 'CREATE TABLE notes (id int);\n')
+  const env = { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' }
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const first = await startTestHost({ database, migrationsDir: dir, env })
+  await first.createTenant('acme')
+  await first.close()
+
+  // A host file that fails for acme, and a new module file that builds on the host's tables.
+  await fs.writeFile(path.join(dir, 'tenant/900_broken.sql'), 'SELECT 1 / 0;\n')
+  await fs.writeFile(path.join(modules, 'notes/migrations/002_more.sql'), 'CREATE TABLE more_notes (id int);\n')
+  const second = await startTestHost({ database, migrationsDir: dir, env })
+  t.teardown(second.close)
+  t.match(second.host.lastMigration!.tenants, [
+    { tenant: 'acme', source: 'host', status: 'failed', error: /division by zero/ },
+    { tenant: 'acme', source: 'notes', status: 'skipped', applied: [], error: 'the host migrations of this tenant failed' },
+  ])
+  const { rows } = await second.host.pool.query(`SELECT to_regclass('t_acme.more_notes') AS t`)
+  t.equal(rows[0].t, null, 'the skipped file did not run')
+})
+
 t.test('an applied migration that was edited is refused with a clear error', async (t) => {
   const dir = await migrationsCopy(t)
   const database = await createTestDatabase()

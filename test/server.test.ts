@@ -1,4 +1,5 @@
 // The host as operators run it: a real process, configured by its environment, stopped by signal.
+import net from 'node:net'
 import path from 'node:path'
 import t from 'tap'
 import { createTestDatabase } from '../src/testing/database.ts'
@@ -46,6 +47,7 @@ t.test('SIGTERM lets the request in flight finish, then exits 0; committed data 
   const response = await inFlight
   t.equal(response.status, 200, 'the request in flight completed')
   t.same(await response.json(), { held: 1200 })
+  t.equal(response.headers.get('connection'), 'close', 'and closed its connection after it')
   const exit = await first.exit
   t.equal(exit.code, 0, 'exit 0')
   t.match(first.output(), /shutting down: draining requests[\s\S]*stopped/)
@@ -55,6 +57,38 @@ t.test('SIGTERM lets the request in flight finish, then exits 0; committed data 
   t.same((await list.json()).tenants.map((x: any) => x.code), ['acme'], 'the tenant committed before the stop is there')
   second.child.kill('SIGINT')
   t.equal((await second.exit).code, 0)
+})
+
+t.test('draining starts no request: one pipelined behind a request in flight is not read, an idle keep-alive connection is closed', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const server = await startServer({ ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_SHUTDOWN_TIMEOUT_MS: '5000' })
+  t.equal((await fetch(`${server.url}/api/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ code: 'acme', name: 'Acme' }) })).status, 201)
+  const { hostname, port } = new URL(server.url)
+  const connect = () => new Promise<net.Socket>((resolve) => { const s = net.connect(Number(port), hostname, () => resolve(s)) })
+  const read = (socket: net.Socket) => {
+    let data = ''
+    socket.on('data', (d) => (data += d))
+    return new Promise<string>((resolve) => socket.on('close', () => resolve(data)))
+  }
+  // An idle keep-alive connection that served one request.
+  const idle = await connect()
+  const idleData = read(idle)
+  idle.write('GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n')
+  // A request in flight with a second one pipelined behind it.
+  const busy = await connect()
+  const busyData = read(busy)
+  busy.write('GET /hold?ms=1200 HTTP/1.1\r\nHost: x\r\nx-tenant: acme\r\n\r\nGET /health/live HTTP/1.1\r\nHost: x\r\n\r\n')
+  await new Promise((r) => setTimeout(r, 300))
+  server.child.kill('SIGTERM')
+  const signalled = Date.now()
+  const idleOut = await idleData
+  t.ok(Date.now() - signalled < 1000, 'the idle connection closes at once, not when its keep-alive runs out')
+  t.equal(idleOut.match(/^HTTP\/1\.1 /gm)?.length, 1, 'after its one response')
+  const pipelined = await busyData
+  t.equal(pipelined.match(/^HTTP\/1\.1 /gm)?.length, 1, 'one response on the busy connection: the pipelined request never started')
+  t.match(pipelined, /^HTTP\/1\.1 200 [\s\S]*connection: close[\s\S]*\{"held":1200\}/i)
+  t.equal((await server.exit).code, 0)
 })
 
 t.test('PLINTH_SHUTDOWN_TIMEOUT_MS cuts a request that outlasts it', async (t) => {
@@ -88,10 +122,10 @@ t.test('the built host (npm run build, then node dist/main.js) runs compiled mod
 
   const plugins = await (await fetch(`${server.url}/api/plugins`, { headers: admin })).json()
   t.same(
-    plugins.plugins.map((p: any) => [p.id, p.status]),
+    plugins.plugins.map((p: any) => [p.id, p.status]).sort(),
     [
-      ['inventory', 'loaded'],
       ['express', 'loaded'],
+      ['inventory', 'loaded'],
     ],
     'the compiled built-in module and the TypeScript one from PLINTH_PLUGIN_DIRS both load',
   )

@@ -35,13 +35,13 @@ interface Answer {
 }
 
 /** Requests with `key`, one after another on each host, until `until()` says stop. */
-async function stream(hosts: ServerProcess[], key: string, until: () => boolean): Promise<Answer[]> {
+async function stream(hosts: ServerProcess[], key: string, path: string, until: () => boolean): Promise<Answer[]> {
   const answers: Answer[] = []
   await Promise.all(
     hosts.map(async (host) => {
       while (!until()) {
         const startedAt = Date.now()
-        const res = await fetch(`${host.url}/api/me`, { headers: { authorization: `Bearer ${key}` } })
+        const res = await fetch(`${host.url}${path}`, { headers: { authorization: `Bearer ${key}` } })
         await res.arrayBuffer()
         answers.push({ startedAt, status: res.status })
         await new Promise((r) => setTimeout(r, 10))
@@ -55,7 +55,7 @@ async function stream(hosts: ServerProcess[], key: string, until: () => boolean)
  * A steady stream of requests with `key` on every host; half a second in, `command` runs through
  * the CLI. Requests started more than the bound after it returned must all have been refused.
  */
-async function changeMidStream(t: Test, hosts: ServerProcess[], key: string, command: string[], env: Record<string, string>, what: string) {
+async function changeMidStream(t: Test, hosts: ServerProcess[], key: string, command: string[], env: Record<string, string>, what: string, path = '/api/me') {
   let returnedAt = Infinity
   const change = (async () => {
     await new Promise((r) => setTimeout(r, 500))
@@ -63,7 +63,7 @@ async function changeMidStream(t: Test, hosts: ServerProcess[], key: string, com
     t.equal(done.code, 0, done.stderr)
     returnedAt = Date.now()
   })()
-  const answers = await stream(hosts, key, () => Date.now() > returnedAt + BOUND_MS + 1500)
+  const answers = await stream(hosts, key, path, () => Date.now() > returnedAt + BOUND_MS + 1500)
   await change
   const late = answers.filter((a) => a.startedAt > returnedAt + BOUND_MS)
   t.ok(answers.some((a) => a.status === 200 && a.startedAt < returnedAt), `served before ${what}`)
@@ -94,11 +94,24 @@ for (const topology of topologies) {
 
     // A grant made through the CLI: the very next request may use it, on every instance.
     t.equal((await plinth(['role', 'create', 'reader', '--tenant', 'acme'], env)).code, 0)
-    const reader = JSON.parse((await plinth(['key', 'create', '--tenant', 'acme', '--name', 'reader', '--role', 'reader', '--json'], env)).stdout).key
+    const readerKey = JSON.parse((await plinth(['key', 'create', '--tenant', 'acme', '--name', 'reader', '--role', 'reader', '--json'], env)).stdout)
+    const reader = readerKey.key
     const items = (host: ServerProcess) => fetch(`${host.url}/api/plugins/inventory/items`, { headers: { authorization: `Bearer ${reader}` } })
     for (const host of hosts) t.equal((await items(host)).status, 403, 'nothing granted yet')
     t.equal((await plinth(['role', 'grant', 'reader', 'inventory.items.read', '--tenant', 'acme'], env)).code, 0)
     for (const host of hosts) t.equal((await items(host)).status, 200, 'the first request after `role grant` returned may read')
+
+    const ITEMS = '/api/plugins/inventory/items'
+    await changeMidStream(t, hosts, reader, ['role', 'unassign', 'reader', '--principal', `key:${readerKey.id}`, '--tenant', 'acme'], env, 'the unassign', ITEMS)
+    await changeMidStream(t, hosts, first, ['plugin', 'disable', 'inventory', '--tenant', 'acme'], env, 'the module disable', ITEMS)
+    t.equal((await plinth(['plugin', 'enable', 'inventory', '--tenant', 'acme'], env)).code, 0)
+    const enabledAt = Date.now()
+    for (const host of hosts) {
+      let status = 0
+      while (status !== 200 && Date.now() - enabledAt < BOUND_MS + 500) status = (await fetch(`${host.url}${ITEMS}`, { headers: { authorization: `Bearer ${first}` } })).status
+      t.equal(status, 200, 'served again once `plugin enable` returned, on every instance')
+      t.ok(Date.now() - enabledAt <= BOUND_MS + 500, `within the bound (${Date.now() - enabledAt} ms)`)
+    }
 
     await changeMidStream(t, hosts, first, ['key', 'revoke', JSON.parse(created.stdout).id, '--tenant', 'acme'], env, 'the revoke')
     const second = JSON.parse((await plinth(['key', 'create', '--tenant', 'acme', '--name', 'second', '--role', 'admin', '--json'], env)).stdout).key

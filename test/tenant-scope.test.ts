@@ -74,6 +74,21 @@ t.test('a tenant dropped under a request in flight answers 404, never falls thro
   t.notMatch(res.body, /not yours/)
 })
 
+t.test('when a setting sent with BEGIN fails, the write pipelined behind it fails too: nothing runs outside the tenant scope', async (t) => {
+  const th = await startTestHost()
+  t.teardown(th.close)
+  const acme = await th.createTenant('acme')
+  // The role alone is gone (its schema and tables stay): set_config('role') fails; the INSERT that
+  // travelled right behind it must not run as the host's own login role.
+  await th.host.pool.query(`REASSIGN OWNED BY "${acme.role}" TO CURRENT_USER; DROP OWNED BY "${acme.role}"; DROP ROLE "${acme.role}"`)
+  const res = await th.app.inject({ method: 'POST', url: '/api/plugins/inventory/items', headers: { ...admin, 'x-tenant': 'acme' }, payload: { name: 'must not land' } })
+  assertProblem(t, res, 404, 'TENANT_NOT_FOUND')
+  const { rows } = await th.host.pool.query(`SELECT count(*)::int AS n FROM t_acme.items`)
+  t.equal(rows[0].n, 0, 'no row was written')
+  for (let i = 0; i < 50 && th.host.pool.totalCount !== th.host.pool.idleCount; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(th.host.pool.totalCount - th.host.pool.idleCount, 0, 'and no client is held')
+})
+
 t.test('a tenant created by the host gets its role; dropping the tenant drops it', async (t) => {
   const th = await startTestHost()
   t.teardown(th.close)

@@ -69,7 +69,7 @@ function documentModuleRoute({ schema = {}, url, route }: DocumentedRoute) {
   }
   add('429', 'TOO_MANY_FAILED_ATTEMPTS: too many failed authentications from this address (Retry-After).')
   add('500', 'INTERNAL_ERROR: the module failed; the log has why.')
-  add('503', 'MODULE_UNAVAILABLE for this tenant, DB_UNAVAILABLE, NOT_READY, SHUTTING_DOWN or LOCK_TIMEOUT (Retry-After).')
+  add('503', 'MODULE_UNAVAILABLE for this tenant, DB_UNAVAILABLE, NOT_READY or LOCK_TIMEOUT (Retry-After).')
   add('504', 'STATEMENT_TIMEOUT: the database took longer than DB_STATEMENT_TIMEOUT_MS.')
   const needs = permissions.length > 0 ? `Requires permission ${permissions.map((p) => `\`${p}\``).join(' and ')}.` : config.public ? 'Public: no credential needed.' : 'Requires a credential of the tenant (no particular permission).'
   return {

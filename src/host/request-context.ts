@@ -40,12 +40,12 @@ async function requestContextPlugin(app: FastifyInstance, { metrics }: { metrics
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       return sendProblem(request, reply, new HttpProblem(400, 'BAD_REQUEST', 'An HTTP/1.1 request must name its Host.'))
     }
-    if (!draining) return done()
-    reply.header('connection', 'close')
-    sendProblem(request, reply, new HttpProblem(503, 'SHUTTING_DOWN', 'This instance is shutting down; retry the request.', { headers: { 'retry-after': '1' } }))
+    done()
   })
 
-  // A keep-alive socket would hold the server open after its last response while we drain.
+  // Draining (SIGTERM): the listener is closed and idle keep-alive sockets with it (Fastify), so no
+  // new request starts here; a response still in flight closes its connection after it, so a
+  // request pipelined behind it is never read and the client retries it on another instance.
   app.addHook('onSend', function closeWhileDraining(_request, reply, payload, done) {
     if (draining) reply.header('connection', 'close')
     done(null, payload)
