@@ -66,6 +66,20 @@ t.test("the seed's sequence: 403 until granted, 2xx, 403 again after the revoke,
   t.notOk(secrets.some((s) => (stdout + stderr).includes(s)), 'no key in the second instance log')
 })
 
+t.test('a grant made elsewhere works on the very next request, before any change notice; a 403 names what is missing', async (t) => {
+  const { key, id } = await issue('acme', 'late-grant')
+  await th.host.roles.create(acme, 'late')
+  await th.host.roles.assign(acme, 'late', `key:${id}`)
+  const refused = await items(bearer(key))
+  const body = assertProblem(t, refused, 403, 'FORBIDDEN')
+  t.match(body.detail, 'inventory.items.read', 'the problem names the permission the route needs')
+  // Written as another instance would, without telling this one: only the re-check can see it.
+  await th.host.pool.query(
+    `INSERT INTO t_acme.plinth_role_grant (role_id, permission) SELECT id, 'inventory.items.read' FROM t_acme.plinth_role WHERE name = 'late'`,
+  )
+  t.equal((await items(bearer(key))).statusCode, 200, 'the refusal was checked again against the database')
+})
+
 t.test('a key of tenant A never reaches tenant B, through any example-module route', async (t) => {
   await th.host.roles.create(acme, 'all')
   await th.host.roles.grant(acme, 'all', '*')
