@@ -28,8 +28,17 @@ for (const id of ids) {
     console.error(`no test folder for module ${id} (looked in ${roots.map((r) => path.join(r, id, 'test')).join(', ')})`)
     process.exit(2)
   }
-  const dir = path.join(moduleRoot, id, 'test')
+  let dir = path.join(moduleRoot, id, 'test')
   const project = moduleRoot !== roots[0] && fs.existsSync(path.join(moduleRoot, 'package.json')) ? moduleRoot : root
+  if (project === root && moduleRoot !== roots[0]) {
+    // tap keeps each file's results under .tap/test-results/<its path>: a path out of this project
+    // would write beside it. The module is reached through a link inside .tap instead.
+    const link = path.join(root, '.tap', 'modules', id)
+    fs.mkdirSync(path.dirname(link), { recursive: true })
+    fs.rmSync(link, { force: true })
+    fs.symlinkSync(path.join(moduleRoot, id), link)
+    dir = path.join(link, 'test')
+  }
   const files = runs.get(project) ?? []
   for (const f of fs.readdirSync(dir, { recursive: true })) if (String(f).endsWith('.test.ts')) files.push(path.relative(project, path.join(dir, String(f))))
   runs.set(project, files)

@@ -99,6 +99,14 @@ t.test('a failing COMMIT answers 5xx, never 2xx', async (t) => {
   t.ok(await settle(th.host.pool), 'the client was released')
 })
 
+t.test('a COMMIT refused with what would be a 4xx (a deferred unique violation) still answers 500, and keeps nothing', async (t) => {
+  const { th, headers } = await notesHost(t)
+  const res = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'conflict-at-commit' } })
+  t.equal(res.statusCode, 500, 'the handler already answered 201: only a server error is honest now')
+  t.equal(res.json().error, 'INTERNAL_ERROR')
+  t.same((await th.app.inject({ url: '/notes', headers })).json().notes, [], 'nothing was written')
+})
+
 t.test('a client whose COMMIT failed is destroyed, not returned to the pool', async (t) => {
   const th = await startTestHost({ env: { DB_POOL_MAX: '1' }, tenantRoutes: noteRoutes })
   t.teardown(th.close)

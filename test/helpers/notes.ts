@@ -10,7 +10,11 @@ export async function createNoteTable(host: Host, tenantId: string) {
     await db.execute(sql`CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL CHECK (body NOT LIKE 'forbidden%'))`)
     // Refuses a row at COMMIT, not at INSERT: the only way to see a COMMIT fail on demand.
     await db.execute(sql.raw(`CREATE FUNCTION note_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.body = 'refuse-at-commit' THEN RAISE EXCEPTION 'note refused at commit: secret-detail-42'; END IF; RETURN NEW; END $$`))
+      BEGIN
+        IF NEW.body = 'refuse-at-commit' THEN RAISE EXCEPTION 'note refused at commit: secret-detail-42'; END IF;
+        IF NEW.body = 'conflict-at-commit' THEN RAISE EXCEPTION 'duplicate note at commit' USING ERRCODE = 'unique_violation'; END IF;
+        RETURN NEW;
+      END $$`))
     await db.execute(sql`CREATE CONSTRAINT TRIGGER note_refuse AFTER INSERT ON note DEFERRABLE INITIALLY DEFERRED
       FOR EACH ROW EXECUTE FUNCTION note_refuse()`)
   })
