@@ -38,8 +38,9 @@ function succeeded(t: { equal(a: unknown, b: unknown, m: string): unknown; comme
 // database of its own there); without it, each suite is embedded.
 const serverEnv = process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}
 
-// The longest test here (an npm install, tap's own build, tsc): run once per CI, on the embedded
-// database, the harness's default and what a module author starts with.
+// These are the author's processes (npm, tap, tsc, the CLI, the dev loop), the same whichever
+// database is under them, and the suite's longest: they run once per CI, on the embedded database,
+// the harness's default and what a module author starts with.
 const ownRepository = process.env.DATABASE_URL ? { skip: 'runs on the embedded database (npm test without DATABASE_URL): the author flow is the same on both' } : {}
 
 t.test('a scaffolded module in its own repository: installs, passes its suite and typecheck, and the built host serves it', ownRepository, async (t) => {
@@ -96,7 +97,7 @@ t.test('a scaffolded module in its own repository: installs, passes its suite an
   )
 })
 
-t.test('plinth module new in this repository: npm run test:plugin runs its suite, and only it', async (t) => {
+t.test('plinth module new in this repository: npm run test:plugin runs its suite, and only it', ownRepository, async (t) => {
   // A checkout of its own (src copied, the rest linked): the module is written into its src/plugins.
   const checkout = await tmp(t, 'plinth-checkout-')
   await fs.cp(path.join(PROJECT_ROOT, 'src'), path.join(checkout, 'src'), { recursive: true })
@@ -186,7 +187,7 @@ t.test('the CLI reads .env in its folder, under the environment, and names what 
   t.match(after.stdout, 'tenants: nothing pending', 'recovered once, then nothing to say')
 })
 
-t.test('npm run dev restarts on a new migration or a changed file in a PLINTH_PLUGIN_DIRS folder', async (t) => {
+t.test('npm run dev restarts on a new migration or a changed file in a PLINTH_PLUGIN_DIRS folder', ownRepository, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const modules = await tmp(t, 'plinth-dev-modules-')
