@@ -100,6 +100,11 @@ function metricsTenants(raw: string): Config['metricsTenants'] {
   return value.split(',').map((code) => code.trim()).filter(Boolean)
 }
 
+/** PLINTH_PLUGIN_DIRS as folders: comma-separated, resolved against the working folder. */
+export function pluginDirsFrom(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d))
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = []
   const read = (name: keyof typeof DEFAULTS) => {
@@ -213,7 +218,7 @@ export function loadConfig(env: Env = process.env): Config {
     apiHosts: [...new Set([...read('PLINTH_API_HOSTS').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean), host.toLowerCase()])],
     shutdownTimeoutMs: integer('PLINTH_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     bodyLimitBytes: integer('PLINTH_BODY_LIMIT_BYTES', 1, 1024 ** 3),
-    pluginDirs: read('PLINTH_PLUGIN_DIRS').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d)),
+    pluginDirs: pluginDirsFrom(read('PLINTH_PLUGIN_DIRS')),
     plugins: moduleList('PLINTH_PLUGINS'),
     defaultPlugins: moduleList('PLINTH_DEFAULT_PLUGINS'),
     strictPlugins: flag('PLINTH_STRICT_PLUGINS'),

@@ -2,10 +2,10 @@
 // PLINTH_PLUGIN_DIRS folder with no node_modules of its own: they import `plinth/testing`, typebox,
 // drizzle-orm and `tap` from this host, as the module's own files take the contract's packages
 // from it when the host loads them (host/modules/resolution-hooks.ts).
-import path from 'node:path'
+import { pluginDirsFrom } from '../host/config.ts'
 import { registerResolutionHooks } from '../host/modules/loader.ts'
 
 registerResolutionHooks(
-  (process.env.PLINTH_PLUGIN_DIRS ?? '').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d)),
+  pluginDirsFrom(process.env.PLINTH_PLUGIN_DIRS),
   ['tap'],
 )

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { BUILTIN_MODULES_DIR } from '../host/host.ts'
+import { pluginDirsFrom } from '../host/config.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { startTestHost, type TestHost } from './host.ts'
 
@@ -127,7 +128,7 @@ function resolveModules(given: string[] | undefined): { ids: string[]; dirs: str
     entries.push(folder)
   }
   const ids: string[] = []
-  const dirs = (process.env.PLINTH_PLUGIN_DIRS ?? '').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d))
+  const dirs = pluginDirsFrom(process.env.PLINTH_PLUGIN_DIRS)
   for (const entry of entries) {
     if (!entry.includes('/') && !entry.includes(path.sep)) {
       ids.push(entry)
