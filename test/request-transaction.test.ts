@@ -119,26 +119,46 @@ t.test('a client whose COMMIT failed is destroyed, not returned to the pool', as
   t.equal((await th.app.inject({ url: '/notes', headers })).statusCode, 200, 'a new one serves the next request')
 })
 
-t.test('a write of a caller who disconnected before the answer is rolled back', async (t) => {
-  const th = await startTestHost({ tenantRoutes: noteRoutes })
-  t.teardown(th.close)
-  await createNoteTable(th.host, (await th.createTenant('acme')).id)
-  await th.app.listen({ port: 0, host: '127.0.0.1' })
+/** Sends a request over a real socket and hangs up after `ms`, before any answer. */
+async function callAndLeave(th: { app: { server: http.Server } }, path: string, body: object, ms: number) {
   const { port } = th.app.server.address() as { port: number }
   await new Promise<void>((resolve) => {
-    const req = http.request({ port, method: 'POST', path: '/notes', headers: { 'x-tenant': 'acme', 'content-type': 'application/json' } })
+    const req = http.request({ port, method: 'POST', path, headers: { 'x-tenant': 'acme', 'content-type': 'application/json' } })
     req.on('error', () => resolve())
-    req.end(JSON.stringify({ body: 'from-a-caller-who-left', then: 'hold' }))
+    req.end(JSON.stringify(body))
     setTimeout(() => {
       req.destroy()
       resolve()
-    }, 150)
+    }, ms)
   })
+}
+
+t.test('a write of a caller who disconnected before the answer is rolled back', async (t) => {
+  const { th, headers } = await notesHost(t)
+  await th.app.listen({ port: 0, host: '127.0.0.1' })
+  // The handler answers 201 after the caller left: the reply still goes through onSend.
+  await callAndLeave(th, '/notes', { body: 'from-a-caller-who-left', then: 'hold' }, 150)
   t.ok(await settle(th.host.pool, 3000), 'the client is back once the handler is done')
-  const list = await th.app.inject({ url: '/notes', headers: { 'x-tenant': 'acme' } })
-  t.same(list.json().notes, [], 'nothing the gone caller started was kept')
+  t.same((await th.app.inject({ url: '/notes', headers })).json().notes, [], 'nothing the gone caller started was kept')
 })
 
+t.test('a handler that stops without answering once its caller left: rolled back, its client back', async (t) => {
+  const { th, headers } = await notesHost(t)
+  await th.app.listen({ port: 0, host: '127.0.0.1' })
+  // Nothing is sent for it, so no onSend runs: the handler's end is the last moment to roll back.
+  await callAndLeave(th, '/notes/until-caller-leaves', {}, 150)
+  t.ok(await settle(th.host.pool, 3000), 'the client is back once the handler is done')
+  t.same((await th.app.inject({ url: '/notes', headers })).json().notes, [], 'nothing the gone caller started was kept')
+})
+
+
+t.test('a hijacked reply (no onSend runs for it): its transaction rolls back and its client comes back', async (t) => {
+  const { th, headers } = await notesHost(t)
+  const res = await th.app.inject({ method: 'POST', url: '/notes/hijacked', headers })
+  t.equal(res.body, 'raw answer')
+  t.ok(await settle(th.host.pool), 'no client is held by the hijacked request')
+  t.same((await th.app.inject({ url: '/notes', headers })).json().notes, [], 'plinth cannot know a raw answer succeeded: nothing is kept')
+})
 
 t.test('a handler that swallows a failed statement answers 5xx: its transaction was aborted', async (t) => {
   const { th, headers } = await notesHost(t)

@@ -258,6 +258,11 @@ t.test('withTenantTx inside a request is part of its transaction', async (t) => 
   t.notMatch(cross.body, /beta|acme|withTenantTx/, 'the cause is not told to the caller')
   const logged = th.logs.find((l) => l.reqId === cross.headers['x-request-id'] && l.err)
   t.match(logged?.err?.message, /withTenantTx\("beta"\) was called while handling a request for tenant "acme"/, 'the log names both tenants')
+  const betaId = th.host.registry.byCode('beta')!.id
+  const crossById = await inject('POST', `/cross?tenant=${betaId}`)
+  assertProblem(t, crossById, 500, 'INTERNAL_ERROR')
+  const loggedById = th.logs.find((l) => l.reqId === crossById.headers['x-request-id'] && l.err)
+  t.match(loggedById?.err?.message, /withTenantTx\("beta"\) was called while handling a request for tenant "acme"/, 'asked by id, the log names the other tenant by its code')
   t.same(await guests(th, 't_acme'), [], "nothing written in the request's tenant")
   t.same(await guests(th, 't_beta'), [], 'nor in the other')
   t.ok(await settles(th.host.pool))

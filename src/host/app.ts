@@ -52,7 +52,6 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   app.decorateRequest('tenant', null)
   app.decorateRequest('tenantTx', null)
   app.decorateRequest('tenantTxOpening', null)
-  app.decorateRequest('tenantHandlerDone', false)
   app.decorateRequest('principal', null)
   app.decorateRequest('db', { getter: requestDb })
 

@@ -11,7 +11,8 @@
 //                        their guards, or when a guard calls withTenantTx)
 //   onSend               COMMIT if status < 400 and the caller is still there, else ROLLBACK; a
 //                        failed COMMIT turns the reply into a 5xx
-//   close                a client that went away: ROLLBACK once the handler is done
+//   handler's end        ROLLBACK when no onSend will come: the caller left and nothing was sent,
+//                        or the handler took the raw response over (reply.hijack)
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import { prepareProblemReply, problems, toProblem } from '../problems.ts'
 import type { IdentityProvider } from '../rbac/principal.ts'
@@ -27,8 +28,6 @@ declare module 'fastify' {
     tenantTx: TenantTransaction | null
     /** The request's transaction while it is being opened, so it opens once. */
     tenantTxOpening: Promise<TenantTransaction> | null
-    /** The route handler has returned (or thrown): a client that goes away may roll back now. */
-    tenantHandlerDone: boolean
   }
 }
 
@@ -92,10 +91,11 @@ export interface TenantResolution {
 export async function identifyAndResolve(request: FastifyRequest, { registry, identities, freshness }: TenantResolution) {
   if (freshness?.refusing()) throw problems.cachesStale()
   const identity = identities ? await identities.identify(request) : null
-  // A tenant created a moment ago on another instance or by the CLI: looked up before refusing.
-  if (identity?.tenantId && !registry.get(identity.tenantId)) await registry.find(identity.tenantId)
   const code = tenantHeader(request)
-  if (code && !registry.byCode(code)) await registry.find(code)
+  // A tenant created a moment ago on another instance or by the CLI is read from the table (find
+  // answers from the cache when it can). With a credential, its tenant is the one that counts.
+  const named = identity?.tenantId ?? code
+  if (named) await registry.find(named)
   const tenant = resolveTenant(request, registry, identity?.tenantId ?? null, code)
   request.tenant = tenant
   if (identity && identities) {
@@ -146,14 +146,7 @@ function requestTransactionOpener(tenantPool: TenantPool): OpenRequestTransactio
     if (request.tenantTxOpening) return request.tenantTxOpening
     // Nothing would ever commit or roll back a transaction opened after the reply went out.
     if (reply.sent) return Promise.reject(new Error("the response was already sent; the request's transaction cannot open now"))
-    request.tenantTxOpening = TenantTransaction.begin(tenantPool, request.tenant!).then((tx) => {
-      request.tenantTx = tx
-      // A client that disconnects mid-request: its reply may never reach onSend.
-      reply.raw.once('close', () => {
-        if (request.tenantHandlerDone) void tx.rollback()
-      })
-      return tx
-    })
+    request.tenantTxOpening = TenantTransaction.begin(tenantPool, request.tenant!).then((tx) => (request.tenantTx = tx))
     return request.tenantTxOpening
   }
 }
@@ -176,8 +169,9 @@ function inRequestTransaction(handler: RouteHandlerMethod, open: OpenRequestTran
       // ago) says less than why they failed.
       throw (await tx?.beginFailure()) ?? err
     } finally {
-      request.tenantHandlerDone = true
-      if ((request.raw.destroyed || request.raw.socket?.destroyed) && !reply.sent) await (await requestTransaction(request))?.rollback()
+      // Fastify sends nothing for a handler that returns once its caller is gone, and nothing of
+      // a hijacked reply passes onSend (a reply sent the usual way was finished there already).
+      if (reply.sent || request.raw.socket?.destroyed) await (await requestTransaction(request))?.rollback()
     }
   }
 }

@@ -72,8 +72,8 @@ function beginStatement(tenant: TenantScope, tp: TenantPool): string {
 function beginFailed(err: unknown) {
   const code = (err as { code?: string })?.code
   // The tenant's role is gone (set_config refuses it: 22023): it was dropped while this request
-  // was on its way.
-  if (code === '22023' || code === '42704' || code === '3F000') return problems.tenantNotFound()
+  // was on its way. (A missing schema fails nothing here: search_path may name one.)
+  if (code === '22023') return problems.tenantNotFound()
   return problems.dbUnavailable(err)
 }
 

@@ -67,6 +67,21 @@ export async function noteRoutes(scope: FastifyInstance) {
     return { held: Number(ms ?? 100) }
   })
 
+  // Writes a note, then waits for its caller to leave and stops without answering (a handler that
+  // notices nobody is listening). Fastify sends nothing for it: no onSend ever runs.
+  scope.post('/notes/until-caller-leaves', async (request) => {
+    await request.db.execute(sql`INSERT INTO note (body) VALUES ('written-for-a-caller-who-left')`)
+    while (!request.raw.socket?.destroyed) await new Promise((resolve) => setTimeout(resolve, 10))
+  })
+
+  // Takes the raw response over: Fastify runs no onSend for it, so nothing commits its work.
+  scope.post('/notes/hijacked', async (request, reply) => {
+    await request.db.execute(sql`INSERT INTO note (body) VALUES ('written-under-a-hijacked-reply')`)
+    reply.hijack()
+    reply.raw.writeHead(200, { 'content-type': 'text/plain' })
+    reply.raw.end('raw answer')
+  })
+
   // PostgreSQL only: pg_sleep on the embedded database stalls the test's own thread.
   scope.get('/sleep', async (request) => {
     const { s } = request.query as { s?: string }
