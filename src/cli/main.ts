@@ -25,6 +25,8 @@ async function main(argv: string[]): Promise<number> {
       description: { type: 'string' },
       url: { type: 'string' },
       dir: { type: 'string' },
+      concurrency: { type: 'string' },
+      'batch-size': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },

@@ -109,6 +109,7 @@ export class Host {
       pool: db.pool,
       changes: this.changes,
       reservedHosts: config.apiHosts,
+      log,
       migrationsForNewTenant: () => this.migrationSources().filter((s) => s.source === 'host' || this.isDefaultModule(s.source)),
     })
   }

@@ -148,7 +148,7 @@ export interface MigratedTenant {
  * A module's migrations run as the tenant's role, so the tables they make are the tenant's and
  * they can touch nothing outside its schema; the host's own run as the login role.
  */
-function roleFor(tenant: MigratedTenant, source: string): string {
+export function roleFor(tenant: MigratedTenant, source: string): string {
   return source === 'host' ? 'SET LOCAL ROLE NONE' : `SET LOCAL ROLE ${quoteIdent(tenant.role)}`
 }
 

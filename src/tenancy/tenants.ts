@@ -1,9 +1,11 @@
 // Tenant lifecycle: create (schema + tenant migrations, all or nothing), list, suspend, resume and
 // drop. The CLI and the admin API both call this; neither talks to sys_tenant on its own.
+import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
-import { HttpProblem, type FieldError } from '../problems.ts'
+import type { Logger } from 'pino'
+import { HttpProblem, toProblem, type FieldError } from '../problems.ts'
 import { recordChange, type ChangeFeed } from './changes.ts'
-import { applyTenantFilesInTransaction, type MigrationSource } from './migrations.ts'
+import { applyTenantFilesInTransaction, roleFor, type MigrationSource } from './migrations.ts'
 import type { Tenant } from './registry.ts'
 import { isTenantCode, quoteIdent, roleForSchema, schemaForCode } from './schema-name.ts'
 import { inTransaction } from './transaction.ts'
@@ -14,6 +16,19 @@ export interface NewTenant {
   domain?: string | null
 }
 
+/** What createMany did with each entry of its list: created, or why not (the one error shape's fields). */
+export interface BulkCreateReport {
+  created: Tenant[]
+  failed: { index: number; code: unknown; status: number; error: string; detail: string; errors?: FieldError[] }[]
+}
+
+export interface BulkCreateOptions {
+  /** Tenants per transaction: one COMMIT and a handful of round trips for all of them. */
+  batchSize?: number
+  /** Transactions at once. DDL is PostgreSQL's CPU: more than its cores buys lock waits, not speed. */
+  concurrency?: number
+}
+
 export interface TenantsOptions {
   pool: pg.Pool
   /** The migrations a new tenant gets: the host's own first, then each default module's. */
@@ -21,6 +36,8 @@ export interface TenantsOptions {
   changes?: ChangeFeed
   /** Host names the API serves every tenant on (PLINTH_API_HOSTS): no tenant may claim one. */
   reservedHosts?: readonly string[]
+  /** Where createMany tells why an entry failed when its report cannot (a migration's error). */
+  log?: Pick<Logger, 'warn' | 'error'>
 }
 
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
@@ -91,6 +108,58 @@ export class Tenants {
     return normalise(tenant)
   }
 
+  /**
+   * Creates many tenants: each all or nothing, as create() makes it, but batchSize of them per
+   * transaction, their rows written with one statement per table and their schemas, roles and
+   * migrations sent as one script. A batch that fails is rolled back and its tenants created one
+   * at a time, so each failure is told exactly and costs no other tenant its place.
+   */
+  async createMany(inputs: NewTenant[], options: BulkCreateOptions = {}): Promise<BulkCreateReport> {
+    const { batchSize = 25, concurrency = 2 } = options
+    const report: BulkCreateReport = { created: [], failed: [] }
+    const fail = (index: number, code: unknown, err: unknown) => {
+      const problem = toProblem(err)
+      if (problem.status >= 500) this.options.log?.error({ err, tenant: code }, 'tenant not created')
+      report.failed.push({ index, code, status: problem.status, error: problem.code, detail: problem.detail, ...(problem.options.errors ? { errors: problem.options.errors } : {}) })
+    }
+    const valid: { index: number; input: NewTenant }[] = []
+    const claimed = new Set<string>()
+    inputs.forEach((input, index) => {
+      const errors = validateNewTenant(input ?? {}, this.options.reservedHosts)
+      if (errors.length > 0) return fail(index, input?.code, new HttpProblem(400, 'VALIDATION_FAILED', 'The tenant is invalid.', { errors }))
+      const taken = [input.code, input.domain].find((key) => key != null && claimed.has(key))
+      if (taken) return fail(index, input.code, new HttpProblem(409, 'TENANT_EXISTS', `The list names ${JSON.stringify(taken)} twice.`))
+      claimed.add(input.code)
+      if (input.domain) claimed.add(input.domain)
+      valid.push({ index, input })
+    })
+    const batches: (typeof valid)[] = []
+    for (let i = 0; i < valid.length; i += batchSize) batches.push(valid.slice(i, i + batchSize))
+    const sources = this.options.migrationsForNewTenant()
+    let next = 0
+    const worker = async () => {
+      for (let b = next++; b < batches.length; b = next++) {
+        const batch = batches[b]
+        const created = await inTransaction(this.options.pool, (client) => provisionBatch(client, batch.map((e) => e.input), sources)).catch(() => null)
+        if (created) {
+          report.created.push(...created.map(normalise))
+          for (const tenant of created) await this.options.changes?.announce('tenant', tenant.id)
+          continue
+        }
+        // Which of them failed, and why: one at a time, each in its own transaction.
+        for (const { index, input } of batch) {
+          await this.create(input).then(
+            (tenant) => void report.created.push(tenant),
+            (err) => fail(index, input.code, err),
+          )
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, batches.length)) }, worker))
+    report.failed.sort((a, b) => a.index - b.index)
+    return report
+  }
+
   async list(): Promise<Tenant[]> {
     const { rows } = await this.options.pool.query<Tenant>(`SELECT ${SELECT_TENANT} FROM public.sys_tenant ORDER BY code`)
     return rows.map(normalise)
@@ -139,6 +208,63 @@ export class Tenants {
     await this.options.changes?.announce('tenant', tenant.id)
     return normalise(tenant)
   }
+}
+
+/**
+ * Provisions a batch of valid tenants in the caller's transaction, in four round trips whatever
+ * its size: their sys_tenant rows; one script of every tenant's schema, role and migration files
+ * (the same statements create() sends one by one, under the same roles; no text of the request
+ * is in it: names come from validated codes); then the migration ledger, module rows and change
+ * records in one statement.
+ */
+async function provisionBatch(client: pg.PoolClient, inputs: NewTenant[], sources: MigrationSource[]): Promise<Tenant[]> {
+  const prefix = await tenantRolePrefix(client)
+  const schemas = inputs.map((input) => schemaForCode(input.code))
+  const { rows } = await client.query<Tenant>(
+    `INSERT INTO public.sys_tenant (id, code, name, domain, schema_name, role_name)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+     RETURNING ${SELECT_TENANT}`,
+    [inputs.map(() => randomUUID()), inputs.map((i) => i.code), inputs.map((i) => i.name.trim()), inputs.map((i) => i.domain ?? null), schemas, schemas.map((schema) => roleForSchema(prefix, schema))],
+  )
+  await client.query(rows.map((tenant) => tenantScript(tenant, sources)).join('\n'))
+  const files = sources.flatMap((source) => source.files.map((file) => ({ source: source.source, ...file })))
+  const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
+  const eachTenant = <T>(values: T[]) => rows.flatMap(() => values)
+  const ids = rows.map((t) => t.id)
+  await client.query(
+    `WITH ledger AS (
+       INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+     ), modules AS (
+       INSERT INTO public.sys_tenant_plugin (tenant_id, plugin_id) SELECT * FROM unnest($5::uuid[], $6::text[])
+     )
+     INSERT INTO public.sys_change (topic, key) SELECT 'tenant', unnest($7::text[])`,
+    [
+      rows.flatMap((t) => files.map(() => t.id)),
+      eachTenant(files.map((f) => f.source)),
+      eachTenant(files.map((f) => f.name)),
+      eachTenant(files.map((f) => f.checksum)),
+      rows.flatMap((t) => modules.map(() => t.id)),
+      eachTenant(modules),
+      ids,
+    ],
+  )
+  return rows
+}
+
+/** One tenant's schema, role and migration files as one script, each file under the role create() uses. */
+function tenantScript(tenant: Tenant, sources: MigrationSource[]): string {
+  const schema = quoteIdent(tenant.schema)
+  const role = quoteIdent(tenant.role)
+  const parts = [`CREATE SCHEMA ${schema}; CREATE ROLE ${role} NOLOGIN; GRANT ${role} TO CURRENT_USER; GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${role};`]
+  for (const source of sources) {
+    if (source.files.length === 0) continue
+    parts.push(`SET LOCAL search_path TO ${schema}, public; ${roleFor(tenant, source.source)};`)
+    // A file may end in a line comment: the newline keeps the next statement out of it.
+    for (const file of source.files) parts.push(`${file.sql}\n;`)
+  }
+  parts.push('SET LOCAL ROLE NONE; SET LOCAL search_path TO public;')
+  return parts.join('\n')
 }
 
 /** This database's prefix for tenant role names (migration public/004). */

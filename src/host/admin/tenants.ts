@@ -2,6 +2,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
+import type { NewTenant } from '../../tenancy/tenants.ts'
 import type { Host } from '../host.ts'
 import { TenantCode } from './params.ts'
 
@@ -42,6 +43,45 @@ export async function adminTenantRoutes(fastify: FastifyInstance, { host }: { ho
       },
     },
     async (request, reply) => reply.code(201).send(await host.tenants.create(request.body)),
+  )
+
+  app.post(
+    '/bulk',
+    {
+      schema: {
+        tags,
+        description:
+          'Creates every tenant of the list, each all or nothing, several per transaction. One bad entry fails alone: ' +
+          'the answer is 200 with what was created and, per failed entry, its index and error in the one error shape.',
+        body: Type.Object(
+          {
+            tenants: Type.Array(Type.Object({}, { additionalProperties: true }), { minItems: 1, maxItems: 10_000 }),
+            concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
+            batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            created: Type.Array(TenantView),
+            failed: Type.Array(
+              Type.Object({
+                index: Type.Integer(),
+                code: Type.Unknown(),
+                status: Type.Integer(),
+                error: Type.String(),
+                detail: Type.String(),
+                errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const { tenants, concurrency, batchSize } = request.body
+      return host.tenants.createMany(tenants as unknown as NewTenant[], { concurrency, batchSize })
+    },
   )
 
   app.get('/:code', { schema: { tags, params: CodeParams, response: { 200: TenantView } } }, async (request) =>
