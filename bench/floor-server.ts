@@ -2,19 +2,26 @@
 // GET/POST /api/plugins/inventory/items (BEGIN + transaction-local search_path in one round trip,
 // the same statement, COMMIT) with no auth, no RBAC, no modules: what the work itself costs.
 // FLOOR_PIPELINE=1 sends BEGIN without waiting for it, on pipelining clients, as plinth does: the
-// same statements in two round trips instead of three.
+// same statements in two round trips instead of three. FLOOR_SETTINGS=1 opens the transaction as
+// plinth does, as the tenant's role (BENCH_ROLE) with statement and lock timeouts: what those
+// settings cost PostgreSQL, apart from anything plinth's code does.
 import Fastify from 'fastify'
 import pg from 'pg'
 
 const pipelined = process.env.FLOOR_PIPELINE === '1'
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DB_POOL_MAX ?? 10), pipeline: pipelined })
 const schema = process.env.BENCH_SCHEMA ?? 't_bench'
+const begin =
+  process.env.FLOOR_SETTINGS === '1'
+    ? `BEGIN; SELECT set_config('role', '${process.env.BENCH_ROLE}', true), set_config('search_path', '${schema}, public', true), ` +
+      `set_config('statement_timeout', '30000', true), set_config('lock_timeout', '5000', true)`
+    : `BEGIN; SET LOCAL search_path TO "${schema}", public`
 const app = Fastify()
 
 async function inTenant<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect()
   try {
-    const begun = client.query(`BEGIN; SET LOCAL search_path TO "${schema}", public`)
+    const begun = client.query(begin)
     if (!pipelined) await begun
     const result = await work(client)
     await begun

@@ -45,19 +45,25 @@ if (RTT_MS > 0) {
   url.host = `127.0.0.1:${new URL(proxy.url).port}`
   databaseUrl = url.toString()
 }
-const common = { ...env, DATABASE_URL: databaseUrl, BENCH_SCHEMA: tenant.schema, LOG_LEVEL: 'info', PORT: '0' }
+const common = { ...env, DATABASE_URL: databaseUrl, BENCH_SCHEMA: tenant.schema, BENCH_ROLE: tenant.role, LOG_LEVEL: 'info', PORT: '0' }
 const plinth = await startServer('plinth', 'dist/main.js', common)
 servers.push(plinth)
 // The same process, measured on the seed-style route: the withTenantTx figure beside req.db's.
 servers.push({ ...plinth, name: 'plinth-withTenantTx', stop: async () => {} })
 // The same build with metrics off: what collecting them costs.
 servers.push(await startServer('plinth-no-metrics', 'dist/main.js', { ...common, PLINTH_METRICS: '0' }))
+// With no per-tenant bound on pooled clients: what the fair share's bookkeeping costs.
+servers.push(await startServer('plinth-no-fair-share', 'dist/main.js', { ...common, DB_TENANT_POOL_MAX: '0' }))
 servers.push(await startServer('floor', 'bench/floor-server.ts', common))
 servers.push(await startServer('floor-pipelined', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1' }))
+// The floor opening its transactions as plinth does (tenant role, timeouts): what they cost PostgreSQL.
+servers.push(await startServer('floor-pipelined-settings', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1', FLOOR_SETTINGS: '1' }))
 servers.push(await startServer('express', 'bench/express-server.ts', common))
 const paths: Record<string, string> = {
   plinth: '/api/plugins/inventory/items',
   'plinth-no-metrics': '/api/plugins/inventory/items',
+  'plinth-no-fair-share': '/api/plugins/inventory/items',
+  'floor-pipelined-settings': '/items',
   'plinth-withTenantTx': '/api/plugins/seedstyle/items',
   floor: '/items',
   'floor-pipelined': '/items',
@@ -109,12 +115,32 @@ async function measure(kind: 'read' | 'write') {
       plinthOverExpress: +(summary.plinth.reqPerSec / summary.express.reqPerSec).toFixed(3),
       plinthOverPipelinedFloor: +(summary.plinth.reqPerSec / summary['floor-pipelined'].reqPerSec).toFixed(3),
       metricsOverNoMetrics: +(summary.plinth.reqPerSec / summary['plinth-no-metrics'].reqPerSec).toFixed(3),
+      fairShareOverNone: +(summary.plinth.reqPerSec / summary['plinth-no-fair-share'].reqPerSec).toFixed(3),
+      settingsOverNone: +(summary['floor-pipelined-settings'].reqPerSec / summary['floor-pipelined'].reqPerSec).toFixed(3),
       ...(summary['plinth-withTenantTx']
         ? { withTenantTxOverReqDb: +(summary['plinth-withTenantTx'].reqPerSec / summary.plinth.reqPerSec).toFixed(3) }
         : {}),
       plinthCpuOverFloor: summary.plinth.cpuMicrosPerRequest && summary.floor.cpuMicrosPerRequest ? +(summary.plinth.cpuMicrosPerRequest / summary.floor.cpuMicrosPerRequest).toFixed(3) : null,
     },
   }
+}
+
+/** Each safeguard as an A/B pair: the same server with it and without it, side by side. */
+function safeguards(r: Awaited<ReturnType<typeof measure>>): string[] {
+  const pairs: [string, string, string][] = [
+    ['metrics (PLINTH_METRICS)', 'plinth', 'plinth-no-metrics'],
+    ['per-tenant bound on pooled clients (DB_TENANT_POOL_MAX)', 'plinth', 'plinth-no-fair-share'],
+    ['tenant role and timeouts in BEGIN (PostgreSQL side, on the floor)', 'floor-pipelined-settings', 'floor-pipelined'],
+    ['withTenantTx route instead of req.db', 'plinth-withTenantTx', 'plinth'],
+  ]
+  const rows = pairs
+    .filter(([, a, b]) => r.summary[a] && r.summary[b])
+    .map(([what, a, b]) => {
+      const [on, off] = [r.summary[a], r.summary[b]]
+      const cpu = on.cpuMicrosPerRequest && off.cpuMicrosPerRequest ? `${on.cpuMicrosPerRequest} / ${off.cpuMicrosPerRequest} (${on.cpuMicrosPerRequest - off.cpuMicrosPerRequest >= 0 ? '+' : ''}${on.cpuMicrosPerRequest - off.cpuMicrosPerRequest})` : 'n/a'
+      return `| ${what} | ${a} / ${b} | ${(on.reqPerSec / off.reqPerSec).toFixed(3)} | ${cpu} |`
+    })
+  return ['| safeguard | with / without | req/s with ÷ without | server CPU µs/request with / without |', '|---|---|---|---|', ...rows, '']
 }
 
 try {
@@ -131,6 +157,7 @@ try {
       '',
       `plinth/floor req/s ${r.ratios.plinthOverFloor} (target >= 0.90), p99 ${r.ratios.plinthP99OverFloor} (target <= 1.2); plinth/express req/s ${r.ratios.plinthOverExpress} (target >= 2); plinth/floor-pipelined req/s ${r.ratios.plinthOverPipelinedFloor}; plinth/floor CPU per request ${r.ratios.plinthCpuOverFloor}${'withTenantTxOverReqDb' in r.ratios ? `; withTenantTx/req.db route req/s ${r.ratios.withTenantTxOverReqDb} (target >= 0.95)` : ''}; metrics on/off req/s ${r.ratios.metricsOverNoMetrics} (target >= 0.97)`,
       '',
+      ...safeguards(r),
     ].join('\n')
   const markdown = [
     `## plinth bench, ${report.at}`,

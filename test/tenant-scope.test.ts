@@ -106,7 +106,7 @@ t.test('no tenant starves another: one tenant holding its share of the pool leav
   for (const code of ['slow', 'fast']) await createNoteTable(th.host, (await th.createTenant(code)).id)
   const slow = Array.from({ length: 20 }, () => th.app.inject({ url: '/hold?ms=3000', headers: { 'x-tenant': 'slow' } }))
   await new Promise((r) => setTimeout(r, 200))
-  t.equal(th.host.tenantPool.share.holding((await th.host.tenants.get('slow')).id), 5, 'the slow tenant holds its share: half the pool')
+  t.equal(th.host.tenantPool.share!.holding((await th.host.tenants.get('slow')).id), 5, 'the slow tenant holds its share: half the pool')
   const latencies: number[] = []
   await Promise.all(
     Array.from({ length: 20 }, async () => {
@@ -119,6 +119,16 @@ t.test('no tenant starves another: one tenant holding its share of the pool leav
   latencies.sort((a, b) => a - b)
   t.ok(latencies[latencies.length - 1] < 1000, `the other tenant's requests answer meanwhile (slowest ${latencies.at(-1)} ms)`)
   await Promise.all(slow)
+})
+
+t.test('DB_TENANT_POOL_MAX=0: no per-tenant bound, one tenant may hold the whole pool', { skip: !onPostgres && 'the embedded database serves one transaction at a time' }, async (t) => {
+  const th = await startTestHost({ env: { DB_POOL_MAX: '4', DB_TENANT_POOL_MAX: '0', DB_ACQUIRE_TIMEOUT_MS: '8000' }, tenantRoutes: noteRoutes })
+  t.teardown(th.close)
+  await th.createTenant('only')
+  const holders = Array.from({ length: 4 }, () => th.app.inject({ url: '/hold?ms=1000', headers: { 'x-tenant': 'only' } }))
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(th.host.pool.totalCount - th.host.pool.idleCount, 4, 'four requests of one tenant hold all four clients at once')
+  t.same((await Promise.all(holders)).map((r) => r.statusCode), [200, 200, 200, 200])
 })
 
 t.test('statements and locks are bounded in time', { skip: !onPostgres && 'pg_sleep would stall the embedded database with the test' }, async (t) => {

@@ -226,7 +226,8 @@ export function loadConfig(env: Env = process.env): Config {
     jwt,
   }
   // A fair share by default: half the pool, so one tenant's stuck requests leave the rest to others.
-  config.dbTenantPoolMax = read('DB_TENANT_POOL_MAX') === '' ? Math.max(1, Math.floor(config.dbPoolMax / 2)) : integer('DB_TENANT_POOL_MAX', 1, 1000)
+  // 0: no per-tenant bound (one tenant per deployment, or a pool each).
+  config.dbTenantPoolMax = read('DB_TENANT_POOL_MAX') === '' ? Math.max(1, Math.floor(config.dbPoolMax / 2)) : integer('DB_TENANT_POOL_MAX', 0, 1000)
   if (config.metricsToken !== undefined && config.metricsToken.length < 24) problems.push('PLINTH_METRICS_TOKEN must be at least 24 characters long')
   if (problems.length > 0) throw new ConfigError(problems)
   return config

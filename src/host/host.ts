@@ -73,7 +73,7 @@ export class Host {
     this.authFailures = new FailureBrake(log, { limit: config.authFailureLimit })
     this.tenantPool = {
       pool: db.pool,
-      share: new FairShare(config.dbTenantPoolMax, config.dbAcquireTimeoutMs),
+      share: config.dbTenantPoolMax > 0 ? new FairShare(config.dbTenantPoolMax, config.dbAcquireTimeoutMs) : null,
       statementTimeoutMs: config.dbStatementTimeoutMs,
       lockTimeoutMs: config.dbLockTimeoutMs,
     }

@@ -20,7 +20,8 @@ export interface TransactionObserver {
 /** How a tenant transaction opens: the pool, each tenant's share of it, and per-statement bounds. */
 export interface TenantPool {
   pool: pg.Pool
-  share: FairShare
+  /** Each tenant's bound on clients; none with DB_TENANT_POOL_MAX=0. */
+  share: FairShare | null
   observer?: TransactionObserver
   /** 0: no bound. Sent with BEGIN (SET LOCAL), so they cost no round trip. */
   statementTimeoutMs: number
@@ -130,18 +131,20 @@ export class TenantTransaction {
   /** Takes one of the tenant's share of clients, then sends BEGIN and its settings ahead of the work. */
   static async begin(tp: TenantPool, tenant: TenantScope): Promise<TenantTransaction> {
     const started = tp.observer ? performance.now() : 0
-    await tp.share.enter(tenant.id)
+    const share = tp.share
+    await share?.enter(tenant.id)
+    const leaveShare = share ? () => share.leave(tenant.id) : () => {}
     let client: pg.PoolClient
     try {
       client = await acquireClient(tp.pool)
     } catch (err) {
-      tp.share.leave(tenant.id)
+      leaveShare()
       throw err
     }
     tp.observer?.acquired((performance.now() - started) / 1000)
     const begun = client.query(beginStatement(tenant, tp))
     begun.catch(() => {}) // settled by commit() or rollback(); never an unhandled rejection
-    return new TenantTransaction(client, drizzleFor(client), begun, () => tp.share.leave(tenant.id), tp.observer)
+    return new TenantTransaction(client, drizzleFor(client), begun, leaveShare, tp.observer)
   }
 
   /** The problem to answer when BEGIN or its settings failed; undefined when they succeeded. */
