@@ -152,6 +152,14 @@ t.test('a handler that stops without answering once its caller left: rolled back
 })
 
 
+t.test('a handler that says it answers later and never does: once the caller leaves, rolled back and its client back', async (t) => {
+  const { th, headers } = await notesHost(t)
+  await th.app.listen({ port: 0, host: '127.0.0.1' })
+  await callAndLeave(th, '/notes/answer-never', {}, 300)
+  t.ok(await settle(th.host.pool, 3000), "the client is back: the caller's leaving ended the request")
+  t.same((await th.app.inject({ url: '/notes', headers })).json().notes, [], 'nothing of it was kept')
+})
+
 t.test('a hijacked reply (no onSend runs for it): its transaction rolls back and its client comes back', async (t) => {
   const { th, headers } = await notesHost(t)
   const res = await th.app.inject({ method: 'POST', url: '/notes/hijacked', headers })

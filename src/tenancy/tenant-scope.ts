@@ -171,6 +171,8 @@ function inRequestTransaction(handler: RouteHandlerMethod, open: OpenRequestTran
     } finally {
       // Fastify sends nothing for a handler that returns once its caller is gone, and nothing of
       // a hijacked reply passes onSend (a reply sent the usual way was finished there already).
+      // A handler that answers later returns reply, and reply is a thenable that settles when the
+      // response finishes or the caller leaves: this runs then, not before.
       if (reply.sent || request.raw.socket?.destroyed) await (await requestTransaction(request))?.rollback()
     }
   }

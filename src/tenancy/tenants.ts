@@ -143,7 +143,7 @@ export class Tenants {
         const created = await inTransaction(this.options.pool, (client) => provisionBatch(client, batch.map((e) => e.input), sources)).catch(() => null)
         if (created) {
           report.created.push(...created.map(normalise))
-          for (const tenant of created) await this.options.changes?.announce('tenant', tenant.id)
+          await Promise.all(created.map((tenant) => this.options.changes?.announce('tenant', tenant.id)))
           continue
         }
         // Which of them failed, and why: one at a time, each in its own transaction.

@@ -74,6 +74,12 @@ export async function noteRoutes(scope: FastifyInstance) {
     while (!request.raw.socket?.destroyed) await new Promise((resolve) => setTimeout(resolve, 10))
   })
 
+  // Says it answers later (returns reply), and never does: a module bug the caller gives up on.
+  scope.post('/notes/answer-never', async (request, reply) => {
+    await request.db.execute(sql`INSERT INTO note (body) VALUES ('written-for-an-answer-never-sent')`)
+    return reply
+  })
+
   // Takes the raw response over: Fastify runs no onSend for it, so nothing commits its work.
   scope.post('/notes/hijacked', async (request, reply) => {
     await request.db.execute(sql`INSERT INTO note (body) VALUES ('written-under-a-hijacked-reply')`)
