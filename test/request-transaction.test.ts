@@ -194,6 +194,18 @@ t.test('a connection lost mid-request answers 5xx in the one shape, and its clie
   t.same(list.json().notes.map((n: any) => n.body), ['kept'], 'nothing of the lost requests was written')
 })
 
+t.test('a connection cut under a request (the network drops): 5xx in the one shape, nothing kept, the pool serves on', async (t) => {
+  const { th, headers } = await notesHost(t)
+  const cut = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'cut-1', then: 'cut-socket' } })
+  t.ok(cut.statusCode >= 500, `answered ${cut.statusCode}`)
+  t.equal(cut.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.ok(await settle(th.host.pool), 'no client is held')
+  const kept = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'kept' } })
+  t.equal(kept.statusCode, 201, 'the pool serves on a fresh connection')
+  const list = await th.app.inject({ url: '/notes', headers })
+  t.same(list.json().notes.map((n: any) => n.body), ['kept'], 'nothing of the cut request was written')
+})
+
 t.test('a warm request costs two round trips: BEGIN + search_path travel with its first statement', async (t) => {
   const { th, headers } = await notesHost(t)
   await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'one' } })

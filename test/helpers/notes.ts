@@ -54,6 +54,11 @@ export async function noteRoutes(scope: FastifyInstance) {
       }
       if (then === 'lose-connection') await loseConnection()
       if (then === 'lose-connection-quietly') await loseConnection().catch(() => {})
+      // The network between host and database drops (either database): the socket is cut.
+      if (then === 'cut-socket') {
+        ;(request.tenantTx!.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+        await request.db.execute(sql`SELECT 1`)
+      }
       return reply.code(201).send(rows[0])
     },
   )
