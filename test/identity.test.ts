@@ -163,8 +163,12 @@ t.test('revoked, unknown, malformed keys: 401', async (t) => {
   const wrongSecret = key.slice(0, -4) + 'AAAA'
   assertProblem(t, await items(bearer(wrongSecret)), 401, 'UNAUTHORIZED')
   assertProblem(t, await items({ authorization: 'Basic dXNlcjpwYXNz' }), 401, 'UNAUTHORIZED')
+  assertProblem(t, await items(bearer('neither-a-key-nor-a-jwt')), 401, 'UNAUTHORIZED')
+  assertProblem(t, await items(bearer('plk_short')), 401, 'UNAUTHORIZED')
   const reasons = th.logs.filter((l) => l.msg === 'authentication failed').map((l) => l.reason)
-  t.ok(['revoked key', 'unknown key', 'bad key secret'].every((r) => reasons.includes(r)))
+  for (const reason of ['revoked key', 'unknown key', 'bad key secret', 'not a Bearer credential', 'unrecognised credential', 'malformed key']) {
+    t.ok(reasons.includes(reason), `the log says why: ${reason}`)
+  }
 })
 
 t.test('pattern grants, and grants that give nothing', async (t) => {

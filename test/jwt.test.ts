@@ -47,3 +47,20 @@ t.test('with no key configured, no JWT verifies', async (t) => {
   const { privateKey } = await generateKeyPair('RS256')
   t.same(await verifier.verify(await token('RS256', privateKey)), { reason: 'jwt not configured' })
 })
+
+t.test('a public key file of another kind is refused at start, saying which kinds are accepted', async (t) => {
+  const { publicKey } = await generateKeyPair('EdDSA', { extractable: true })
+  const file = path.join(dir, 'ed.pem')
+  await fs.writeFile(file, await exportSPKI(publicKey as any))
+  await t.rejects(JwtVerifier.create({ publicKeyFile: file }), { message: 'PLINTH_JWT_PUBLIC_KEY_FILE must hold an RSA or P-256 EC public key' })
+})
+
+t.test('what is a JWT at all: three base64url parts, nothing around them', async (t) => {
+  t.ok(JwtVerifier.looksLikeJwt('aaa.bbb.ccc'))
+  t.ok(JwtVerifier.looksLikeJwt('aaa.bbb.'), 'an empty signature part still has the shape')
+  t.notOk(JwtVerifier.looksLikeJwt('aaa.bbb.ccc!'))
+  t.notOk(JwtVerifier.looksLikeJwt('!aaa.bbb.ccc'))
+  t.notOk(JwtVerifier.looksLikeJwt('aaa.bbb'))
+  const verifier = await JwtVerifier.create({ secret: 'a-shared-secret-of-at-least-32-characters' })
+  t.same(await verifier.verify('aaa.bbb.ccc'), { reason: 'malformed token' }, 'the shape, but not a token')
+})
