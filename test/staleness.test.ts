@@ -102,15 +102,18 @@ for (const topology of topologies) {
     for (const host of hosts) t.equal((await items(host)).status, 200, 'the first request after `role grant` returned may read')
 
     const ITEMS = '/api/plugins/inventory/items'
-    await changeMidStream(t, hosts, reader, ['role', 'unassign', 'reader', '--principal', `key:${readerKey.id}`, '--tenant', 'acme'], env, 'the unassign', ITEMS)
-    await changeMidStream(t, hosts, first, ['plugin', 'disable', 'inventory', '--tenant', 'acme'], env, 'the module disable', ITEMS)
-    t.equal((await plinth(['plugin', 'enable', 'inventory', '--tenant', 'acme'], env)).code, 0)
-    const enabledAt = Date.now()
-    for (const host of hosts) {
-      let status = 0
-      while (status !== 200 && Date.now() - enabledAt < BOUND_MS + 500) status = (await fetch(`${host.url}${ITEMS}`, { headers: { authorization: `Bearer ${first}` } })).status
-      t.equal(status, 200, 'served again once `plugin enable` returned, on every instance')
-      t.ok(Date.now() - enabledAt <= BOUND_MS + 500, `within the bound (${Date.now() - enabledAt} ms)`)
+    // Session mode follows changes as direct does (LISTEN): these run once per way of following.
+    if (topology !== 'pgbouncer-session') {
+      await changeMidStream(t, hosts, reader, ['role', 'unassign', 'reader', '--principal', `key:${readerKey.id}`, '--tenant', 'acme'], env, 'the unassign', ITEMS)
+      await changeMidStream(t, hosts, first, ['plugin', 'disable', 'inventory', '--tenant', 'acme'], env, 'the module disable', ITEMS)
+      t.equal((await plinth(['plugin', 'enable', 'inventory', '--tenant', 'acme'], env)).code, 0)
+      const enabledAt = Date.now()
+      for (const host of hosts) {
+        let status = 0
+        while (status !== 200 && Date.now() - enabledAt < BOUND_MS + 500) status = (await fetch(`${host.url}${ITEMS}`, { headers: { authorization: `Bearer ${first}` } })).status
+        t.equal(status, 200, 'served again once `plugin enable` returned, on every instance')
+        t.ok(Date.now() - enabledAt <= BOUND_MS + 500, `within the bound (${Date.now() - enabledAt} ms)`)
+      }
     }
 
     await changeMidStream(t, hosts, first, ['key', 'revoke', JSON.parse(created.stdout).id, '--tenant', 'acme'], env, 'the revoke')

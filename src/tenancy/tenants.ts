@@ -100,7 +100,7 @@ export class Tenants {
     }).catch((err) => {
       if (err?.code === '23505' || err?.code === '42P06' || err?.code === '42710') {
         const field = /domain/.test(err.constraint ?? err.detail ?? '') ? 'domain' : 'code'
-        throw new HttpProblem(409, 'TENANT_EXISTS', `A tenant with this ${field} already exists.`)
+        throw tenantExists(field)
       }
       throw err
     })
@@ -133,8 +133,21 @@ export class Tenants {
       if (input.domain) claimed.add(input.domain)
       valid.push({ index, input })
     })
+    // Codes and domains already taken fail here, not by failing their batch: running the same list
+    // again after a partial import costs one query, not a fallback per batch.
+    const { rows: taken } = await this.options.pool.query<{ code: string; domain: string | null }>(
+      'SELECT code, domain FROM public.sys_tenant WHERE code = ANY($1) OR domain = ANY($2)',
+      [valid.map((e) => e.input.code), valid.flatMap((e) => (e.input.domain ? [e.input.domain] : []))],
+    )
+    const takenCodes = new Set(taken.map((r) => r.code))
+    const takenDomains = new Set(taken.map((r) => r.domain))
+    const fresh = valid.filter(({ index, input }) => {
+      const field = takenCodes.has(input.code) ? 'code' : input.domain && takenDomains.has(input.domain) ? 'domain' : undefined
+      if (field) fail(index, input.code, tenantExists(field))
+      return !field
+    })
     const batches: (typeof valid)[] = []
-    for (let i = 0; i < valid.length; i += batchSize) batches.push(valid.slice(i, i + batchSize))
+    for (let i = 0; i < fresh.length; i += batchSize) batches.push(fresh.slice(i, i + batchSize))
     const sources = this.options.migrationsForNewTenant()
     let next = 0
     const worker = async () => {
@@ -271,6 +284,10 @@ function tenantScript(tenant: Tenant, sources: MigrationSource[]): string {
 async function tenantRolePrefix(client: pg.PoolClient): Promise<string> {
   const { rows } = await client.query<{ value: string }>(`SELECT value FROM public.sys_setting WHERE name = 'tenant_role_prefix'`)
   return rows[0].value
+}
+
+function tenantExists(field: 'code' | 'domain') {
+  return new HttpProblem(409, 'TENANT_EXISTS', `A tenant with this ${field} already exists.`)
 }
 
 function notFound(code: string) {
