@@ -2,7 +2,7 @@
 // the reply, ROLLBACK on any error, the client back in the pool exactly once on every path.
 import { setTimeout as sleep } from 'node:timers/promises'
 import http from 'node:http'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startTestHost } from '../src/testing/host.ts'
 import { countDatabaseWork } from '../src/testing/count-database-work.ts'
 import { createNoteTable, noteRoutes } from './helpers/notes.ts'
@@ -133,32 +133,24 @@ async function callAndLeave(th: { app: { server: http.Server } }, path: string, 
   })
 }
 
-t.test('a write of a caller who disconnected before the answer is rolled back', async (t) => {
-  const { th, headers } = await notesHost(t)
-  await th.app.listen({ port: 0, host: '127.0.0.1' })
+// Each moment a caller can leave at, and the path that rolls its work back there.
+const callerLeaves: [moment: string, path: string, body: object, leaveAfterMs: number][] = [
   // The handler answers 201 after the caller left: the reply still goes through onSend.
-  await callAndLeave(th, '/notes', { body: 'from-a-caller-who-left', then: 'hold' }, 150)
-  t.ok(await settle(th.host.pool, 3000), 'the client is back once the handler is done')
-  t.same((await th.app.inject({ url: '/notes', headers })).json().notes, [], 'nothing the gone caller started was kept')
-})
-
-t.test('a handler that stops without answering once its caller left: rolled back, its client back', async (t) => {
-  const { th, headers } = await notesHost(t)
-  await th.app.listen({ port: 0, host: '127.0.0.1' })
+  ['the handler answers after the caller left', '/notes', { body: 'from-a-caller-who-left', then: 'hold' }, 150],
   // Nothing is sent for it, so no onSend runs: the handler's end is the last moment to roll back.
-  await callAndLeave(th, '/notes/until-caller-leaves', {}, 150)
-  t.ok(await settle(th.host.pool, 3000), 'the client is back once the handler is done')
-  t.same((await th.app.inject({ url: '/notes', headers })).json().notes, [], 'nothing the gone caller started was kept')
-})
-
-
-t.test('a handler that says it answers later and never does: once the caller leaves, rolled back and its client back', async (t) => {
-  const { th, headers } = await notesHost(t)
-  await th.app.listen({ port: 0, host: '127.0.0.1' })
-  await callAndLeave(th, '/notes/answer-never', {}, 300)
-  t.ok(await settle(th.host.pool, 3000), "the client is back: the caller's leaving ended the request")
-  t.same((await th.app.inject({ url: '/notes', headers })).json().notes, [], 'nothing of it was kept')
-})
+  ['the handler stops without answering once its caller left', '/notes/until-caller-leaves', {}, 150],
+  // It returned reply: the handler's promise follows the reply until the caller leaves.
+  ['the handler says it answers later and never does', '/notes/answer-never', {}, 300],
+]
+for (const [moment, path, body, leaveAfterMs] of callerLeaves) {
+  t.test(`a caller who leaves (${moment}): its work is rolled back, its client is back`, async (t) => {
+    const { th, headers } = await notesHost(t)
+    await th.app.listen({ port: 0, host: '127.0.0.1' })
+    await callAndLeave(th, path, body, leaveAfterMs)
+    t.ok(await settle(th.host.pool, 3000), 'the client is back once the handler is done')
+    t.same((await th.app.inject({ url: '/notes', headers })).json().notes, [], 'nothing the gone caller started was kept')
+  })
+}
 
 t.test('a hijacked reply (no onSend runs for it): its transaction rolls back and its client comes back', async (t) => {
   const { th, headers } = await notesHost(t)
@@ -178,6 +170,15 @@ t.test('a handler that swallows a failed statement answers 5xx: its transaction 
   t.ok(await settle(th.host.pool))
 })
 
+/** After a lost connection: no client held, the pool serves on a fresh one, and nothing lost was written. */
+async function servesOnAndKeptNothing(t: Test, th: Awaited<ReturnType<typeof notesHost>>['th'], headers: Record<string, string>) {
+  t.ok(await settle(th.host.pool), 'no client is held')
+  const kept = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'kept' } })
+  t.equal(kept.statusCode, 201, 'the pool serves on a fresh connection')
+  const list = await th.app.inject({ url: '/notes', headers })
+  t.same(list.json().notes.map((n: any) => n.body), ['kept'], 'nothing of the lost requests was written')
+}
+
 t.test('a connection lost mid-request answers 5xx in the one shape, and its client is not reused', { skip: !process.env.DATABASE_URL && 'PostgreSQL only' }, async (t) => {
   const { th, headers } = await notesHost(t)
   const thrown = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'lost-1', then: 'lose-connection' } })
@@ -187,11 +188,7 @@ t.test('a connection lost mid-request answers 5xx in the one shape, and its clie
   const quiet = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'lost-2', then: 'lose-connection-quietly' } })
   t.ok(quiet.statusCode >= 500, `the handler said 201 on a dead connection; the caller got ${quiet.statusCode}`)
   t.equal(quiet.headers['content-type'], 'application/problem+json; charset=utf-8')
-  t.ok(await settle(th.host.pool), 'no client is held')
-  const kept = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'kept' } })
-  t.equal(kept.statusCode, 201, 'the pool serves on fresh connections')
-  const list = await th.app.inject({ url: '/notes', headers })
-  t.same(list.json().notes.map((n: any) => n.body), ['kept'], 'nothing of the lost requests was written')
+  await servesOnAndKeptNothing(t, th, headers)
 })
 
 t.test('a connection cut under a request (the network drops): 5xx in the one shape, nothing kept, the pool serves on', async (t) => {
@@ -199,11 +196,7 @@ t.test('a connection cut under a request (the network drops): 5xx in the one sha
   const cut = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'cut-1', then: 'cut-socket' } })
   t.ok(cut.statusCode >= 500, `answered ${cut.statusCode}`)
   t.equal(cut.headers['content-type'], 'application/problem+json; charset=utf-8')
-  t.ok(await settle(th.host.pool), 'no client is held')
-  const kept = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'kept' } })
-  t.equal(kept.statusCode, 201, 'the pool serves on a fresh connection')
-  const list = await th.app.inject({ url: '/notes', headers })
-  t.same(list.json().notes.map((n: any) => n.body), ['kept'], 'nothing of the cut request was written')
+  await servesOnAndKeptNothing(t, th, headers)
 })
 
 t.test('a warm request costs two round trips: BEGIN + search_path travel with its first statement', async (t) => {
