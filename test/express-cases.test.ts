@@ -1,7 +1,9 @@
 // The promise "Express's router and response, as Express documents them", held to Express's own
 // test suite: each case below is one of expressjs/express's tests (test/res.*.js, test/req.*.js,
-// test/app.param.js, test/app.router.js), run against a module (test/fixtures/stranger/expresscases)
-// loaded from a folder outside the project, with the answer Express's test expects.
+// test/app.param.js, test/app.router.js, app.route, app.all, app.head, app.use), run against a
+// module (test/fixtures/stranger/expresscases) loaded from a folder outside the project, with the
+// answer Express's test expects. The last test holds the router's refusals: what plinth's router
+// does not serve fails that module alone, with a reason that names the declaration.
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -162,4 +164,133 @@ t.test('the router (test/app.router.js)', async (t) => {
   assertProblem(t, forbidden, 403, 'FORBIDDEN')
   t.equal(forbidden.json().detail, 'not allowed', 'a rejected promise is next(err), as in Express 5')
   t.same((await call('/router/wildcard/a/b/c')).json(), { rest: ['a', 'b', 'c'] }, 'Express 5 *name: the segments')
+})
+
+t.test('methods, router.route and router.all (test/app.router.js, test/app.route.js, test/app.all.js)', async (t) => {
+  for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const) {
+    const res = await th.app.inject({ method, url: '/api/plugins/expresscases/methods', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-tenant': 'acme' } })
+    t.equal(res.statusCode, 200, method)
+    t.equal(res.headers['x-method'], method, `${method} reached its own handler`)
+  }
+  for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const) {
+    const res = await th.app.inject({ method, url: '/api/plugins/expresscases/all/tobi', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-tenant': 'acme' } })
+    t.equal(res.body, method, `router.all answers ${method}`)
+  }
+  const before = (await call('/all/calls')).json()
+  const passedOn = await th.app.inject({ method: 'DELETE', url: '/api/plugins/expresscases/all/counted/tobi', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-tenant': 'acme' } })
+  assertProblem(t, passedOn, 404, 'NOT_FOUND')
+  t.equal((await call('/all/calls')).json(), before + 1, 'the router.all callback ran once for the request')
+})
+
+t.test('HEAD (test/app.head.js)', async (t) => {
+  const head = (url: string) => th.app.inject({ method: 'HEAD', url: `/api/plugins/expresscases${url}`, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-tenant': 'acme' } })
+  const headDefault = await head('/head/default')
+  const getDefault = await call('/head/default')
+  t.equal(headDefault.statusCode, 200, 'HEAD defaults to GET')
+  t.equal(headDefault.body, '')
+  for (const name of ['x-method', 'content-type', 'content-length']) t.equal(headDefault.headers[name], getDefault.headers[name], `the same ${name} as GET`)
+  t.equal((await head('/head/declared')).headers['x-method'], 'head', 'a declared HEAD overrides')
+  t.equal((await call('/head/declared')).headers['x-method'], 'get')
+})
+
+t.test('next(), next("route") and next(err) (test/app.router.js)', async (t) => {
+  t.same((await call('/lookup')).json(), ['/lookup', '/lookup 2'], 'next() continues the lookup')
+  const jumped = await call('/jump')
+  t.equal(jumped.headers['x-hit'], '1')
+  t.equal(jumped.body, 'success', "next('route') jumps to the next route")
+  assertProblem(t, await call('/break'), 500, 'INTERNAL_ERROR')
+  t.match(th.logs.at(-2)?.err?.message, /^fail$/, 'next(err) breaks out: the later route never ran')
+  t.equal((await call('/same-route')).body, 'route go boom!', 'an error handler in the same route is called')
+})
+
+t.test('promise support (test/app.router.js)', async (t) => {
+  t.equal((await call('/promise/rejected')).body, 'saw Error: Rejected promise', 'a rejected promise without a value is an error')
+  const resolved = await call('/promise/resolved')
+  t.equal(resolved.statusCode, 200)
+  t.equal(resolved.body, 'saw GET /', 'a resolved promise is ignored')
+})
+
+t.test(':name?, *name and * (test/app.router.js)', async (t) => {
+  t.equal((await call('/user/tj')).body, 'viewing tj', 'an optional parameter may be absent')
+  t.equal((await call('/user/tj/edit')).body, 'editing tj', 'and is captured when present')
+  t.equal((await call('/files/122')).body, '122', '*name matches one segment')
+  t.equal((await call('/files/1/2/3/4')).body, '1/2/3/4', 'and many')
+  t.equal((await call('/legacy/a/b')).body, 'a/b', "a bare * is req.params[0], the rest of the path (Express 4)")
+})
+
+t.test('router.use(path) (test/app.use.js, test/req.baseUrl.js)', async (t) => {
+  const base = '/api/plugins/expresscases'
+  t.equal((await call('/blog')).headers['x-blog'], `${base}/blog /`, 'the mount itself: req.path is /')
+  t.equal((await call('/blog/post/1')).headers['x-blog'], `${base}/blog /post/1`, 'under it: req.baseUrl is the mount, req.path the rest')
+  const blogs = await call('/blogs')
+  t.equal(blogs.body, 'ok')
+  t.notOk(blogs.headers['x-blog'], 'a prefix applies at a segment boundary only')
+  t.equal((await call('/forum/topics')).headers['x-forum'], 'hit', 'a trailing slash on the path is ignored')
+})
+
+t.test('route options: once per path and method, all() serving the methods declared without them', async (t) => {
+  const search = (method: 'GET' | 'POST', query: string) => call(`/search${query}`, { method })
+  t.equal((await search('GET', '?page=1')).body, 'all', "GET's own options; the chain runs in declaration order")
+  assertProblem(t, await search('GET', '?q=x'), 400, 'VALIDATION_FAILED')
+  t.equal((await search('POST', '?q=x')).body, 'all', "POST takes all()'s options")
+  assertProblem(t, await search('POST', '?page=1'), 400, 'VALIDATION_FAILED')
+})
+
+t.test('router.param only for the parameters a path has (test/app.param.js)', async (t) => {
+  const before = (await call('/items-count')).json()
+  t.equal((await call('/items/7')).json(), before + 1, 'the callback ran for :item')
+  t.equal((await call('/items-count')).json(), before + 1, 'and not for a path without it')
+})
+
+t.test('what a module may not declare fails that module alone, with the reason', async (t) => {
+  const declarations: Record<string, string> = {
+    'not-a-function': `r.get('/x', 3)`,
+    'null-handler': `r.get('/x', null)`,
+    'no-handler': `r.get('/x')`,
+    'relative-path': `r.get('x', (req, res) => res.end())`,
+    'inner-optional': `r.get('/a/:b?/c', (req, res) => res.end())`,
+    'inner-wildcard': `r.get('/a/*/b', (req, res) => res.end())`,
+    'regexp-path': `r.get('/a(b)?', (req, res) => res.end())`,
+    'use-parameter': `r.use('/a/:id', (req, res, next) => next())`,
+    'use-relative': `r.use('a', (req, res, next) => next())`,
+    'param-unnamed': `r.param('', (req, res, next) => next())`,
+    'param-not-function': `r.param('id', 'nope')`,
+    'route-clash': `r.get('/rooms/:id', (req, res) => res.end()); r.delete('/rooms/:roomId', (req, res) => res.end())`,
+    'two-options': `r.get('/x', { schema: {} }, (req, res) => res.end()); r.get('/x', { schema: {} }, (req, res) => res.end())`,
+    'unknown-method': `r.propfind('/x', (req, res) => res.end())`,
+    fine: `r.get('/x', (req, res) => res.end('fine')); r.route('/y').get((req, res) => res.end('y'))`,
+  }
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-declarations-'))
+  t.teardown(() => fs.rm(root, { recursive: true, force: true }))
+  for (const [id, body] of Object.entries(declarations)) {
+    await fs.mkdir(path.join(root, id))
+    const meta = `{ id: '${id}', name: '${id}', version: '1.0.0', api: '1.x' }`
+    await fs.writeFile(path.join(root, id, 'module.config.js'), `export default { ...${meta}, permissions: [] }\n`)
+    await fs.writeFile(path.join(root, id, 'plugin.js'), `export const permissions = []\nexport default { meta: ${meta}, register(ctx) { const r = ctx.router; ${body} } }\n`)
+  }
+  const host = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: root, PLINTH_PLUGINS: Object.keys(declarations).join(',') } })
+  t.teardown(host.close)
+  const reasons = Object.fromEntries(host.host.modules.map((m) => [m.id, m.status === 'loaded' ? 'loaded' : m.reason]))
+  t.match(reasons, {
+    'not-a-function': /router\.get\("\/x"\): argument 1 is number, not a function/,
+    'null-handler': /argument 1 is null, not a function/,
+    'no-handler': /router\.get\("\/x"\) needs at least one handler function/,
+    'relative-path': /router\.get\("x"\): the path must be a string starting with "\/"/,
+    'inner-optional': /only the last parameter may be optional/,
+    'inner-wildcard': /a wildcard must be the last segment/,
+    'regexp-path': /"a\(b\)\?" uses path syntax plinth does not serve/,
+    'use-parameter': /router\.use\("\/a\/:id"\): a use\(\) path is a static prefix/,
+    'use-relative': /router\.use\("a"\): a use\(\) path is a static prefix/,
+    'param-unnamed': /router\.param\(name, fn\): name must be a parameter name/,
+    'param-not-function': /router\.param\("id"\): argument 1 is string, not a function/,
+    'route-clash': /routes "\/rooms\/:id" and "\/rooms\/:roomId" match the same requests/,
+    'two-options': /router\.get\("\/x"\) is declared more than once with options/,
+    'unknown-method': /router\.propfind is not supported by plinth's router; it has use, param, route, get, post/,
+    fine: 'loaded',
+  })
+  await host.createTenant('acme')
+  const headers = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-tenant': 'acme' }
+  t.equal((await host.app.inject({ url: '/api/plugins/fine/x', headers })).body, 'fine', 'the module without mistakes serves')
+  t.equal((await host.app.inject({ url: '/api/plugins/fine/y', headers })).body, 'y')
+  assertProblem(t, await host.app.inject({ url: '/api/plugins/not-a-function/x', headers }), 503, 'MODULE_UNAVAILABLE')
 })

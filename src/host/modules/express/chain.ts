@@ -153,7 +153,7 @@ function invoke(step: Step, error: unknown, request: FastifyRequest, res: Expres
       return Promise.resolve(res.headersSent ? afterAnswer(request, err) : { kind: 'error', error: err })
     }
     if (!isPromise(result)) return Promise.resolve(ended(result))
-    return result.then(ended, (err) => (res.headersSent ? afterAnswer(request, err) : { kind: 'error', error: err }))
+    return result.then(ended, (err) => (res.headersSent ? afterAnswer(request, err) : { kind: 'error', error: rejection(err) }))
   }
   // `(req, res, next)` and `(err, req, res, next)`: done when next is called or the response sent.
   return new Promise<Outcome>((resolve) => {
@@ -179,7 +179,7 @@ function invoke(step: Step, error: unknown, request: FastifyRequest, res: Expres
         (value) => {
           if (value !== undefined && value !== res && step.isHandler) settle({ kind: 'returned', value })
         },
-        (err) => (settled ? afterAnswer(request, err) : settle({ kind: 'error', error: err })),
+        (err) => (settled ? afterAnswer(request, err) : settle({ kind: 'error', error: rejection(err) })),
       )
     }
   })
@@ -205,7 +205,7 @@ async function runParamCallbacks(
         res.next = next
         try {
           const result = callback(request, res, next, params[name], name)
-          if (isPromise(result)) result.then(undefined, (err) => resolve({ kind: 'error', error: err }))
+          if (isPromise(result)) result.then(undefined, (err) => resolve({ kind: 'error', error: rejection(err) }))
         } catch (err) {
           resolve({ kind: 'error', error: err })
         }
@@ -224,6 +224,9 @@ function outcomeOfNext(arg: unknown): Outcome {
   if (arg === 'router') return ROUTER
   return { kind: 'error', error: arg }
 }
+
+/** A promise rejected with nothing (or a falsy value) is still an error, as Express 5's router makes it. */
+const rejection = (err: unknown) => err || new Error('Rejected promise')
 
 /** Module code that failed after its response was sent: the caller has its answer; the log has this. */
 function afterAnswer(request: FastifyRequest, err: unknown): Outcome {
