@@ -198,3 +198,61 @@ t.test('two hosts starting at once on one database apply each file exactly once'
   const { rows } = await th.host.pool.query('SELECT count(*)::int AS n FROM public.applied_count')
   t.equal(rows[0].n, 1)
 })
+
+t.test('two hosts migrating one database at once apply each new file once, and each says what it applied', async (t) => {
+  const dir = await migrationsCopy(t)
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const a = await startTestHost({ database, migrationsDir: dir })
+  t.teardown(a.close)
+  const b = await startTestHost({ database, migrationsDir: dir })
+  t.teardown(b.close)
+  await a.createTenant('acme')
+
+  // Slow files, so that both migrations are inside them together; each counts its runs.
+  await fs.writeFile(path.join(dir, 'public/900_counted.sql'), 'CREATE TABLE public.public_runs (n int);\nINSERT INTO public.public_runs VALUES (1);\nSELECT pg_sleep(0.3);\n')
+  await fs.writeFile(path.join(dir, 'tenant/900_counted.sql'), 'CREATE TABLE tenant_runs (n int);\nINSERT INTO tenant_runs VALUES (1);\nSELECT pg_sleep(0.3);\n')
+  const reports = await Promise.all([a.host.migrate(), b.host.migrate()])
+  t.same(reports.flatMap((r) => r.publicApplied), ['900_counted.sql'], 'the public file applied by one of them')
+  t.same(
+    reports.flatMap((r) => r.tenants.map((x) => [x.tenant, x.status, x.applied])).sort((x, y) => y[2].length - x[2].length),
+    [
+      ['acme', 'ok', ['900_counted.sql']],
+      ['acme', 'ok', []],
+    ],
+    'the tenant file applied by one; the other found it done',
+  )
+  const { rows } = await a.host.pool.query('SELECT (SELECT count(*)::int FROM public.public_runs) AS public, (SELECT count(*)::int FROM t_acme.tenant_runs) AS tenant')
+  t.same(rows[0], { public: 1, tenant: 1 })
+})
+
+t.test('a public migration that fails stops the start, names its file and leaves nothing of itself', async (t) => {
+  const dir = await migrationsCopy(t)
+  await fs.writeFile(path.join(dir, 'public/900_broken.sql'), 'CREATE TABLE public.half_done (id int);\nSELECT 1 / 0;\n')
+  // Not migrations: a folder's notes and editor leftovers are never run.
+  await fs.writeFile(path.join(dir, 'public/README.md'), '# public migrations\nNot SQL at all.\n')
+  await fs.writeFile(path.join(dir, 'tenant/001_rbac.sql~'), 'SELECT no_such_function();\n')
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  await t.rejects(startTestHost({ database, migrationsDir: dir }), { code: 'MIGRATION_FAILED', file: '900_broken.sql', message: /900_broken\.sql failed: division by zero/ })
+
+  await fs.rm(path.join(dir, 'public/900_broken.sql'))
+  const th = await startTestHost({ database, migrationsDir: dir })
+  t.teardown(th.close)
+  t.same(th.host.lastMigration!.publicApplied, [], 'the files before it were applied by the first start')
+  const { rows } = await th.host.pool.query(`SELECT to_regclass('public.half_done') AS half, (SELECT count(*)::int FROM public.sys_migration WHERE name = '900_broken.sql') AS recorded`)
+  t.same(rows[0], { half: null, recorded: 0 }, 'no half-applied file, no ledger row')
+  await th.createTenant('acme')
+})
+
+t.test("a module's migrations folder that cannot be read fails that module, not the host", async (t) => {
+  const modules = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-unreadable-'))
+  t.teardown(() => fs.rm(modules, { recursive: true, force: true }))
+  await fs.mkdir(path.join(modules, 'notes'))
+  await fs.writeFile(path.join(modules, 'notes/module.config.ts'), "export default { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x', permissions: [] }\n")
+  await fs.writeFile(path.join(modules, 'notes/plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x' }, register() {} }\n")
+  await fs.writeFile(path.join(modules, 'notes/migrations'), 'a file where the folder should be\n')
+  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' } })
+  t.teardown(th.close)
+  t.match(th.host.modules, [{ id: 'notes', status: 'failed', reason: /ENOTDIR/ }])
+})

@@ -1,0 +1,56 @@
+// npm run test:mutation (docs/testing.md). Scope it to the files a change touched:
+//   npm run test:mutation -- --mutate src/rbac/require.ts
+// The covering test files run in the order listed and stop at the first that fails: the quick,
+// focused ones first make a killed mutant cheap. STRYKER_TEST_FILES (comma-separated) narrows them
+// for a quick run on one file: a score measured on fewer test files is a lower bound of the
+// whole suite's.
+const ALL_TEST_FILES = [
+  'test/fair-share.test.ts',
+  'test/permissions.test.ts',
+  'test/failure-brake.test.ts',
+  'test/jwt.test.ts',
+  'test/permission-sets.test.ts',
+  'test/access-admin.test.ts',
+  'test/express-cases.test.ts',
+  'test/http.test.ts',
+  'test/modules.test.ts',
+  'test/openapi.test.ts',
+  'test/bad-input.test.ts',
+  'test/identity.test.ts',
+  'test/metrics.test.ts',
+  'test/tenant-scope.test.ts',
+  'test/migrations.test.ts',
+  'test/request-transaction.test.ts',
+  'test/seed-modules.test.ts',
+  'src/plugins/*/test/*.test.ts',
+]
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'tap',
+  tap: {
+    testFiles: process.env.STRYKER_TEST_FILES ? process.env.STRYKER_TEST_FILES.split(',') : ALL_TEST_FILES,
+    nodeArgs: ['--import', 'tsx'],
+  },
+  checkers: ['typescript'],
+  tsconfigFile: 'tsconfig.json',
+  typescriptChecker: { prioritizePerformanceOverAccuracy: true },
+  mutate: [
+    'src/tenancy/tenant-scope.ts',
+    'src/tenancy/transaction.ts',
+    'src/tenancy/with-tenant-tx.ts',
+    'src/tenancy/fair-share.ts',
+    'src/tenancy/migrations.ts',
+    'src/rbac/*.ts',
+    'src/host/modules/express/router.ts',
+  ],
+  coverageAnalysis: 'perTest',
+  ignoreStatic: true,
+  // One checker and two test runners: a test runner spends most of its time waiting on PostgreSQL.
+  concurrency: 3,
+  timeoutMS: 20000,
+  reporters: ['clear-text', 'progress', 'json'],
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+}
