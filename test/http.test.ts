@@ -74,6 +74,7 @@ t.test('the tenant comes from x-tenant or from the Host, and the two must agree'
   const byOtherHost = await th.app.inject({ url: '/notes', headers: { host: 'beta.example.com' } })
   t.notOk(byOtherHost.json().notes.some((n: any) => n.body === 'from-acme'), "beta's host sees none of acme's rows")
   assertProblem(t, await th.app.inject({ url: '/notes', headers: { host: 'beta.example.com', 'x-tenant': 'acme' } }), 403, 'TENANT_MISMATCH')
+  t.equal((await th.app.inject({ url: '/notes', headers: { host: 'acme.example.com', 'x-tenant': 'acme' } })).statusCode, 200, 'both naming acme agree')
   assertProblem(t, await th.app.inject({ url: '/notes', headers: { host: 'unknown.example.com' } }), 400, 'TENANT_REQUIRED')
 })
 

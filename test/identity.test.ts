@@ -107,6 +107,7 @@ t.test('a key of tenant A never reaches tenant B, through any example-module rou
   t.same(await countB(), before, "nothing of B's was written")
   const own = await items(bearer(key))
   t.equal(own.statusCode, 200, 'no header: the key works on its own tenant')
+  t.equal((await items({ ...bearer(key), host: 'acme.example.com', 'x-tenant': 'acme' })).statusCode, 200, "with its own tenant's Host and x-tenant too")
   t.notOk(own.json().items.some((i: any) => i.name === 'beta secret'), "and sees nothing of B's")
 })
 

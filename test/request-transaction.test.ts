@@ -97,6 +97,13 @@ t.test('a failing COMMIT answers 5xx, never 2xx', async (t) => {
   const list = await th.app.inject({ url: '/notes', headers })
   t.same(list.json().notes, [], 'nothing was written')
   t.ok(await settle(th.host.pool), 'the client was released')
+  const logged = th.logs.find((l) => l.msg === 'COMMIT failed; the response becomes an error')
+  t.equal(logged?.level, 50, 'the operator reads why, at error')
+  t.match(logged?.err?.message, /note refused at commit/)
+
+  const withLength = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'refuse-at-commit', then: 'with-length' } })
+  t.equal(withLength.statusCode, 500, 'a handler that set Content-Length')
+  t.equal(withLength.json().error, 'INTERNAL_ERROR', 'still gets the whole error body, not one cut to the length it announced')
 })
 
 t.test('a COMMIT refused with what would be a 4xx (a deferred unique violation) still answers 500, and keeps nothing', async (t) => {
@@ -186,8 +193,8 @@ t.test('a connection lost mid-request answers 5xx in the one shape, and its clie
   t.equal(thrown.headers['content-type'], 'application/problem+json; charset=utf-8')
   t.equal(thrown.json().error, 'DB_UNAVAILABLE')
   const quiet = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'lost-2', then: 'lose-connection-quietly' } })
-  t.ok(quiet.statusCode >= 500, `the handler said 201 on a dead connection; the caller got ${quiet.statusCode}`)
-  t.equal(quiet.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.equal(quiet.statusCode, 503, 'the handler said 201 on a dead connection: COMMIT failed, and the caller may retry')
+  t.equal(quiet.json().error, 'DB_UNAVAILABLE')
   await servesOnAndKeptNothing(t, th, headers)
 })
 

@@ -100,6 +100,34 @@ t.test('a tenant created by the host gets its role; dropping the tenant drops it
   t.equal(await role(), 0)
 })
 
+t.test('a key made a moment ago on another instance, for a tenant made there too, works on the very next request', async (t) => {
+  const here = await startTestHost()
+  t.teardown(here.close)
+  const there = await startTestHost({ database: here.database })
+  t.teardown(there.close)
+  // Nothing tells this instance: what it has not seen, it must read.
+  await here.host.changes.stop()
+  const gamma = await there.createTenant('gamma')
+  await there.host.roles.create(gamma, 'reader')
+  await there.host.roles.grant(gamma, 'reader', 'inventory.items.read')
+  const { key } = await there.host.createKey('gamma', 'fresh', ['reader'])
+  const res = await here.app.inject({ url: '/api/plugins/inventory/items', headers: { authorization: `Bearer ${key}` } })
+  t.equal(res.statusCode, 200, `the key's tenant, found without an x-tenant header (${res.body})`)
+})
+
+t.test("a route's guards run without a database connection; its handler gets one", async (t) => {
+  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: await outside(t, 'expresscases'), PLINTH_PLUGINS: 'expresscases' } })
+  t.teardown(th.close)
+  await th.createTenant('acme')
+  const inUse = () => th.host.pool.totalCount - th.host.pool.idleCount
+  const pending = th.app.inject({ url: '/api/plugins/expresscases/slow-guard', headers: { ...admin, 'x-tenant': 'acme' } })
+  await new Promise((r) => setTimeout(r, 150))
+  t.equal(inUse(), 0, 'while the guard waits, no pooled client is taken')
+  const res = await pending
+  t.same(res.json(), { inTransaction: true }, 'the handler ran in the transaction')
+  t.equal(inUse(), 0, 'and gave it back')
+})
+
 t.test('no tenant starves another: one tenant holding its share of the pool leaves the rest to others', { skip: !onPostgres && 'the embedded database serves one transaction at a time' }, async (t) => {
   const th = await startTestHost({ env: { DB_POOL_MAX: '10', DB_ACQUIRE_TIMEOUT_MS: '8000' }, tenantRoutes: noteRoutes })
   t.teardown(th.close)

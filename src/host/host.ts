@@ -69,7 +69,8 @@ export class Host {
     readonly db: Database,
     private readonly options: HostOptions,
   ) {
-    this.registry = new TenantRegistry(db.pool)
+    // A tenant this instance had not heard of yet (made a moment ago elsewhere) comes with its modules.
+    this.registry = new TenantRegistry(db.pool, (tenantId) => this.refreshTenantModules(tenantId))
     this.authFailures = new FailureBrake(log, { limit: config.authFailureLimit })
     this.tenantPool = {
       pool: db.pool,
@@ -95,16 +96,11 @@ export class Host {
     this.roles = new Roles(db.pool, () => this.catalog(), this.changes)
     this.changes.on('key', (id) => this.keys.refresh(id))
     this.changes.on('rbac', async (tenantId) => this.permissionSets.invalidate(tenantId))
-    // A tenant's row and its module rows change together (created, dropped); its modules decide
-    // what its grants give, so its permission sets go with them.
-    const refreshModules = async (tenantId: string) => {
-      await this.plugins.refresh(tenantId)
-      this.permissionSets.invalidate(tenantId)
-    }
+    // A tenant's row and its module rows change together (created, dropped).
     this.changes.on('tenant', async (id) => {
-      await Promise.all([this.registry.refresh(id), refreshModules(id)])
+      await Promise.all([this.registry.refresh(id), this.refreshTenantModules(id)])
     })
-    this.changes.on('plugin', refreshModules)
+    this.changes.on('plugin', (id) => this.refreshTenantModules(id))
     this.tenants = new Tenants({
       pool: db.pool,
       changes: this.changes,
@@ -112,6 +108,12 @@ export class Host {
       log,
       migrationsForNewTenant: () => this.migrationSources().filter((s) => s.source === 'host' || this.isDefaultModule(s.source)),
     })
+  }
+
+  /** Re-reads a tenant's modules; they decide what its grants give, so its permission sets go too. */
+  private async refreshTenantModules(tenantId: string) {
+    await this.plugins.refresh(tenantId)
+    this.permissionSets.invalidate(tenantId)
   }
 
   /** Opens the database, applies what is pending, and loads the caches. */

@@ -28,7 +28,11 @@ export class TenantRegistry {
   private byDomainMap = new Map<string, Tenant>()
   private order = new RefreshOrder()
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** Loads what other caches keep per tenant, for a tenant found by a miss lookup. */
+    private readonly loadAlongside?: (tenantId: string) => Promise<void>,
+  ) {}
 
   async load() {
     const { rows } = await this.pool.query<Tenant>(SELECT_TENANT)
@@ -65,7 +69,7 @@ export class TenantRegistry {
     const byId = UUID.test(idOrCode)
     const { rows } = await this.pool.query<{ id: string }>(`SELECT id FROM public.sys_tenant WHERE ${byId ? 'id = $1' : 'code = $1'}`, [idOrCode])
     if (!rows[0]) return undefined
-    await this.refresh(rows[0].id)
+    await Promise.all([this.refresh(rows[0].id), this.loadAlongside?.(rows[0].id)])
     return this.byId.get(rows[0].id)
   })
 

@@ -59,6 +59,8 @@ export async function noteRoutes(scope: FastifyInstance) {
         ;(request.tenantTx!.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
         await request.db.execute(sql`SELECT 1`)
       }
+      // Says its length up front, as a handler may: a COMMIT that fails must still answer whole.
+      if (then === 'with-length') reply.header('content-length', Buffer.byteLength(JSON.stringify(rows[0])))
       return reply.code(201).send(rows[0])
     },
   )
