@@ -242,6 +242,18 @@ t.test('router.param only for the parameters a path has (test/app.param.js)', as
   t.equal((await call('/items-count')).json(), before + 1, 'and not for a path without it')
 })
 
+t.test('req.db where it is not open says why, in the log', async (t) => {
+  const inGuard = await call('/db/in-guard')
+  assertProblem(t, inGuard, 500, 'INTERNAL_ERROR')
+  t.match(th.logs.find((l) => l.reqId === inGuard.headers['x-request-id'] && l.err)?.err?.message, /^req\.db is not open here: a route's guards run before the request takes a database connection/)
+  const after = await call('/db/after-answer')
+  t.same(after.json(), { answered: true }, 'the answer stands')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const logged = th.logs.find((l) => l.reqId === after.headers['x-request-id'] && l.err)
+  t.equal(logged?.msg, 'module code failed after its response was sent')
+  t.match(logged?.err?.message, /^req\.db was used after the request's transaction ended \(its response was sent\)/)
+})
+
 t.test('what a module may not declare fails that module alone, with the reason', async (t) => {
   const declarations: Record<string, string> = {
     'not-a-function': `r.get('/x', 3)`,

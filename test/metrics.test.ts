@@ -39,6 +39,8 @@ t.test('GET /metrics: behind a token, by module, route and status class; no tena
   t.ok(value(text, 'plinth_db_transactions_total{outcome="committed"}')! >= 3)
   t.ok(value(text, 'plinth_db_transactions_total{outcome="rolled_back"}')! >= 1, 'the 404 rolled back')
   t.ok(value(text, 'plinth_db_client_wait_seconds_count')! >= 4)
+  const waited = value(text, 'plinth_db_client_wait_seconds_sum')! / value(text, 'plinth_db_client_wait_seconds_count')!
+  t.ok(waited > 0 && waited < 0.25, `waits on an idle pool are in seconds, and short (${waited} s on average)`)
   for (const state of ['in_use', 'idle', 'waiting']) t.ok(value(text, `plinth_db_pool_clients{state="${state}"}`) !== undefined, `pool ${state}`)
   t.ok(value(text, 'plinth_change_feed_lag_seconds')! < 1)
   t.equal(value(text, `plinth_change_feed_mode{mode="${process.env.DATABASE_URL ? 'listen' : 'poll'}"}`), 1)

@@ -258,6 +258,7 @@ t.test('withTenantTx inside a request is part of its transaction', async (t) => 
   t.notMatch(cross.body, /beta|acme|withTenantTx/, 'the cause is not told to the caller')
   const logged = th.logs.find((l) => l.reqId === cross.headers['x-request-id'] && l.err)
   t.match(logged?.err?.message, /withTenantTx\("beta"\) was called while handling a request for tenant "acme"/, 'the log names both tenants')
+  t.match(logged?.err, { type: 'CrossTenantError', message: /works in the request's tenant only \(use req\.tenant\.id\); nothing was run/ }, 'and what to do instead')
   const betaId = th.host.registry.byCode('beta')!.id
   const crossById = await inject('POST', `/cross?tenant=${betaId}`)
   assertProblem(t, crossById, 500, 'INTERNAL_ERROR')
@@ -296,6 +297,11 @@ t.test('withTenantTx outside a request, and after the response, runs in a transa
     /job failed/,
   )
   await t.rejects(ctx.withTenantTx('nobody', async () => 1), { name: 'UnknownTenantError', message: /no tenant has the id or code "nobody"/ })
+  // A stranger's slip (req.tenant?.id where there is none): refused at once, without asking the
+  // database. (The feed is stopped: on the embedded database it polls through the same pool.)
+  await th.host.changes.stop()
+  const slip = await countDatabaseWork(() => t.rejects(ctx.withTenantTx(undefined as unknown as string, async () => 1), { name: 'UnknownTenantError' }))
+  t.equal(slip.statements, 0, 'no query for a tenant id that is not even a string')
   t.same(await guests(th, 't_beta'), ['background'])
 })
 
