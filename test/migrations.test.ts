@@ -96,7 +96,7 @@ t.test('an applied migration that was edited is refused with a clear error', asy
   await fs.appendFile(path.join(dir, 'tenant/001_rbac.sql'), '\n-- edited\n')
   const tenantEdited = await startTestHost({ database, migrationsDir: dir })
   const [result] = tenantEdited.host.lastMigration!.tenants
-  t.match(result, { tenant: 'acme', source: 'host', status: 'failed', error: /001_rbac\.sql was edited after it was applied/ })
+  t.match(result, { tenant: 'acme', source: 'host', status: 'failed', error: /^migration host\/001_rbac\.sql was edited after it was applied/ })
   await tenantEdited.close()
 
   await fs.appendFile(path.join(dir, 'public/001_platform.sql'), '\n-- edited\n')
@@ -140,7 +140,7 @@ t.test('creating a tenant is all or nothing', async (t) => {
   await fs.writeFile(path.join(dir, 'tenant/002_broken.sql'), 'CREATE TABLE fine (id int);\nSELECT 1/0;\n')
   const th = await startTestHost({ migrationsDir: dir })
   t.teardown(th.close)
-  await t.rejects(th.createTenant('acme'), { code: 'MIGRATION_FAILED', message: /002_broken\.sql failed/ })
+  await t.rejects(th.createTenant('acme'), { name: 'MigrationError', code: 'MIGRATION_FAILED', message: /002_broken\.sql failed/, cause: { code: '22012' } })
   const { rows: tenants } = await th.host.pool.query('SELECT code FROM public.sys_tenant')
   const { rows: schemas } = await th.host.pool.query(`SELECT nspname FROM pg_namespace WHERE nspname = 't_acme'`)
   const { rows: ledger } = await th.host.pool.query('SELECT * FROM public.sys_tenant_migration')
@@ -224,6 +224,10 @@ t.test('two hosts migrating one database at once apply each new file once, and e
   )
   const { rows } = await a.host.pool.query('SELECT (SELECT count(*)::int FROM public.public_runs) AS public, (SELECT count(*)::int FROM t_acme.tenant_runs) AS tenant')
   t.same(rows[0], { public: 1, tenant: 1 })
+  if (process.env.DATABASE_URL) {
+    const { rows: open } = await a.host.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)
+    t.equal(open[0].n, 0, 'the host that found the file done ended its transaction (and its lock) before giving its client back')
+  }
 })
 
 t.test('a public migration that fails stops the start, names its file and leaves nothing of itself', async (t) => {
@@ -234,7 +238,13 @@ t.test('a public migration that fails stops the start, names its file and leaves
   await fs.writeFile(path.join(dir, 'tenant/001_rbac.sql~'), 'SELECT no_such_function();\n')
   const database = await createTestDatabase()
   t.teardown(database.drop)
-  await t.rejects(startTestHost({ database, migrationsDir: dir }), { code: 'MIGRATION_FAILED', file: '900_broken.sql', message: /900_broken\.sql failed: division by zero/ })
+  await t.rejects(startTestHost({ database, migrationsDir: dir }), {
+    name: 'MigrationError',
+    code: 'MIGRATION_FAILED',
+    file: '900_broken.sql',
+    message: /900_broken\.sql failed: division by zero/,
+    cause: { code: '22012' },
+  })
 
   await fs.rm(path.join(dir, 'public/900_broken.sql'))
   const th = await startTestHost({ database, migrationsDir: dir })
@@ -255,4 +265,49 @@ t.test("a module's migrations folder that cannot be read fails that module, not 
   const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' } })
   t.teardown(th.close)
   t.match(th.host.modules, [{ id: 'notes', status: 'failed', reason: /ENOTDIR/ }])
+})
+
+t.test("a module without a migrations folder has none; a module's new file reaches its existing tenants, as the tenant's role", async (t) => {
+  const modules = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-module-files-'))
+  t.teardown(() => fs.rm(modules, { recursive: true, force: true }))
+  for (const id of ['plain', 'notes']) {
+    await fs.mkdir(path.join(modules, id))
+    await fs.writeFile(path.join(modules, id, 'module.config.ts'), `export default { id: '${id}', name: '${id}', version: '1.0.0', api: '1.x', permissions: [] }\n`)
+    await fs.writeFile(path.join(modules, id, 'plugin.ts'), `export const permissions = []\nexport default { meta: { id: '${id}', name: '${id}', version: '1.0.0', api: '1.x' }, register() {} }\n`)
+  }
+  await fs.mkdir(path.join(modules, 'notes/migrations'))
+  await fs.writeFile(path.join(modules, 'notes/migrations/001_notes.sql'), 'CREATE TABLE notes (id int);\n')
+  const env = { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'plain,notes' }
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const first = await startTestHost({ database, env })
+  t.same(Object.fromEntries(first.host.modules.map((m) => [m.id, [m.status, m.migrations.map((f) => f.name)]])), {
+    plain: ['loaded', []],
+    notes: ['loaded', ['001_notes.sql']],
+  })
+  const acme = await first.createTenant('acme')
+  await first.close()
+
+  await fs.writeFile(path.join(modules, 'notes/migrations/002_more.sql'), 'CREATE TABLE more_notes (id int);\n')
+  const second = await startTestHost({ database, env })
+  t.teardown(second.close)
+  t.match(second.host.lastMigration!.tenants, [{ tenant: 'acme', source: 'notes', status: 'ok', applied: ['002_more.sql'] }])
+  const { rows } = await second.host.pool.query(`SELECT tableowner FROM pg_tables WHERE schemaname = 't_acme' AND tablename = 'more_notes'`)
+  t.same(rows, [{ tableowner: acme.role }], "the tenant's role owns what its module's file made")
+})
+
+t.test('files apply in the order of their names, whatever order the folder lists them in', async (t) => {
+  const dir = await migrationsCopy(t)
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const first = await startTestHost({ database, migrationsDir: dir })
+  await first.createTenant('acme')
+  await first.close()
+  // Written out of order: a folder lists files in the order it likes (creation, hash), not by name.
+  await fs.writeFile(path.join(dir, 'tenant/100_order.sql'), 'CREATE TABLE applied_order (n int, at serial);\n')
+  for (const n of [3, 7, 1, 9, 5, 2, 8, 4, 6]) await fs.writeFile(path.join(dir, `tenant/10${n}_step.sql`), `INSERT INTO applied_order (n) VALUES (${n});\n`)
+  const second = await startTestHost({ database, migrationsDir: dir })
+  t.teardown(second.close)
+  const { rows } = await second.host.pool.query('SELECT n FROM t_acme.applied_order ORDER BY at')
+  t.same(rows.map((r) => r.n), [1, 2, 3, 4, 5, 6, 7, 8, 9])
 })
