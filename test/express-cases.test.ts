@@ -182,6 +182,21 @@ t.test('methods, router.route and router.all (test/app.router.js, test/app.route
   t.equal((await call('/all/calls')).json(), before + 1, 'the router.all callback ran once for the request')
 })
 
+t.test("router.use() for every route, and a module's root path", async (t) => {
+  for (const url of ['/', '']) {
+    const root = await call(url)
+    t.equal(root.body, 'root', `GET /api/plugins/expresscases${url}`)
+    t.equal(root.headers['x-cases'], 'yes', 'the middleware ran')
+  }
+  t.equal((await call('/set/type')).headers['x-cases'], 'yes')
+})
+
+t.test('arrays of functions, nested or not (test/app.use.js, test/Route.js)', async (t) => {
+  const res = await call('/arrays')
+  t.equal(res.body, 'arrays')
+  for (const n of [1, 2, 3, 4]) t.equal(res.headers[`x-fn-${n}`], 'hit', `function ${n} ran`)
+})
+
 t.test('HEAD (test/app.head.js)', async (t) => {
   const head = (url: string) => th.app.inject({ method: 'HEAD', url: `/api/plugins/expresscases${url}`, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-tenant': 'acme' } })
   const headDefault = await head('/head/default')
@@ -191,6 +206,9 @@ t.test('HEAD (test/app.head.js)', async (t) => {
   for (const name of ['x-method', 'content-type', 'content-length']) t.equal(headDefault.headers[name], getDefault.headers[name], `the same ${name} as GET`)
   t.equal((await head('/head/declared')).headers['x-method'], 'head', 'a declared HEAD overrides')
   t.equal((await call('/head/declared')).headers['x-method'], 'get')
+  const passes = await head('/head/passes')
+  t.equal(passes.headers['x-head'], 'seen')
+  t.equal(passes.headers['x-method'], 'get', "a declared HEAD that calls next() reaches GET's handler, not POST's")
 })
 
 t.test('next(), next("route") and next(err) (test/app.router.js)', async (t) => {
@@ -267,10 +285,12 @@ t.test('what a module may not declare fails that module alone, with the reason',
     'use-relative': `r.use('a', (req, res, next) => next())`,
     'param-unnamed': `r.param('', (req, res, next) => next())`,
     'param-not-function': `r.param('id', 'nope')`,
+    'route-relative': `r.route('x').get((req, res) => res.end())`,
+    'array-of-paths': `r.get('/x', ['/y'], (req, res) => res.end())`,
     'route-clash': `r.get('/rooms/:id', (req, res) => res.end()); r.delete('/rooms/:roomId', (req, res) => res.end())`,
     'two-options': `r.get('/x', { schema: {} }, (req, res) => res.end()); r.get('/x', { schema: {} }, (req, res) => res.end())`,
     'unknown-method': `r.propfind('/x', (req, res) => res.end())`,
-    fine: `r.get('/x', (req, res) => res.end('fine')); r.route('/y').get((req, res) => res.end('y'))`,
+    fine: `r.get('/x', (req, res) => res.end('fine')); r.route('/y').get((req, res) => res.end('y')); return Promise.resolve(r.get('/z', (req, res) => res.end('z')))`,
   }
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-declarations-'))
   t.teardown(() => fs.rm(root, { recursive: true, force: true }))
@@ -295,6 +315,8 @@ t.test('what a module may not declare fails that module alone, with the reason',
     'use-relative': /router\.use\("a"\): a use\(\) path is a static prefix/,
     'param-unnamed': /router\.param\(name, fn\): name must be a parameter name/,
     'param-not-function': /router\.param\("id"\): argument 1 is string, not a function/,
+    'route-relative': /router\.route\("x"\): the path must be a string starting with "\/"/,
+    'array-of-paths': /router\.get\("\/x"\): argument 1 is string, not a function/,
     'route-clash': /routes "\/rooms\/:id" and "\/rooms\/:roomId" match the same requests/,
     'two-options': /router\.get\("\/x"\) is declared more than once with options/,
     'unknown-method': /router\.propfind is not supported by plinth's router; it has use, param, route, get, post/,
@@ -304,5 +326,6 @@ t.test('what a module may not declare fails that module alone, with the reason',
   const headers = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-tenant': 'acme' }
   t.equal((await host.app.inject({ url: '/api/plugins/fine/x', headers })).body, 'fine', 'the module without mistakes serves')
   t.equal((await host.app.inject({ url: '/api/plugins/fine/y', headers })).body, 'y')
+  t.equal((await host.app.inject({ url: '/api/plugins/fine/z', headers })).body, 'z', 'register may return (a promise of) the router, as chained calls do')
   assertProblem(t, await host.app.inject({ url: '/api/plugins/not-a-function/x', headers }), 503, 'MODULE_UNAVAILABLE')
 })

@@ -120,12 +120,14 @@ t.test("a route's guards run without a database connection; its handler gets one
   t.teardown(th.close)
   await th.createTenant('acme')
   const inUse = () => th.host.pool.totalCount - th.host.pool.idleCount
-  const pending = th.app.inject({ url: '/api/plugins/expresscases/slow-guard', headers: { ...admin, 'x-tenant': 'acme' } })
-  await new Promise((r) => setTimeout(r, 150))
-  t.equal(inUse(), 0, 'while the guard waits, no pooled client is taken')
-  const res = await pending
-  t.same(res.json(), { inTransaction: true }, 'the handler ran in the transaction')
-  t.equal(inUse(), 0, 'and gave it back')
+  for (const [guard, path] of [['a route guard', '/slow-guard'], ['router.use() middleware', '/slow-use']]) {
+    const pending = th.app.inject({ url: `/api/plugins/expresscases${path}`, headers: { ...admin, 'x-tenant': 'acme' } })
+    await new Promise((r) => setTimeout(r, 150))
+    t.equal(inUse(), 0, `while ${guard} waits, no pooled client is taken`)
+    const res = await pending
+    t.same(res.json(), { inTransaction: true }, 'the handler ran in the transaction')
+    t.equal(inUse(), 0, 'and gave it back')
+  }
 })
 
 t.test('no tenant starves another: one tenant holding its share of the pool leaves the rest to others', { skip: !onPostgres && 'the embedded database serves one transaction at a time' }, async (t) => {

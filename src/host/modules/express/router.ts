@@ -10,6 +10,7 @@
 //   later ones.
 // - router.use() paths are static prefixes; route paths take `:name`, a last `:name?`, and a last
 //   `*name` (or `*`). Optional groups and regular expressions are refused at registration.
+// Functions may come in arrays, nested or not, as Express flattens them.
 import type { RouteOptions } from '../contract.ts'
 import { unsupportedCall, unsupportedMessage } from './unsupported.ts'
 
@@ -107,7 +108,7 @@ export function collectingRouter(): CollectingRouter {
     const where = describe(method, String(path))
     checkRoutePath(where, path)
     const options = isPlainObject(rest[0]) ? (rest.shift() as RouteOptions) : undefined
-    layers.push({ kind: 'route', path: path as string, method, options, fns: checkFunctions(where, rest) })
+    layers.push({ kind: 'route', path: path as string, method, options, fns: checkFunctions(where, rest.flat(Infinity)) })
   }
 
   const router: Record<string, unknown> = {}
@@ -127,7 +128,7 @@ export function collectingRouter(): CollectingRouter {
       if (!path.startsWith('/') || /[:*?(){}+]/.test(path)) {
         throw new RouteDeclarationError(`${where}: a use() path is a static prefix starting with "/" (no parameters or patterns)`)
       }
-      layers.push({ kind: 'use', path: path.replace(/\/+$/, ''), fns: checkFunctions(where, args) })
+      layers.push({ kind: 'use', path: path.replace(/\/+$/, ''), fns: checkFunctions(where, args.flat(Infinity)) })
       return refusingUnknown
     },
     param(name: unknown, fn: unknown) {
