@@ -172,9 +172,26 @@ t.test('a handler that swallows a failed statement answers 5xx: its transaction 
   const res = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'lost', then: 'swallow-sql-error' } })
   t.equal(res.statusCode, 500, 'the handler said 201; PostgreSQL answered the COMMIT with ROLLBACK')
   t.equal(res.json().error, 'INTERNAL_ERROR')
+  const logged = th.logs.find((l) => l.reqId === res.headers['x-request-id'] && l.err)
+  t.equal(logged?.err?.message, 'the transaction was aborted by a failed statement; COMMIT rolled it back', 'the log says why')
   const list = await th.app.inject({ url: '/notes', headers })
   t.same(list.json().notes, [], 'nothing was written')
   t.ok(await settle(th.host.pool))
+})
+
+t.test('a platform write whose connection dies gives its pooled client up, and the next write works', { skip: !process.env.DATABASE_URL && 'PostgreSQL only' }, async (t) => {
+  const { th, acme } = await notesHost(t)
+  const inUse = () => th.host.pool.totalCount - th.host.pool.idleCount
+  await t.rejects(
+    th.host.keys.create(acme.id, 'doomed', async (client) => {
+      const { rows } = await client.query('SELECT pg_backend_pid() AS pid')
+      await th.host.pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid])
+      await client.query('SELECT 1')
+    }),
+  )
+  t.equal(inUse(), 0, 'the dead client is not held: neither its COMMIT nor its ROLLBACK could run')
+  t.ok(await th.host.keys.create(acme.id, 'fine'), 'a new connection serves the next write')
+  t.same((await th.host.keys.list(acme.id)).map((k) => k.name), ['fine'], 'nothing of the failed one was written')
 })
 
 /** After a lost connection: no client held, the pool serves on a fresh one, and nothing lost was written. */

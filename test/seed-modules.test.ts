@@ -284,7 +284,14 @@ t.test('a warm withTenantTx request costs the round trips of a req.db one', asyn
 })
 
 t.test('withTenantTx outside a request, and after the response, runs in a transaction of its own', async (t) => {
-  const { th } = await bookingsHost(t)
+  const { th, inject } = await bookingsHost(t)
+  t.equal((await inject('POST', '/answer-then-write')).statusCode, 202)
+  let after: string[] = []
+  for (let i = 0; i < 50 && after.length === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    after = (await guests(th, 't_acme')).filter((g) => g === 'after-answer')
+  }
+  t.same(after, ['after-answer'], 'the write a handler made after res.json() is kept')
   const bookings = th.host.modules.find((m) => m.id === 'bookings')!
   const ctx = bookings.ctx!
   t.same((await ctx.tenants()).map((x) => x.code), ['acme', 'beta'])
