@@ -1,7 +1,8 @@
 // ctx.router: Express's Router, as a module declares routes on it while it registers. Everything
 // declared is kept in order as layers (router.use, router.all, router.get..., router.route) plus
 // router.param callbacks; compileRoutes() then turns them into one Fastify route per path and
-// method, each with the chain of functions Express would run for it, in Express's order.
+// method, each with the chain of functions Express would run for it, in Express's order. Functions
+// may come in arrays, nested or not: Express flattens them.
 //
 // What differs from Express, and why (docs/modules.md says the same to authors):
 // - A request is matched to one path pattern, the most specific (Fastify's router: static
@@ -10,7 +11,6 @@
 //   later ones.
 // - router.use() paths are static prefixes; route paths take `:name`, a last `:name?`, and a last
 //   `*name` (or `*`). Optional groups and regular expressions are refused at registration.
-// Functions may come in arrays, nested or not, as Express flattens them.
 import type { RouteOptions } from '../contract.ts'
 import { unsupportedCall, unsupportedMessage } from './unsupported.ts'
 
