@@ -12,6 +12,7 @@ export type {
   ErrorHandler,
   Guard,
   Handler,
+  Handlers,
   ModuleContext,
   ModuleDefinition,
   ModuleManifest,

@@ -31,6 +31,12 @@ export default defineModule({
       res.json({ id })
     })
     ctx.router.route('/desks').get({ schema: { params: Params } }, async (req) => req.params.id)
+    // Arrays of functions, as Express takes them; the schema still types req inside them.
+    const audit = (_req: unknown, _res: unknown, next: () => void) => next()
+    ctx.router.get('/rooms/:id/seats', { schema: { params: Params } }, [audit, [ctx.rbac.require('types.rooms.read')]], async (req) => req.params.id)
+    ctx.router.use('/rooms', [audit])
+    // @ts-expect-error: an array holds functions only
+    ctx.router.get('/x', ['/y'], () => {})
     ctx.router.use((err: unknown, _req, res, _next) => res.status(500).json({ err: String(err) }))
     // @ts-expect-error: the router has no such member (plinth refuses it at register, too)
     ctx.router.propfind('/x', () => {})

@@ -102,6 +102,8 @@ export type Next = (err?: unknown) => void
  * async function that returns (the handler's value is sent as 200 JSON) or throws.
  */
 export type Handler<S extends RouteSchema = {}> = (req: ModuleRequest<S>, res: ModuleResponse, next: Next) => unknown
+/** Functions may come in arrays, nested or not: Express flattens them. */
+export type Handlers<S extends RouteSchema = {}> = Handler<S> | readonly Handlers<S>[]
 /** A guard any route can use, whatever its schema (what `ctx.rbac.require` returns). */
 export type Guard = Handler<any>
 /** Runs only while an error is pending, as in Express. */
@@ -122,8 +124,8 @@ export interface RouteOptions<S extends RouteSchema = RouteSchema> {
  * function that may be either kind would leave TypeScript unable to type `req` in the others.
  */
 export interface RouteMethod<Self> {
-  <const S extends RouteSchema>(path: string, options: RouteOptions<S>, ...handlers: Handler<S>[]): Self
-  (path: string, ...handlers: Handler[]): Self
+  <const S extends RouteSchema>(path: string, options: RouteOptions<S>, ...handlers: Handlers<S>[]): Self
+  (path: string, ...handlers: Handlers[]): Self
 }
 
 type Verb = 'get' | 'post' | 'put' | 'patch' | 'delete' | 'head' | 'options' | 'all'
@@ -131,15 +133,15 @@ type Verb = 'get' | 'post' | 'put' | 'patch' | 'delete' | 'head' | 'options' | '
 /** `router.route(path)`: the verbs without the path. */
 export type RouteOfPath = {
   [M in Verb]: {
-    <const S extends RouteSchema>(options: RouteOptions<S>, ...handlers: Handler<S>[]): RouteOfPath
-    (...handlers: Handler[]): RouteOfPath
+    <const S extends RouteSchema>(options: RouteOptions<S>, ...handlers: Handlers<S>[]): RouteOfPath
+    (...handlers: Handlers[]): RouteOfPath
   }
 }
 
 /** Express's Router, as plinth serves it. */
 export type ModuleRouter = { [M in Verb]: RouteMethod<ModuleRouter> } & {
-  use(...fns: (Handler | ErrorHandler)[]): ModuleRouter
-  use(path: string, ...fns: (Handler | ErrorHandler)[]): ModuleRouter
+  use(...fns: (Handlers | ErrorHandler)[]): ModuleRouter
+  use(path: string, ...fns: (Handlers | ErrorHandler)[]): ModuleRouter
   route(path: string): RouteOfPath
   param(name: string, fn: (req: ModuleRequest, res: ModuleResponse, next: Next, value: string, name: string) => unknown): ModuleRouter
 }
