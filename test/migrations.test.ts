@@ -184,6 +184,21 @@ t.test('a migrate with nothing to do costs the same few queries for 2 tenants or
   t.ok(withTwo <= 8, `a handful of queries (${withTwo})`)
 })
 
+t.test('a new file reaches a tenant in two round trips: the lock with the ledger read, then the file with its ledger row and COMMIT', async (t) => {
+  const dir = await migrationsCopy(t)
+  const th = await startTestHost({ migrationsDir: dir })
+  t.teardown(th.close)
+  await th.host.changes.stop()
+  await th.createTenant('acme')
+  const nothingPending = await countDatabaseWork(() => th.host.migrate())
+  await fs.writeFile(path.join(dir, 'tenant/003_note.sql'), 'CREATE TABLE note (id int);\n-- a file may end in a comment')
+  const onePending = await countDatabaseWork(() => th.host.migrate())
+  t.same(th.host.lastMigration!.tenants.map((r) => [r.tenant, r.status, r.applied]), [['acme', 'ok', ['003_note.sql']]])
+  t.equal(onePending.roundTrips - nothingPending.roundTrips, 2, `${onePending.roundTrips} round trips against ${nothingPending.roundTrips} with nothing to do`)
+  const { rows } = await th.host.pool.query(`SELECT count(*)::int AS n FROM public.sys_tenant_migration WHERE name = '003_note.sql'`)
+  t.equal(rows[0].n, 1, 'recorded once')
+})
+
 t.test('two hosts starting at once on one database apply each file exactly once', async (t) => {
   const dir = await migrationsCopy(t)
   // Slow enough that both processes are inside bootstrap together; counts how often it ran.

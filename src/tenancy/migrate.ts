@@ -52,7 +52,11 @@ async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], op
   const filesBySource = new Map(options.sources.map((s) => [s.source, new Map(s.files.map((f) => [f.name, f]))]))
   // One unit of work per tenant, its sources in the order given (the host's first).
   const byTenant = new Map<string, PendingTenantMigration[]>()
-  for (const row of pending) byTenant.set(row.tenantId, [...(byTenant.get(row.tenantId) ?? []), row])
+  for (const row of pending) {
+    const rows = byTenant.get(row.tenantId)
+    if (rows) rows.push(row)
+    else byTenant.set(row.tenantId, [row])
+  }
   const order = options.sources.map((s) => s.source)
   const results: TenantMigrationResult[] = []
 
@@ -86,9 +90,11 @@ async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], op
     }
   }
 
+  // Workers take the next tenant by index: shift() would move the whole queue each time.
   const queue = [...byTenant.values()]
+  let next = 0
   const workers = Array.from({ length: Math.max(1, Math.min(options.concurrency, queue.length)) }, async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) await migrateTenant(next)
+    while (next < queue.length) await migrateTenant(queue[next++])
   })
   await Promise.all(workers)
   return results.sort((a, b) => a.tenant.localeCompare(b.tenant) || order.indexOf(a.source) - order.indexOf(b.source))

@@ -137,6 +137,17 @@ export async function applyTenantFilesInTransaction(
   }
 }
 
+/**
+ * Waits for statements sent together on one client and gives their results in order, or throws
+ * the first one's error: those after it failed only because it aborted the transaction.
+ */
+async function settleInOrder<T extends readonly Promise<unknown>[]>(...sent: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(sent)
+  const failed = settled.find((s) => s.status === 'rejected')
+  if (failed) throw failed.reason
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> }
+}
+
 /** The tenant a file is applied to: its schema, and the role a module's files run under. */
 export interface MigratedTenant {
   id: string
@@ -192,16 +203,22 @@ export async function findPendingTenantMigrations(
 /**
  * Applies one pending file to one tenant in its own transaction. A transaction-scoped advisory lock
  * on the tenant keeps two hosts from applying the same file twice; the ledger is re-read under it.
+ *
+ * Two round trips, however far away the database is: the lock and the ledger read travel together
+ * (the pool's clients pipeline, database.ts), then the file, its ledger row and COMMIT. A file that
+ * fails aborts the transaction, so the ledger row and COMMIT behind it fail or roll back with it:
+ * nothing of it is recorded.
  */
 export async function applyTenantFile(pool: pg.Pool, tenant: MigratedTenant, source: string, file: MigrationFile): Promise<'applied' | 'already'> {
   const client = await pool.connect()
   try {
-    await client.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext('plinth:tenant:' || ${quoteUuid(tenant.id)})); SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`)
+    const begun = client.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext('plinth:tenant:' || ${quoteUuid(tenant.id)})); SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`)
+    const ledger = client.query<{ checksum: string }>(
+      'SELECT checksum FROM public.sys_tenant_migration WHERE tenant_id = $1 AND source = $2 AND name = $3',
+      [tenant.id, source, file.name],
+    )
     try {
-      const existing = await client.query<{ checksum: string }>(
-        'SELECT checksum FROM public.sys_tenant_migration WHERE tenant_id = $1 AND source = $2 AND name = $3',
-        [tenant.id, source, file.name],
-      )
+      const [, existing] = await settleInOrder(begun, ledger)
       if (existing.rows[0]) {
         await client.query('ROLLBACK')
         if (existing.rows[0].checksum !== file.checksum) {
@@ -209,16 +226,16 @@ export async function applyTenantFile(pool: pg.Pool, tenant: MigratedTenant, sou
         }
         return 'already'
       }
-      await client.query(roleFor(tenant, source))
-      await client.query(file.sql)
-      await client.query('SET LOCAL ROLE NONE')
-      await client.query('INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum) VALUES ($1, $2, $3, $4)', [
+      // A file may end in a line comment: the newline keeps what follows out of it.
+      const ran = client.query(`${roleFor(tenant, source)};\n${file.sql}\n;SET LOCAL ROLE NONE`)
+      const recorded = client.query('INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum) VALUES ($1, $2, $3, $4)', [
         tenant.id,
         source,
         file.name,
         file.checksum,
       ])
-      await client.query('COMMIT')
+      const committed = client.query('COMMIT')
+      await settleInOrder(ran, recorded, committed)
       return 'applied'
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
