@@ -6,7 +6,7 @@ import { buildApp } from '../src/host/app.ts'
 import { PROJECT_ROOT } from '../src/host/host.ts'
 import { countDatabaseWork } from '../src/testing/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
-import { buildPlinth, cpuSeconds, createBenchTenant, load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
+import { buildPlinth, codeVersion, cpuSeconds, createBenchTenant, load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
 
 requireDatabaseUrl()
 buildPlinth()
@@ -146,7 +146,7 @@ function safeguards(r: Awaited<ReturnType<typeof measure>>): string[] {
 try {
   const read = await measure('read')
   const write = await measure('write')
-  const report = { at: new Date().toISOString(), machine: machine(), rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, pool: Number(POOL), addedRoundTripMs: RTT_MS, perRequest, read, write }
+  const report = { at: new Date().toISOString(), code: codeVersion(), machine: machine(), rounds: ROUNDS, durationSeconds: DURATION, connections: CONNECTIONS, pool: Number(POOL), addedRoundTripMs: RTT_MS, perRequest, read, write }
   const table = (title: string, r: typeof read) =>
     [
       `### ${title}`,
@@ -162,7 +162,7 @@ try {
   const markdown = [
     `## plinth bench, ${report.at}`,
     '',
-    `${report.machine}; ${ROUNDS} interleaved rounds of ${DURATION} s per server, ${CONNECTIONS} connections, pool ${POOL}.`,
+    `Code: ${report.code ? `${report.code.commit}${report.code.modified ? ' with uncommitted changes' : ''}` : 'unknown'}. ${report.machine}; ${ROUNDS} interleaved rounds of ${DURATION} s per server, ${CONNECTIONS} connections, pool ${POOL}.`,
     RTT_MS > 0 ? `PostgreSQL reached through bench/latency-proxy.ts, adding ${RTT_MS} ms to each round trip.` : 'PostgreSQL on loopback.',
     `Per plinth request (warm caches, counted): ${perRequest.statements} statements in ${perRequest.roundTrips} round trips. The floor: 3 in 3; floor-pipelined: 3 in 2; express: 4 in 4.`,
     '',

@@ -1,6 +1,7 @@
-// npm run bench:scale: plinth with 1,000 tenants on one PostgreSQL. Provisioning, a migrate with
-// nothing to do, one new module migration applied to all, host start time and memory, and
-// requests spread over every tenant with a key each.
+// npm run bench:scale: plinth with BENCH_TENANTS (1,000) tenants on one PostgreSQL. Bulk
+// provisioning at each concurrency, provisioning all and one, a migrate with nothing to do, one
+// new module migration applied to all (and the same DDL sent bare), host start time and memory,
+// and requests spread over every tenant with a key each, with the CPU each side spent on them.
 import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
@@ -9,13 +10,16 @@ import { performance } from 'node:perf_hooks'
 import { PROJECT_ROOT } from '../src/host/host.ts'
 import { readMigrations } from '../src/tenancy/migrations.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
-import { buildPlinth, load, machine, median, openBenchHost, requireDatabaseUrl, startServer } from './support.ts'
+import pg from 'pg'
+import { buildPlinth, codeVersion, cpuSeconds, load, machine, median, openBenchHost, postgresCpuSeconds, requireDatabaseUrl, startServer } from './support.ts'
 
 requireDatabaseUrl()
 buildPlinth()
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 1000)
 const CONCURRENCY = Number(process.env.BENCH_PROVISION_CONCURRENCY ?? 2)
 const BATCH = Number(process.env.BENCH_PROVISION_BATCH ?? 25)
+const SWEEP = (process.env.BENCH_PROVISION_SWEEP ?? '1,2,4,8').split(',').map(Number)
+const SWEEP_TENANTS = Number(process.env.BENCH_PROVISION_SWEEP_TENANTS ?? 500)
 const ms = (n: number) => Math.round(n * 10) / 10
 
 // A module of the bench's own, so that adding a migration to it leaves the repo untouched.
@@ -29,11 +33,34 @@ await fs.writeFile(
 await fs.writeFile(path.join(pluginDir, 'probe/migrations/001_things.sql'), 'CREATE TABLE probe_things (id serial PRIMARY KEY);\n')
 
 const database = await createTestDatabase()
+const emptyDatabase = await createTestDatabase()
 const env = { ...database.env, PLINTH_PLUGIN_DIRS: pluginDir, DB_POOL_MAX: '10' } as Record<string, string>
-const report: Record<string, unknown> = { at: new Date().toISOString(), machine: machine(), tenants: TENANTS }
+
+const report: Record<string, unknown> = { at: new Date().toISOString(), code: codeVersion(), machine: machine(), tenants: TENANTS, postgres: await postgresSettings(env.DATABASE_URL) }
 const servers: { stop(): Promise<void> }[] = []
 
 try {
+  // Which concurrency onboards fastest: the same list of tenants created in bulk, on a fresh
+  // database each time, at each concurrency (batches of BATCH).
+  const sweep: { concurrency: number; tenants: number; msPerTenant: number }[] = []
+  for (const concurrency of SWEEP) {
+    const fresh = await createTestDatabase()
+    try {
+      const sweepHost = await openBenchHost({ ...fresh.env, PLINTH_PLUGIN_DIRS: pluginDir, DB_POOL_MAX: '10' })
+      const t0 = performance.now()
+      const made = await sweepHost.tenants.createMany(
+        Array.from({ length: SWEEP_TENANTS }, (_, i) => ({ code: `s${i}`, name: `Sweep ${i}` })),
+        { concurrency, batchSize: BATCH },
+      )
+      sweep.push({ concurrency, tenants: made.created.length, msPerTenant: ms((performance.now() - t0) / SWEEP_TENANTS) })
+      await sweepHost.close()
+    } finally {
+      await fresh.drop()
+    }
+  }
+  report.provisionConcurrency = { batchSize: BATCH, runs: sweep }
+  process.stderr.write(`provisioning by concurrency: ${JSON.stringify(sweep)}\n`)
+
   const host = await openBenchHost(env)
   // Provisioning, in bulk as an operator onboarding many tenants would (tenant create-many): every
   // example module, plus the probe.
@@ -45,6 +72,12 @@ try {
   if (bulk.failed.length > 0) throw new Error(`provisioning failed: ${JSON.stringify(bulk.failed.slice(0, 3))}`)
   report.provision = { totalSeconds: ms((performance.now() - started) / 1000), concurrency: CONCURRENCY, batchSize: BATCH, msPerTenant: ms((performance.now() - started) / TENANTS) }
   process.stderr.write(`provisioned ${TENANTS}: ${JSON.stringify(report.provision)}\n`)
+  // Creating thousands of schemas leaves autovacuum and a checkpoint with work that would land on
+  // whatever is measured next. Do that work now, once, and say how long it took.
+  const settled = performance.now()
+  await host.pool.query('VACUUM (ANALYZE)')
+  await host.pool.query('CHECKPOINT')
+  report.settleSeconds = ms((performance.now() - settled) / 1000)
 
   // One tenant alone, nothing else running: the per-tenant figure the target speaks of.
   const alone: number[] = []
@@ -70,7 +103,12 @@ try {
   })
   report.noopMigrateCliSeconds = ms((performance.now() - cli0) / 1000)
 
-  // A new migration for a module every tenant has: applied to all of them.
+  // A new migration for a module every tenant has: applied to all of them. Beside it, the floor:
+  // the same two statements sent to every schema by plain clients, as many at once as the host's
+  // migrate uses, with no lock, no ledger and no role: PostgreSQL's own cost of that DDL. The floor
+  // runs before and after plinth, so that neither has the quieter machine.
+  const schemas = (await host.pool.query<{ schema: string }>('SELECT schema_name AS schema FROM public.sys_tenant ORDER BY code')).rows.map((r) => r.schema)
+  const floorBefore = await migrationFloor(env.DATABASE_URL, schemas, host.migrationConcurrency, 'floor_a')
   await fs.writeFile(path.join(pluginDir, 'probe/migrations/002_more.sql'), 'ALTER TABLE probe_things ADD COLUMN note text;\nCREATE INDEX probe_things_note ON probe_things (note);\n')
   const probe = host.modules.find((m) => m.id === 'probe')!
   probe.migrations = await readMigrations(path.join(pluginDir, 'probe/migrations'))
@@ -82,7 +120,18 @@ try {
     failed: applied.tenants.filter((r) => r.status !== 'ok').length,
     concurrency: host.migrationConcurrency,
   }
-  process.stderr.write(`new migration: ${JSON.stringify(report.newMigration)}\n`)
+  const floorAfter = await migrationFloor(env.DATABASE_URL, schemas, host.migrationConcurrency, 'floor_b')
+  report.newMigrationFloor = { secondsBefore: ms(floorBefore), secondsAfter: ms(floorAfter), tenants: schemas.length, concurrency: host.migrationConcurrency }
+  process.stderr.write(`new migration: ${JSON.stringify(report.newMigration)}; floor: ${JSON.stringify(report.newMigrationFloor)}\n`)
+
+  // One ALTER TABLE ... ADD COLUMN ... DEFAULT in a new schema, now that every tenant exists, against
+  // the same statement on a database of its own with no tenants: PostgreSQL 15 checks such a
+  // statement against every index in the database (see docs/benchmarks.md).
+  report.alterWithDefault = {
+    msWithTenants: ms(await timeAlterWithDefault(env.DATABASE_URL)),
+    msEmptyDatabase: ms(await timeAlterWithDefault(emptyDatabase.env.DATABASE_URL!)),
+  }
+  process.stderr.write(`alter with default: ${JSON.stringify(report.alterWithDefault)}\n`)
 
   // A key per tenant, each holding its tenant's admin role.
   const keys: string[] = []
@@ -103,8 +152,19 @@ try {
   // same work for each; only the key, and so the tenant, differs.
   let turn = 0
   const withKey = (next: () => string) => [{ setupRequest: (req: any) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${next()}` } }) }]
+  // Each measured load also reads how much CPU the plinth process and PostgreSQL spent on it.
+  const cpu = { spread: { plinth: 0, postgres: 0, requests: 0 }, single: { plinth: 0, postgres: 0, requests: 0 } }
+  const measured = async (kind: keyof typeof cpu, run: () => ReturnType<typeof load>) => {
+    const [p0, g0] = [await cpuSeconds(server.child.pid!), await postgresCpuSeconds()]
+    const result = await run()
+    const [p1, g1] = [await cpuSeconds(server.child.pid!), await postgresCpuSeconds()]
+    cpu[kind].plinth += (p1 ?? 0) - (p0 ?? 0)
+    cpu[kind].postgres += (g1 ?? 0) - (g0 ?? 0)
+    cpu[kind].requests += result.requests
+    return result
+  }
   const spread = (duration = 5) => load({ url, duration, requests: withKey(() => keys[turn++ % keys.length]) })
-  const single = () => load({ url, requests: withKey(() => keys[0]) })
+  const single = () => measured('single', () => load({ url, requests: withKey(() => keys[0]) }))
   const cold = await spread()
   // Warm: every tenant's tables known to every pooled backend (10 backends x every tenant's
   // catalog loads), every principal's permissions cached; until then a request may pay for a first
@@ -116,7 +176,7 @@ try {
   const warm: number[] = []
   const one: number[] = []
   for (let round = 0; round < 3; round++) {
-    warm.push((await spread()).reqPerSec)
+    warm.push((await measured('spread', () => spread())).reqPerSec)
     one.push((await single()).reqPerSec)
   }
   report.requests = {
@@ -125,11 +185,128 @@ try {
     singleTenantReqPerSec: Math.round(median(one)),
     warmSpreadOverSingle: +(median(warm) / median(one)).toFixed(3),
   }
+  // The same statements with no plinth: plain clients, as many as the host's pool, each request's
+  // transaction as plinth sends it (search_path, the list query, COMMIT), spread and on one tenant.
+  await server.stop()
+  servers.length = 0
+  report.floorRequests = await floorSpread(env.DATABASE_URL, schemas, Number(env.DB_POOL_MAX))
+  // Where a spread request's extra cost lands: CPU µs per request, plinth's process and PostgreSQL's.
+  const perRequest = (seconds: number, requests: number) => Math.round((seconds * 1e6) / Math.max(1, requests))
+  report.cpuMicrosecondsPerRequest = {
+    spread: { plinth: perRequest(cpu.spread.plinth, cpu.spread.requests), postgres: perRequest(cpu.spread.postgres, cpu.spread.requests) },
+    singleTenant: { plinth: perRequest(cpu.single.plinth, cpu.single.requests), postgres: perRequest(cpu.single.postgres, cpu.single.requests) },
+  }
   process.stdout.write(JSON.stringify(report, null, 2) + '\n')
   const file = path.join(PROJECT_ROOT, 'bench/results', `scale-${String(report.at).replace(/[:.]/g, '-')}.json`)
   await fs.writeFile(file, JSON.stringify(report, null, 2) + '\n')
 } finally {
   for (const server of servers) await server.stop()
-  await database.drop()
+  // BENCH_KEEP_DATABASE=1 leaves the tenants' database for a closer look (profiles, EXPLAIN).
+  if (process.env.BENCH_KEEP_DATABASE === '1') process.stderr.write(`kept: ${database.env.DATABASE_URL}\n`)
+  else await database.drop()
+  await emptyDatabase.drop()
   await fs.rm(pluginDir, { recursive: true, force: true })
+}
+
+/** Milliseconds for one ALTER TABLE ... ADD COLUMN ... DEFAULT on a new table, rolled back: median of 5. */
+async function timeAlterWithDefault(connectionString: string) {
+  const client = new pg.Client({ connectionString })
+  await client.connect()
+  const runs: number[] = []
+  try {
+    for (let i = 0; i < 5; i++) {
+      await client.query('BEGIN; CREATE SCHEMA bench_alter_probe; CREATE TABLE bench_alter_probe.t (id int)')
+      const t0 = performance.now()
+      await client.query(`ALTER TABLE bench_alter_probe.t ADD COLUMN c text NOT NULL DEFAULT 'x'`)
+      runs.push(performance.now() - t0)
+      await client.query('ROLLBACK')
+    }
+  } finally {
+    await client.end()
+  }
+  return median(runs)
+}
+
+/** Seconds to send one ALTER TABLE ... ADD COLUMN and one CREATE INDEX to every schema, `concurrency` at a time. */
+async function migrationFloor(connectionString: string, schemas: string[], concurrency: number, column: string) {
+  const t0 = performance.now()
+  let next = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      const client = new pg.Client({ connectionString })
+      await client.connect()
+      try {
+        for (let i = next++; i < schemas.length; i = next++) {
+          await client.query(`BEGIN; SET LOCAL search_path TO "${schemas[i]}"; ALTER TABLE probe_things ADD COLUMN ${column} text; CREATE INDEX probe_things_${column} ON probe_things (${column}); COMMIT`)
+        }
+      } finally {
+        await client.end()
+      }
+    }),
+  )
+  return (performance.now() - t0) / 1000
+}
+
+/** The request's database work with nothing else: spread over every schema, then on one; queries/s and PostgreSQL CPU µs each. */
+async function floorSpread(connectionString: string, schemas: string[], connections: number) {
+  const clients = await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const client = new pg.Client({ connectionString })
+      await client.connect()
+      return client
+    }),
+  )
+  const run = async (pick: () => string, seconds: number) => {
+    let done = 0
+    const until = Date.now() + seconds * 1000
+    const cpu0 = await postgresCpuSeconds()
+    await Promise.all(
+      clients.map(async (client) => {
+        while (Date.now() < until) {
+          await client.query(`BEGIN; SET LOCAL search_path TO "${pick()}", public`)
+          await client.query('SELECT id, name, sku, quantity, created_at, updated_at, count(*) OVER ()::int AS total FROM items ORDER BY name, id LIMIT 20 OFFSET 0')
+          await client.query('COMMIT')
+          done++
+        }
+      }),
+    )
+    const cpu1 = await postgresCpuSeconds()
+    return { perSecond: done / seconds, postgresCpuMicroseconds: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1e6) / done }
+  }
+  try {
+    let turn = 0
+    const spread = () => schemas[turn++ % schemas.length]
+    // Warm as the plinth loads were: every schema asked for as often as there are connections.
+    while (turn < schemas.length * connections) await run(spread, 10)
+    const spreadRuns = []
+    const oneRuns = []
+    for (let round = 0; round < 3; round++) {
+      spreadRuns.push(await run(spread, 5))
+      oneRuns.push(await run(() => schemas[0], 5))
+    }
+    const perSecond = (runs: { perSecond: number }[]) => median(runs.map((r) => r.perSecond))
+    const cpu = (runs: { postgresCpuMicroseconds: number | null }[]) => Math.round(median(runs.map((r) => r.postgresCpuMicroseconds ?? 0)))
+    return {
+      spreadPerSecond: Math.round(perSecond(spreadRuns)),
+      singlePerSecond: Math.round(perSecond(oneRuns)),
+      spreadOverSingle: +(perSecond(spreadRuns) / perSecond(oneRuns)).toFixed(3),
+      postgresCpuMicrosecondsPerRequest: { spread: cpu(spreadRuns), single: cpu(oneRuns) },
+    }
+  } finally {
+    await Promise.all(clients.map((client) => client.end()))
+  }
+}
+
+/** The PostgreSQL settings that decide how many tenants' files and catalogs a backend keeps at hand. */
+async function postgresSettings(connectionString: string) {
+  const client = new pg.Client({ connectionString })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ name: string; setting: string }>(
+      `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'max_files_per_process', 'shared_buffers', 'jit')`,
+    )
+    return Object.fromEntries(rows.map((r) => [r.name, r.setting]))
+  } finally {
+    await client.end()
+  }
 }

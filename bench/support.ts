@@ -115,10 +115,41 @@ export async function cpuSeconds(pid: number): Promise<number | null> {
 }
 const CLOCK_TICKS_PER_SECOND = 100
 
+/**
+ * CPU seconds used so far by every PostgreSQL process on this machine (backends, walwriter,
+ * autovacuum...): where PostgreSQL runs beside the bench, the database's own share of a load.
+ * Processes that exited in between are not counted; the bench's pool keeps its backends.
+ */
+export async function postgresCpuSeconds(): Promise<number | null> {
+  try {
+    let total = 0
+    for (const entry of await fs.readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue
+      const comm = await fs.readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '')
+      if (comm.trim() !== 'postgres') continue
+      total += (await cpuSeconds(Number(entry))) ?? 0
+    }
+    return total
+  } catch {
+    return null
+  }
+}
+
 export const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** The code a result was measured on: its commit, and whether the working tree differed from it. */
+export function codeVersion(): { commit: string; modified: boolean } | null {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim()
+    const status = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench', 'bin', 'migrations', 'scripts'], { cwd: PROJECT_ROOT, encoding: 'utf8' })
+    return { commit, modified: status.trim().length > 0 }
+  } catch {
+    return null
+  }
 }
 
 export function machine() {
