@@ -303,7 +303,7 @@ async function postgresSettings(connectionString: string) {
   await client.connect()
   try {
     const { rows } = await client.query<{ name: string; setting: string }>(
-      `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'max_files_per_process', 'shared_buffers', 'jit')`,
+      `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'max_files_per_process', 'shared_buffers', 'jit', 'shared_preload_libraries')`,
     )
     return Object.fromEntries(rows.map((r) => [r.name, r.setting]))
   } finally {
