@@ -54,6 +54,8 @@ servers.push({ ...plinth, name: 'plinth-withTenantTx', stop: async () => {} })
 servers.push(await startServer('plinth-no-metrics', 'dist/main.js', { ...common, PLINTH_METRICS: '0' }))
 // With no per-tenant bound on pooled clients: what the fair share's bookkeeping costs.
 servers.push(await startServer('plinth-no-fair-share', 'dist/main.js', { ...common, DB_TENANT_POOL_MAX: '0' }))
+// With the brake on failed authentications off: what checking each request's address costs.
+servers.push(await startServer('plinth-no-brake', 'dist/main.js', { ...common, PLINTH_AUTH_FAILURE_LIMIT: '0' }))
 servers.push(await startServer('floor', 'bench/floor-server.ts', common))
 servers.push(await startServer('floor-pipelined', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1' }))
 // The floor opening its transactions as plinth does (tenant role, timeouts): what they cost PostgreSQL.
@@ -63,6 +65,7 @@ const paths: Record<string, string> = {
   plinth: '/api/plugins/inventory/items',
   'plinth-no-metrics': '/api/plugins/inventory/items',
   'plinth-no-fair-share': '/api/plugins/inventory/items',
+  'plinth-no-brake': '/api/plugins/inventory/items',
   'floor-pipelined-settings': '/items',
   'plinth-withTenantTx': '/api/plugins/seedstyle/items',
   floor: '/items',
@@ -116,6 +119,7 @@ async function measure(kind: 'read' | 'write') {
       plinthOverPipelinedFloor: +(summary.plinth.reqPerSec / summary['floor-pipelined'].reqPerSec).toFixed(3),
       metricsOverNoMetrics: +(summary.plinth.reqPerSec / summary['plinth-no-metrics'].reqPerSec).toFixed(3),
       fairShareOverNone: +(summary.plinth.reqPerSec / summary['plinth-no-fair-share'].reqPerSec).toFixed(3),
+      brakeOverNone: +(summary.plinth.reqPerSec / summary['plinth-no-brake'].reqPerSec).toFixed(3),
       settingsOverNone: +(summary['floor-pipelined-settings'].reqPerSec / summary['floor-pipelined'].reqPerSec).toFixed(3),
       ...(summary['plinth-withTenantTx']
         ? { withTenantTxOverReqDb: +(summary['plinth-withTenantTx'].reqPerSec / summary.plinth.reqPerSec).toFixed(3) }
@@ -130,6 +134,7 @@ function safeguards(r: Awaited<ReturnType<typeof measure>>): string[] {
   const pairs: [string, string, string][] = [
     ['metrics (PLINTH_METRICS)', 'plinth', 'plinth-no-metrics'],
     ['per-tenant bound on pooled clients (DB_TENANT_POOL_MAX)', 'plinth', 'plinth-no-fair-share'],
+    ['brake on failed authentications (PLINTH_AUTH_FAILURE_LIMIT)', 'plinth', 'plinth-no-brake'],
     ['tenant role and timeouts in BEGIN (PostgreSQL side, on the floor)', 'floor-pipelined-settings', 'floor-pipelined'],
     ['withTenantTx route instead of req.db', 'plinth-withTenantTx', 'plinth'],
   ]

@@ -79,6 +79,15 @@ t.test('at most maxAddresses windows: the oldest goes first', async (t) => {
   t.ok(check('10.0.0.3'))
 })
 
+t.test('a limit of 0 turns the brake off: no failure is refused or counted, each is still logged', async (t) => {
+  const { fail, check, lines, summaries, brake } = brakeWith(t, { limit: 0, windowMs: 10_000 })
+  for (let i = 0; i < 100; i++) fail('10.0.0.1')
+  t.equal(check('10.0.0.1'), undefined, 'never braked')
+  t.equal(lines.filter((l) => l.msg === 'authentication failed').length, 100, 'every failure logged')
+  brake.stop()
+  t.same(summaries(), [], 'nothing counted, so nothing to sum up')
+})
+
 t.test('stop() ends every window and writes what it holds', async (t) => {
   const { brake, fail, check, summaries } = brakeWith(t, { limit: 1, windowMs: 10_000 })
   fail('10.0.0.1')

@@ -210,7 +210,7 @@ export function loadConfig(env: Env = process.env): Config {
     dbTenantPoolMax: 0,
     dbStatementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 0, 86_400_000),
     dbLockTimeoutMs: integer('DB_LOCK_TIMEOUT_MS', 0, 86_400_000),
-    authFailureLimit: integer('PLINTH_AUTH_FAILURE_LIMIT', 1, 1_000_000),
+    authFailureLimit: integer('PLINTH_AUTH_FAILURE_LIMIT', 0, 1_000_000),
     metrics: flag('PLINTH_METRICS'),
     metricsPort: read('METRICS_PORT') === '' ? undefined : integer('METRICS_PORT', 0, 65535),
     metricsToken: optional('PLINTH_METRICS_TOKEN'),

@@ -11,7 +11,11 @@ import type { Logger } from 'pino'
 import { HttpProblem } from '../problems.ts'
 
 export interface FailureBrakeOptions {
-  /** Failures an address may make in one window before it is braked (PLINTH_AUTH_FAILURE_LIMIT). */
+  /**
+   * Failures an address may make in one window before it is braked (PLINTH_AUTH_FAILURE_LIMIT).
+   * 0 turns the brake off, for a deployment whose gateway already limits failed logins: every
+   * failure is still logged, none is counted.
+   */
   limit: number
   windowMs: number
   /** Addresses tracked at once (the oldest window is dropped first). */
@@ -42,6 +46,7 @@ export class FailureBrake {
 
   /** Throws 429 while the request's address is braked. */
   check(request: FastifyRequest) {
+    if (this.options.limit === 0) return
     const window = this.current(request.ip, Date.now())
     if (window && window.failures >= this.options.limit) {
       window.unlogged++
@@ -54,6 +59,7 @@ export class FailureBrake {
 
   /** Counts a failure of the request's address, and logs it unless its window has logged enough. */
   failed(request: FastifyRequest, line: Record<string, unknown>, message: string) {
+    if (this.options.limit === 0) return request.log.warn({ ...line, address: request.ip }, message)
     const now = Date.now()
     let window = this.current(request.ip, now)
     if (!window) {
