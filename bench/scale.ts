@@ -20,6 +20,7 @@ const CONCURRENCY = Number(process.env.BENCH_PROVISION_CONCURRENCY ?? 2)
 const BATCH = Number(process.env.BENCH_PROVISION_BATCH ?? 25)
 const SWEEP = (process.env.BENCH_PROVISION_SWEEP ?? '1,2,4,8').split(',').map(Number)
 const SWEEP_TENANTS = Number(process.env.BENCH_PROVISION_SWEEP_TENANTS ?? 500)
+const FEW_TENANTS = 100
 const ms = (n: number) => Math.round(n * 10) / 10
 
 // A module of the bench's own, so that adding a migration to it leaves the repo untouched.
@@ -278,19 +279,28 @@ async function floorSpread(connectionString: string, schemas: string[], connecti
     const spread = () => schemas[turn++ % schemas.length]
     // Warm as the plinth loads were: every schema asked for as often as there are connections.
     while (turn < schemas.length * connections) await run(spread, 10)
+    // A few tenants: spread, but over no more relation files than a backend keeps open
+    // (max_files_per_process, 1,000 by default; the list query opens items and its 3 indexes).
+    let fewTurn = 0
+    const few = () => schemas[fewTurn++ % FEW_TENANTS]
     const spreadRuns = []
+    const fewRuns = []
     const oneRuns = []
     for (let round = 0; round < 3; round++) {
       spreadRuns.push(await run(spread, 5))
+      fewRuns.push(await run(few, 5))
       oneRuns.push(await run(() => schemas[0], 5))
     }
     const perSecond = (runs: { perSecond: number }[]) => median(runs.map((r) => r.perSecond))
     const cpu = (runs: { postgresCpuMicroseconds: number | null }[]) => Math.round(median(runs.map((r) => r.postgresCpuMicroseconds ?? 0)))
     return {
       spreadPerSecond: Math.round(perSecond(spreadRuns)),
+      fewTenants: FEW_TENANTS,
+      fewPerSecond: Math.round(perSecond(fewRuns)),
       singlePerSecond: Math.round(perSecond(oneRuns)),
       spreadOverSingle: +(perSecond(spreadRuns) / perSecond(oneRuns)).toFixed(3),
-      postgresCpuMicrosecondsPerRequest: { spread: cpu(spreadRuns), single: cpu(oneRuns) },
+      fewOverSingle: +(perSecond(fewRuns) / perSecond(oneRuns)).toFixed(3),
+      postgresCpuMicrosecondsPerRequest: { spread: cpu(spreadRuns), few: cpu(fewRuns), single: cpu(oneRuns) },
     }
   } finally {
     await Promise.all(clients.map((client) => client.end()))

@@ -174,30 +174,60 @@ export interface PendingTenantMigration {
   appliedChecksum: string | null
 }
 
+// Files pending for some tenant, tenant by tenant (see findPendingTenantMigrations).
+const PENDING = `WITH f AS MATERIALIZED (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS f(source, name, checksum, ord)
+  ), pending_somewhere AS MATERIALIZED (
+    SELECT f.* FROM f
+     WHERE $5::uuid IS NOT NULL
+        OR (CASE WHEN f.source = 'host' THEN (SELECT count(*) FROM public.sys_tenant)
+                 ELSE (SELECT count(*) FROM public.sys_tenant_plugin p WHERE p.plugin_id = f.source AND p.enabled) END)
+           <> (SELECT count(*) FROM public.sys_tenant_migration m
+                WHERE m.source = f.source AND m.name = f.name AND m.checksum = f.checksum
+                  AND (f.source = 'host' OR EXISTS (SELECT 1 FROM public.sys_tenant_plugin p
+                                                      WHERE p.tenant_id = m.tenant_id AND p.plugin_id = f.source AND p.enabled)))
+  )
+  SELECT t.id AS "tenantId", t.code, t.schema_name AS schema, t.role_name AS role, f.source, f.name, m.checksum AS "appliedChecksum"
+    FROM pending_somewhere f
+    JOIN public.sys_tenant t ON $5::uuid IS NULL OR t.id = $5
+    LEFT JOIN public.sys_tenant_migration m ON m.tenant_id = t.id AND m.source = f.source AND m.name = f.name
+   WHERE (m.name IS NULL OR m.checksum <> f.checksum)
+     AND (f.source = 'host' OR EXISTS (SELECT 1 FROM public.sys_tenant_plugin p
+                                         WHERE p.tenant_id = t.id AND p.plugin_id = f.source AND p.enabled))
+   ORDER BY t.code, f.ord`
+
 /**
  * Every tenant file not yet applied (or applied with another checksum), across all tenants, in one
  * query on `public`. `host` files apply to every tenant; a module's to the tenants that enabled it.
+ *
+ * A file is looked for tenant by tenant only when it is pending somewhere: when the tenants that
+ * should have it outnumber the ledger rows that record it with its checksum for them. Those are two
+ * counts per file (the ledger's from its index, migration public/005), so a migrate with nothing to
+ * do reads no row per tenant.
  */
-export async function findPendingTenantMigrations(
-  db: pg.Pool | pg.PoolClient,
-  sources: MigrationSource[],
-  tenantId?: string,
-): Promise<PendingTenantMigration[]> {
+export async function findPendingTenantMigrations(pool: pg.Pool, sources: MigrationSource[], tenantId?: string): Promise<PendingTenantMigration[]> {
   const files = sources.flatMap((s) => s.files.map((f) => ({ source: s.source, ...f })))
   if (files.length === 0) return []
-  const { rows } = await db.query(
-    `SELECT t.id AS "tenantId", t.code, t.schema_name AS schema, t.role_name AS role, f.source, f.name, m.checksum AS "appliedChecksum"
-       FROM public.sys_tenant t
-       CROSS JOIN unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS f(source, name, checksum, ord)
-       LEFT JOIN public.sys_tenant_migration m ON m.tenant_id = t.id AND m.source = f.source AND m.name = f.name
-      WHERE (m.name IS NULL OR m.checksum <> f.checksum)
-        AND ($5::uuid IS NULL OR t.id = $5)
-        AND (f.source = 'host' OR EXISTS (SELECT 1 FROM public.sys_tenant_plugin p
-                                            WHERE p.tenant_id = t.id AND p.plugin_id = f.source AND p.enabled))
-      ORDER BY t.code, f.ord`,
-    [files.map((f) => f.source), files.map((f) => f.name), files.map((f) => f.checksum), files.map((_, i) => i), tenantId ?? null],
-  )
-  return rows
+  // Without JIT: with thousands of tenants the planner's estimate passes jit_above_cost, and
+  // compiling the plan (with inlining and optimisation, past 500,000) takes longer than running it
+  // (290 ms against 50 ms, 10,000 tenants). Sent with the query, in its round trip.
+  const client = await pool.connect()
+  try {
+    const [, { rows }] = await settleInOrder(
+      client.query('BEGIN READ ONLY; SET LOCAL jit = off'),
+      client.query<PendingTenantMigration>(
+        PENDING,
+        [files.map((f) => f.source), files.map((f) => f.name), files.map((f) => f.checksum), files.map((_, i) => i), tenantId ?? null],
+      ),
+      client.query('COMMIT'),
+    )
+    return rows
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
 }
 
 /**
