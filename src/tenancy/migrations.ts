@@ -221,12 +221,15 @@ export async function findPendingTenantMigrations(pool: pg.Pool, sources: Migrat
       ),
       client.query('COMMIT'),
     )
+    client.release()
     return rows
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
+    // A client whose ROLLBACK fails has lost its connection: it goes back as broken, not reused.
+    await client.query('ROLLBACK').then(
+      () => client.release(),
+      (rollbackError: Error) => client.release(rollbackError),
+    )
     throw err
-  } finally {
-    client.release()
   }
 }
 
