@@ -316,3 +316,71 @@ t.test("a module without a migrations folder has none; a module's new file reach
   const { rows } = await second.host.pool.query(`SELECT tableowner FROM pg_tables WHERE schemaname = 't_acme' AND tablename = 'more_notes'`)
   t.same(rows, [{ tableowner: acme.role }], "the tenant's role owns what its module's file made")
 })
+
+t.test("a module's baseline: a tenant new to the module gets it in place of the files it stands for, one that has them goes on file by file, and the ledger records the files either way", async (t) => {
+  const modules = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-baseline-'))
+  t.teardown(() => fs.rm(modules, { recursive: true, force: true }))
+  const notes = path.join(modules, 'notes')
+  await fs.mkdir(path.join(notes, 'migrations'), { recursive: true })
+  await fs.writeFile(path.join(notes, 'module.config.ts'), "export default { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x', permissions: [] }\n")
+  await fs.writeFile(path.join(notes, 'plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x' }, register() {} }\n")
+  await fs.writeFile(path.join(notes, 'migrations/001_notes.sql'), 'CREATE TABLE notes (id int);\n')
+  await fs.writeFile(path.join(notes, 'migrations/002_body.sql'), 'ALTER TABLE notes ADD COLUMN body text;\n')
+  const env = { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' }
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const first = await startTestHost({ database, env })
+  await first.createTenant('old')
+  await first.close()
+
+  await fs.mkdir(path.join(notes, 'migrations/baseline'))
+  await fs.writeFile(path.join(notes, 'migrations/baseline/002_body.sql'), "CREATE TABLE notes (id int, body text);\nCOMMENT ON TABLE notes IS 'made by the baseline';\n")
+  await fs.writeFile(path.join(notes, 'migrations/003_more.sql'), 'CREATE TABLE more_notes (id int);\n')
+  const th = await startTestHost({ database, env: { ...env, PLINTH_DEFAULT_PLUGINS: 'notes' } })
+  t.teardown(th.close)
+  t.match(th.host.lastMigration!.tenants, [{ tenant: 'old', source: 'notes', status: 'ok', applied: ['003_more.sql'] }], 'a tenant that has the files gets only the new one')
+
+  await th.createTenant('fresh')
+  const bulk = await th.host.tenants.createMany([{ code: 'bulk', name: 'Bulk' }])
+  t.same(bulk.failed, [])
+  const madeBy = async (code: string) => {
+    const { rows } = await th.host.pool.query(`SELECT obj_description($1::regclass, 'pg_class') AS comment`, [`t_${code}.notes`])
+    return rows[0].comment
+  }
+  t.equal(await madeBy('old'), null, 'the old tenant kept what its files made')
+  t.equal(await madeBy('fresh'), 'made by the baseline', 'a new tenant got the baseline')
+  t.equal(await madeBy('bulk'), 'made by the baseline', 'so does one created in bulk')
+
+  const ledger = async (code: string) => {
+    const { rows } = await th.host.pool.query(
+      `SELECT m.name, m.checksum FROM public.sys_tenant_migration m JOIN public.sys_tenant t ON t.id = m.tenant_id
+        WHERE t.code = $1 AND m.source = 'notes' ORDER BY m.name`,
+      [code],
+    )
+    return rows
+  }
+  t.same(await ledger('fresh'), await ledger('old'), 'the ledger records each history file, with its own checksum, as if it had run')
+  t.same((await ledger('bulk')).map((r) => r.name), ['001_notes.sql', '002_body.sql', '003_more.sql'])
+
+  // A tenant that enables the module later is new to it too.
+  await th.host.tenants.create({ code: 'solo', name: 'Solo' })
+  await th.host.pool.query(`DELETE FROM public.sys_tenant_plugin WHERE plugin_id = 'notes' AND tenant_id = (SELECT id FROM public.sys_tenant WHERE code = 'solo')`)
+  await th.host.pool.query(`DROP TABLE t_solo.notes, t_solo.more_notes; DELETE FROM public.sys_tenant_migration WHERE source = 'notes' AND tenant_id = (SELECT id FROM public.sys_tenant WHERE code = 'solo')`)
+  const enabled = await th.host.enableModule('solo', 'notes')
+  t.match(enabled, { status: 'ok', applied: ['001_notes.sql', '002_body.sql', '003_more.sql'] })
+  t.equal(await madeBy('solo'), 'made by the baseline', 'a tenant enabling the module gets the baseline')
+})
+
+t.test('a baseline that names none of the files refuses its module, and says why', async (t) => {
+  const modules = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-baseline-'))
+  t.teardown(() => fs.rm(modules, { recursive: true, force: true }))
+  const notes = path.join(modules, 'notes')
+  await fs.mkdir(path.join(notes, 'migrations/baseline'), { recursive: true })
+  await fs.writeFile(path.join(notes, 'module.config.ts'), "export default { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x', permissions: [] }\n")
+  await fs.writeFile(path.join(notes, 'plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x' }, register() {} }\n")
+  await fs.writeFile(path.join(notes, 'migrations/001_notes.sql'), 'CREATE TABLE notes (id int);\n')
+  await fs.writeFile(path.join(notes, 'migrations/baseline/002_typo.sql'), 'CREATE TABLE notes (id int);\n')
+  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' } })
+  t.teardown(th.close)
+  t.match(th.host.modules, [{ id: 'notes', status: 'refused', reason: /baseline\/002_typo\.sql names no migration file/ }])
+})

@@ -8,7 +8,7 @@ import { ChangeFeed, recordChange } from '../tenancy/changes.ts'
 import { quoteIdent } from '../tenancy/schema-name.ts'
 import { openDatabase, type Database } from '../tenancy/database.ts'
 import { migrateAll, migrateTenants, type MigrateReport, type TenantMigrationResult } from '../tenancy/migrate.ts'
-import { readMigrations, type MigrationFile, type MigrationSource } from '../tenancy/migrations.ts'
+import { readMigrations, type MigrationFile, type MigrationSource, type SchemaServer } from '../tenancy/migrations.ts'
 import { TenantPlugins } from '../tenancy/plugins.ts'
 import { TenantRegistry } from '../tenancy/registry.ts'
 import { Tenants } from '../tenancy/tenants.ts'
@@ -105,6 +105,7 @@ export class Host {
       pool: db.pool,
       changes: this.changes,
       reservedHosts: config.apiHosts,
+      server: this.schemaServer,
       log,
       migrationsForNewTenant: () => this.migrationSources().filter((s) => s.source === 'host' || this.isDefaultModule(s.source)),
     })
@@ -140,7 +141,7 @@ export class Host {
       await db.close().catch(() => {})
       throw err
     }
-    log.info({ database: db.kind, location: db.location, tenants: host.registry.size }, 'database ready')
+    log.info({ database: db.kind, location: db.location, tenants: host.registry.size, ...(db.citus ? { citus: db.citus } : {}) }, 'database ready')
     return host
   }
 
@@ -152,7 +153,7 @@ export class Host {
   migrationSources(): MigrationSource[] {
     return [
       { source: 'host', files: this.tenantFiles },
-      ...this.modules.filter((m) => m.status === 'loaded').map((m) => ({ source: m.id, files: m.migrations })),
+      ...this.modules.filter((m) => m.status === 'loaded').map((m) => ({ source: m.id, files: m.migrations, baseline: m.baseline })),
     ]
   }
 
@@ -178,6 +179,11 @@ export class Host {
     await this.plugins.setStatus(result.tenantId, result.source, result.status === 'ok' ? 'ready' : 'failed', result.error ?? null)
   }
 
+  /** Where tenant schemas are made: one PostgreSQL, or the workers behind a Citus coordinator. */
+  get schemaServer(): SchemaServer {
+    return this.db.citus ? 'citus' : 'postgres'
+  }
+
   /** How many tenants a migrate works on at once. */
   get migrationConcurrency() {
     return this.db.kind === 'embedded' ? 1 : Math.max(1, Math.min(8, this.config.dbPoolMax - 1))
@@ -191,8 +197,9 @@ export class Host {
     if (record.status !== 'loaded') throw new HttpProblem(409, 'MODULE_UNAVAILABLE', `Module ${moduleId} is ${record.status}; fix it before enabling it.`)
     await this.plugins.setEnabled(tenant.id, moduleId, true)
     const [result] = await migrateTenants(this.pool, {
-      sources: [{ source: moduleId, files: record.migrations }],
+      sources: [{ source: moduleId, files: record.migrations, baseline: record.baseline }],
       concurrency: 1,
+      server: this.schemaServer,
       tenantId: tenant.id,
       onSuccess: this.recordModuleResult,
       onFailure: this.recordModuleResult,
@@ -231,6 +238,7 @@ export class Host {
       publicFiles: this.publicFiles,
       sources: this.migrationSources(),
       concurrency: this.migrationConcurrency,
+      server: this.schemaServer,
       onSuccess: this.recordModuleResult,
       onFailure: this.recordModuleResult,
     })

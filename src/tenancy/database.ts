@@ -18,6 +18,8 @@ export interface Database {
   location: string
   /** A connection string other processes (the CLI, psql) can use; may hold a password. */
   connectionString: string
+  /** Citus's version when the database is a Citus coordinator (docs/scale-out.md), else null. */
+  citus: string | null
   close(): Promise<void>
 }
 
@@ -62,13 +64,27 @@ export function safeLocation(databaseUrl: string): string {
 
 async function openServerDatabase(options: DatabaseOptions, databaseUrl: string): Promise<Database> {
   const pool = createPool({ connectionString: databaseUrl, max: options.poolMax }, options)
+  let citus: string | null
+  try {
+    citus = await citusVersion(pool)
+  } catch (err) {
+    await pool.end()
+    throw err
+  }
   return {
     pool,
     kind: 'postgres',
     location: safeLocation(databaseUrl),
     connectionString: databaseUrl,
+    citus,
     close: () => pool.end(),
   }
+}
+
+/** Citus's version if its extension is in the database; its tenant schemas then live on its workers. */
+async function citusVersion(pool: pg.Pool): Promise<string | null> {
+  const { rows } = await pool.query<{ extversion: string }>(`SELECT extversion FROM pg_extension WHERE extname = 'citus'`)
+  return rows[0]?.extversion ?? null
 }
 
 export function embeddedRunDir(dataDir: string) {
@@ -90,7 +106,7 @@ async function openEmbeddedDatabase(options: DatabaseOptions): Promise<Database>
       // A single connection: pglite-socket runs one transaction at a time, and waiting in the
       // pool is bounded by DB_ACQUIRE_TIMEOUT_MS where waiting in the socket queue is not.
       const pool = createPool({ host: runDir, port: SOCKET_PORT, user: 'postgres', database: 'postgres', max: 1 }, options)
-      return { pool, kind: 'embedded', location: `${options.dataDir} (via ${owner})`, connectionString, close: () => pool.end() }
+      return { pool, kind: 'embedded', location: `${options.dataDir} (via ${owner})`, connectionString, citus: null, close: () => pool.end() }
     }
     // The owner died without cleaning up: take its place.
     await fs.rm(pidFile, { force: true })
@@ -112,6 +128,7 @@ async function openEmbeddedDatabase(options: DatabaseOptions): Promise<Database>
       kind: 'embedded',
       location: options.dataDir,
       connectionString,
+      citus: null,
       close: () =>
         (closed ??= (async () => {
           await pool.end()

@@ -5,11 +5,15 @@
 import type pg from 'pg'
 import {
   applyTenantFile,
+  fileStep,
   findPendingTenantMigrations,
+  stepsFromScratch,
   migratePublic,
   type MigrationFile,
   type MigrationSource,
+  type MigrationStep,
   type PendingTenantMigration,
+  type SchemaServer,
 } from './migrations.ts'
 
 export interface TenantMigrationResult {
@@ -31,6 +35,8 @@ export interface MigrateOptions {
   publicFiles: MigrationFile[]
   sources: MigrationSource[]
   concurrency: number
+  /** Where tenant schemas live: on Citus, a file's statements are sent one by one (runScript). */
+  server: SchemaServer
   /** Called once per tenant and source that failed, before the run goes on. */
   onFailure?: (result: TenantMigrationResult & { tenantId: string }) => Promise<void>
   /** Called once per tenant and source that is fully applied. */
@@ -48,8 +54,15 @@ export async function migrateTenants(pool: pg.Pool, options: Omit<MigrateOptions
   return applyPending(pool, pending, options)
 }
 
+/** A tenant's pending files of one source as steps: from its baseline when the tenant has none of them yet. */
+function stepsFor(source: MigrationSource, pending: PendingTenantMigration[]): MigrationStep[] {
+  if (pending.length === source.files.length && pending.every((row) => row.appliedChecksum === null)) return stepsFromScratch(source)
+  const byName = new Map(source.files.map((f) => [f.name, f]))
+  return pending.map((row) => fileStep(byName.get(row.name)!))
+}
+
 async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], options: Omit<MigrateOptions, 'publicFiles'>) {
-  const filesBySource = new Map(options.sources.map((s) => [s.source, new Map(s.files.map((f) => [f.name, f]))]))
+  const sourcesById = new Map(options.sources.map((s) => [s.source, s]))
   // One unit of work per tenant, its sources in the order given (the host's first).
   const byTenant = new Map<string, PendingTenantMigration[]>()
   for (const row of pending) {
@@ -72,10 +85,11 @@ async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], op
         result.status = 'skipped'
         result.error = 'the host migrations of this tenant failed'
       } else {
-        for (const row of files) {
+        for (const step of stepsFor(sourcesById.get(source)!, files)) {
           try {
-            const file = filesBySource.get(source)!.get(row.name)!
-            if ((await applyTenantFile(pool, { id: tenantId, schema, role }, source, file)) === 'applied') result.applied.push(row.name)
+            if ((await applyTenantFile(pool, { id: tenantId, schema, role }, source, step, options.server)) === 'applied') {
+              result.applied.push(...step.records.map((f) => f.name))
+            }
           } catch (err) {
             result.status = 'failed'
             result.error = (err as Error).message

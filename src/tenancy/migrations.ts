@@ -10,6 +10,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type pg from 'pg'
 import { quoteIdent, quoteUuid } from './schema-name.ts'
+import { splitSqlStatements } from './sql-statements.ts'
 import { inTransaction } from './transaction.ts'
 
 export interface MigrationFile {
@@ -18,16 +19,54 @@ export interface MigrationFile {
   checksum: string
 }
 
+/** What kind of server tenant schemas are made on: one PostgreSQL, or a Citus coordinator (docs/scale-out.md). */
+export type SchemaServer = 'postgres' | 'citus'
+
+/**
+ * Sends a script of several statements. PostgreSQL takes it as one query. Citus gets one query per
+ * statement, pipelined, so still one round trip: it forwards a distributed table's DDL to its
+ * workers with the query string it came in, and a worker refuses a string of several commands.
+ * Every query is issued before this returns, so what the caller sends next pipelines behind it.
+ */
+export function runScript(client: pg.PoolClient, sql: string, server: SchemaServer): Promise<unknown> {
+  if (server === 'postgres') return client.query(sql)
+  return settleInOrder(...splitSqlStatements(sql).map((statement) => client.query(statement)))
+}
+
 /** A named, ordered list of tenant migrations: the host's own (`host`) or a module's (its id). */
 export interface MigrationSource {
   source: string
   files: MigrationFile[]
+  /** What a tenant that has none of the files gets in place of the first ones (readBaseline). */
+  baseline?: Baseline
+}
+
+/**
+ * A module's `migrations/baseline/<name>.sql`: the schema its files up to and including `<name>`
+ * make, written afresh. A new tenant gets it in place of those files, and the ledger records each
+ * of them as applied, so what follows applies as usual. Tenants that already have some of the files
+ * go on file by file. It lets a module's history stay as it was applied (never edited) while new
+ * tenants skip what the history did the slow way or the way Citus refuses (docs/modules.md).
+ */
+export interface Baseline {
+  file: MigrationFile
+  /** The history files it stands for, in order. */
+  covers: MigrationFile[]
+}
+
+/** What one transaction applies to a tenant: a file, or a baseline that stands for several. */
+export interface MigrationStep {
+  /** As messages name it: the file's name, or baseline/<name>. */
+  label: string
+  sql: string
+  /** The ledger rows it writes. */
+  records: MigrationFile[]
 }
 
 export class MigrationError extends Error {
   constructor(
     message: string,
-    readonly code: 'MIGRATION_EDITED' | 'MIGRATION_FAILED',
+    readonly code: 'MIGRATION_EDITED' | 'MIGRATION_FAILED' | 'BASELINE_UNMATCHED',
     readonly file: string,
     options?: { cause?: unknown },
   ) {
@@ -58,6 +97,34 @@ export async function readMigrations(dir: string): Promise<MigrationFile[]> {
       return { name, sql, checksum: checksum(sql) }
     }),
   )
+}
+
+/** The newest baseline in `<dir>/baseline`, if any; it must take the name of one of the history files. */
+export async function readBaseline(dir: string, history: MigrationFile[]): Promise<Baseline | undefined> {
+  const baselines = await readMigrations(path.join(dir, 'baseline'))
+  const newest = baselines.at(-1)
+  if (!newest) return undefined
+  const last = history.findIndex((f) => f.name === newest.name)
+  if (last === -1) {
+    throw new MigrationError(
+      `baseline/${newest.name} names no migration file: a baseline takes the name of the last file it stands for`,
+      'BASELINE_UNMATCHED',
+      newest.name,
+    )
+  }
+  return { file: newest, covers: history.slice(0, last + 1) }
+}
+
+export const fileStep = (file: MigrationFile): MigrationStep => ({ label: file.name, sql: file.sql, records: [file] })
+
+/** A tenant that has none of the source's files: its baseline in place of the files it covers, then the rest. */
+export function stepsFromScratch(source: MigrationSource): MigrationStep[] {
+  const { baseline } = source
+  if (!baseline) return source.files.map(fileStep)
+  return [
+    { label: `baseline/${baseline.file.name}`, sql: baseline.file.sql, records: baseline.covers },
+    ...source.files.slice(baseline.covers.length).map(fileStep),
+  ]
 }
 
 /**
@@ -108,20 +175,22 @@ function lockedTransaction<T>(pool: pg.Pool, run: (client: pg.PoolClient) => Pro
 }
 
 /**
- * Applies a source's files inside a transaction the caller already opened, with search_path set to
- * the tenant's schema. Used when a tenant is created: all of it commits, or none of it does.
+ * Applies a source's files (or its baseline and the files after it) inside a transaction the caller
+ * already opened, with search_path set to the tenant's schema. Used when a tenant is created: all of
+ * it commits, or none of it does.
  */
 export async function applyTenantFilesInTransaction(
   client: pg.PoolClient,
   tenant: MigratedTenant,
   source: MigrationSource,
+  server: SchemaServer,
 ) {
   await client.query(`SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public; ${roleFor(tenant, source.source)}`)
-  for (const file of source.files) {
+  for (const step of stepsFromScratch(source)) {
     try {
-      await client.query(file.sql)
+      await runScript(client, step.sql, server)
     } catch (err) {
-      throw new MigrationError(`migration ${source.source}/${file.name} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', file.name, {
+      throw new MigrationError(`migration ${source.source}/${step.label} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', step.label, {
         cause: err,
       })
     }
@@ -234,46 +303,54 @@ export async function findPendingTenantMigrations(pool: pg.Pool, sources: Migrat
 }
 
 /**
- * Applies one pending file to one tenant in its own transaction. A transaction-scoped advisory lock
- * on the tenant keeps two hosts from applying the same file twice; the ledger is re-read under it.
+ * Applies one step (a pending file, or a baseline) to one tenant in its own transaction. A
+ * transaction-scoped advisory lock on the tenant keeps two hosts from applying the same file twice;
+ * the ledger is re-read under it.
  *
  * Two round trips, however far away the database is: the lock and the ledger read travel together
- * (the pool's clients pipeline, database.ts), then the file, its ledger row and COMMIT. A file that
- * fails aborts the transaction, so the ledger row and COMMIT behind it fail or roll back with it:
+ * (the pool's clients pipeline, database.ts), then the step, its ledger rows and COMMIT. A step that
+ * fails aborts the transaction, so the ledger rows and COMMIT behind it fail or roll back with it:
  * nothing of it is recorded.
  */
-export async function applyTenantFile(pool: pg.Pool, tenant: MigratedTenant, source: string, file: MigrationFile): Promise<'applied' | 'already'> {
+export async function applyTenantFile(
+  pool: pg.Pool,
+  tenant: MigratedTenant,
+  source: string,
+  step: MigrationStep,
+  server: SchemaServer,
+): Promise<'applied' | 'already'> {
   const client = await pool.connect()
   try {
     const begun = client.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext('plinth:tenant:' || ${quoteUuid(tenant.id)})); SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`)
-    const ledger = client.query<{ checksum: string }>(
-      'SELECT checksum FROM public.sys_tenant_migration WHERE tenant_id = $1 AND source = $2 AND name = $3',
-      [tenant.id, source, file.name],
+    const ledger = client.query<{ name: string; checksum: string }>(
+      'SELECT name, checksum FROM public.sys_tenant_migration WHERE tenant_id = $1 AND source = $2 AND name = ANY($3)',
+      [tenant.id, source, step.records.map((f) => f.name)],
     )
     try {
       const [, existing] = await settleInOrder(begun, ledger)
-      if (existing.rows[0]) {
+      // Another host applied it a moment ago (or, for a baseline, began the history file by file).
+      if (existing.rows.length > 0) {
         await client.query('ROLLBACK')
-        if (existing.rows[0].checksum !== file.checksum) {
-          throw new MigrationError(`migration ${source}/${file.name} was edited after it was applied (checksum differs)`, 'MIGRATION_EDITED', file.name)
+        const edited = existing.rows.find((row) => row.checksum !== step.records.find((f) => f.name === row.name)?.checksum)
+        if (edited) {
+          throw new MigrationError(`migration ${source}/${edited.name} was edited after it was applied (checksum differs)`, 'MIGRATION_EDITED', edited.name)
         }
         return 'already'
       }
       // A file may end in a line comment: the newline keeps what follows out of it.
-      const ran = client.query(`${roleFor(tenant, source)};\n${file.sql}\n;SET LOCAL ROLE NONE`)
-      const recorded = client.query('INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum) VALUES ($1, $2, $3, $4)', [
-        tenant.id,
-        source,
-        file.name,
-        file.checksum,
-      ])
+      const ran = runScript(client, `${roleFor(tenant, source)};\n${step.sql}\n;SET LOCAL ROLE NONE`, server)
+      const recorded = client.query(
+        `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
+         SELECT $1, $2, f.name, f.checksum FROM unnest($3::text[], $4::text[]) AS f(name, checksum)`,
+        [tenant.id, source, step.records.map((f) => f.name), step.records.map((f) => f.checksum)],
+      )
       const committed = client.query('COMMIT')
       await settleInOrder(ran, recorded, committed)
       return 'applied'
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
       if (err instanceof MigrationError) throw err
-      throw new MigrationError(`migration ${source}/${file.name} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', file.name, {
+      throw new MigrationError(`migration ${source}/${step.label} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', step.label, {
         cause: err,
       })
     }

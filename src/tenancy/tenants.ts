@@ -5,7 +5,7 @@ import type pg from 'pg'
 import type { Logger } from 'pino'
 import { HttpProblem, toProblem, type FieldError } from '../problems.ts'
 import { recordChange, type ChangeFeed } from './changes.ts'
-import { applyTenantFilesInTransaction, roleFor, type MigrationSource } from './migrations.ts'
+import { applyTenantFile, applyTenantFilesInTransaction, roleFor, runScript, stepsFromScratch, type MigrationSource, type SchemaServer } from './migrations.ts'
 import type { Tenant } from './registry.ts'
 import { isTenantCode, quoteIdent, roleForSchema, schemaForCode } from './schema-name.ts'
 import { inTransaction } from './transaction.ts'
@@ -36,6 +36,8 @@ export interface TenantsOptions {
   changes?: ChangeFeed
   /** Host names the API serves every tenant on (PLINTH_API_HOSTS): no tenant may claim one. */
   reservedHosts?: readonly string[]
+  /** Where tenant schemas are made: on Citus, each is a distributed schema (schemaAndRole). */
+  server: SchemaServer
   /** Where createMany tells why an entry failed when its report cannot (a migration's error). */
   log?: Pick<Logger, 'warn' | 'error'>
 }
@@ -74,6 +76,11 @@ export class Tenants {
     if (errors.length > 0) throw new HttpProblem(400, 'VALIDATION_FAILED', 'The tenant is invalid.', { errors })
     const schema = schemaForCode(input.code)
     const sources = this.options.migrationsForNewTenant()
+    const server = this.options.server
+    // Citus keeps to one connection per worker and user in a transaction: files run as the host's
+    // role and files run as the tenant's cannot share one there. Modules' files follow the host's.
+    const apart = server === 'citus' ? sources.filter((s) => s.source !== 'host') : []
+    const together = sources.filter((s) => !apart.includes(s))
     const tenant = await inTransaction(this.options.pool, async (client) => {
       const role = roleForSchema(await tenantRolePrefix(client), schema)
       const { rows } = await client.query<Tenant>(
@@ -81,20 +88,9 @@ export class Tenants {
         [input.code, input.name.trim(), input.domain ?? null, schema, role],
       )
       const created = rows[0]
-      // A schema or role left behind by something else is not ours to take over. The login role
-      // joins the tenant's role so that it may SET ROLE to it without being a superuser.
-      await client.query(`CREATE SCHEMA ${quoteIdent(schema)};
-        CREATE ROLE ${quoteIdent(role)} NOLOGIN;
-        GRANT ${quoteIdent(role)} TO CURRENT_USER;
-        GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(role)}`)
-      for (const source of sources) await applyTenantFilesInTransaction(client, created, source)
-      const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
-      if (modules.length > 0) {
-        await client.query(
-          'INSERT INTO public.sys_tenant_plugin (tenant_id, plugin_id) SELECT $1, unnest($2::text[])',
-          [created.id, modules],
-        )
-      }
+      await runScript(client, schemaAndRole(schema, role, server), server)
+      for (const source of together) await applyTenantFilesInTransaction(client, created, source, server)
+      if (apart.length === 0) await enableModules(client, created.id, sources)
       await recordChange(client, 'tenant', created.id)
       return created
     }).catch((err) => {
@@ -104,8 +100,31 @@ export class Tenants {
       }
       throw err
     })
+    if (apart.length > 0) await this.applyModulesApart(tenant, apart)
     await this.options.changes?.announce('tenant', tenant.id)
     return normalise(tenant)
+  }
+
+  /**
+   * A new tenant's module files, each in its own transaction as migrate applies them, then the
+   * modules enabled. Still all or nothing: a tenant whose modules could not be set up is dropped.
+   * Until they are enabled, the modules' routes answer 404 for it.
+   */
+  private async applyModulesApart(tenant: Tenant, sources: MigrationSource[]) {
+    try {
+      for (const source of sources) {
+        for (const step of stepsFromScratch(source)) await applyTenantFile(this.options.pool, tenant, source.source, step, this.options.server)
+      }
+      await inTransaction(this.options.pool, async (client) => {
+        await enableModules(client, tenant.id, sources)
+        await recordChange(client, 'tenant', tenant.id)
+      })
+    } catch (err) {
+      await this.drop(tenant.code, tenant.code).catch((dropError) =>
+        this.options.log?.error({ err: dropError, tenant: tenant.code }, 'a tenant whose modules failed to set up could not be dropped'),
+      )
+      throw err
+    }
   }
 
   /**
@@ -153,7 +172,11 @@ export class Tenants {
     const worker = async () => {
       for (let b = next++; b < batches.length; b = next++) {
         const batch = batches[b]
-        const created = await inTransaction(this.options.pool, (client) => provisionBatch(client, batch.map((e) => e.input), sources)).catch(() => null)
+        // On Citus each tenant is created on its own (create() says why).
+        const created =
+          this.options.server === 'postgres'
+            ? await inTransaction(this.options.pool, (client) => provisionBatch(client, batch.map((e) => e.input), sources)).catch(() => null)
+            : null
         if (created) {
           report.created.push(...created.map(normalise))
           await Promise.all(created.map((tenant) => this.options.changes?.announce('tenant', tenant.id)))
@@ -200,7 +223,7 @@ export class Tenants {
     const tenant = await inTransaction(this.options.pool, async (client) => {
       const { rows } = await client.query<Tenant>(`DELETE FROM public.sys_tenant WHERE code = $1 RETURNING ${SELECT_TENANT}`, [code])
       if (!rows[0]) throw notFound(code)
-      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(rows[0].schema)} CASCADE; DROP ROLE IF EXISTS ${quoteIdent(rows[0].role)}`)
+      await runScript(client, `DROP SCHEMA IF EXISTS ${quoteIdent(rows[0].schema)} CASCADE; DROP ROLE IF EXISTS ${quoteIdent(rows[0].role)}`, this.options.server)
       await recordChange(client, 'tenant', rows[0].id)
       return rows[0]
     })
@@ -230,7 +253,7 @@ export class Tenants {
  * is in it: names come from validated codes); then the migration ledger, module rows and change
  * records in one statement.
  */
-async function provisionBatch(client: pg.PoolClient, inputs: NewTenant[], sources: MigrationSource[]): Promise<Tenant[]> {
+async function provisionBatch(client: pg.PoolClient, inputs: NewTenant[], sources: MigrationSource[], ): Promise<Tenant[]> {
   const prefix = await tenantRolePrefix(client)
   const schemas = inputs.map((input) => schemaForCode(input.code))
   const { rows } = await client.query<Tenant>(
@@ -269,15 +292,40 @@ async function provisionBatch(client: pg.PoolClient, inputs: NewTenant[], source
 function tenantScript(tenant: Tenant, sources: MigrationSource[]): string {
   const schema = quoteIdent(tenant.schema)
   const role = quoteIdent(tenant.role)
-  const parts = [`CREATE SCHEMA ${schema}; CREATE ROLE ${role} NOLOGIN; GRANT ${role} TO CURRENT_USER; GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${role};`]
+  const parts = [schemaAndRole(tenant.schema, tenant.role, 'postgres') + ';']
   for (const source of sources) {
     if (source.files.length === 0) continue
     parts.push(`SET LOCAL search_path TO ${schema}, public; ${roleFor(tenant, source.source)};`)
     // A file may end in a line comment: the newline keeps the next statement out of it.
-    for (const file of source.files) parts.push(`${file.sql}\n;`)
+    for (const step of stepsFromScratch(source)) parts.push(`${step.sql}\n;`)
   }
   parts.push('SET LOCAL ROLE NONE; SET LOCAL search_path TO public;')
   return parts.join('\n')
+}
+
+/**
+ * A tenant's schema and its role. A schema or role left behind by something else is not ours to
+ * take over. The login role joins the tenant's role so that it may SET ROLE to it without being a
+ * superuser.
+ *
+ * On Citus the schema is a distributed schema whatever the server's default, so its tables live
+ * together on one worker and a transaction that names them is routed there. The coordinator
+ * reaches that worker as the current role, the tenant's: on Citus the role may log in (with no
+ * password; docs/scale-out.md says how to confine it).
+ */
+function schemaAndRole(schema: string, role: string, server: SchemaServer): string {
+  const citus = server === 'citus'
+  return `${citus ? 'SET LOCAL citus.enable_schema_based_sharding TO on;\n' : ''}CREATE SCHEMA ${quoteIdent(schema)};
+    CREATE ROLE ${quoteIdent(role)} ${citus ? 'LOGIN' : 'NOLOGIN'};
+    GRANT ${quoteIdent(role)} TO CURRENT_USER;
+    GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(role)}`
+}
+
+/** Enables the new tenant's default modules: every source but the host's. */
+async function enableModules(client: pg.PoolClient, tenantId: string, sources: MigrationSource[]) {
+  const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
+  if (modules.length === 0) return
+  await client.query('INSERT INTO public.sys_tenant_plugin (tenant_id, plugin_id) SELECT $1, unnest($2::text[])', [tenantId, modules])
 }
 
 /** This database's prefix for tenant role names (migration public/004). */

@@ -25,9 +25,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     return { mode: 'embedded', env: { PLINTH_DATA_DIR: dataDir }, drop: () => fs.rm(tmp, { recursive: true, force: true }) }
   }
   const name = `plinth_test_${process.pid}_${randomBytes(4).toString('hex')}`
-  await withServer(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`))
   const url = new URL(serverUrl)
   url.pathname = `/${name}`
+  const workers = await withServer(serverUrl, citusWorkers)
+  await withServer(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`))
+  if (workers) await joinCitusCluster(url, workers)
   return {
     mode: 'postgres',
     env: { DATABASE_URL: url.toString(), PLINTH_DATA_DIR: dataDir },
@@ -39,6 +41,9 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }).catch(() => undefined)
       await withServer(serverUrl, async (client) => {
         await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+        for (const worker of workers ?? []) {
+          await withServer(nodeUrl(serverUrl, worker), (w) => w.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+        }
         if (!prefix) return
         const { rows } = await client.query(`SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, [`${prefix}_`])
         for (const { rolname } of rows) await client.query(`DROP ROLE IF EXISTS "${rolname}"`)
@@ -46,6 +51,41 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await fs.rm(tmp, { recursive: true, force: true })
     },
   }
+}
+
+/**
+ * On a Citus coordinator (DATABASE_URL names one: scripts/citus-cluster.sh), the workers its
+ * database has registered; null on a plain PostgreSQL.
+ */
+async function citusWorkers(client: pg.Client): Promise<{ host: string; port: number }[] | null> {
+  const { rows } = await client.query(`SELECT 1 FROM pg_extension WHERE extname = 'citus'`)
+  if (rows.length === 0) return null
+  const nodes = await client.query<{ host: string; port: number }>(
+    `SELECT nodename AS host, nodeport AS port FROM pg_dist_node WHERE groupid <> 0 AND noderole = 'primary' ORDER BY nodeid`,
+  )
+  return nodes.rows
+}
+
+function nodeUrl(serverUrl: string, node: { host: string; port: number }, database?: string): string {
+  const url = new URL(serverUrl)
+  url.hostname = node.host
+  url.port = String(node.port)
+  if (database) url.pathname = `/${database}`
+  return url.toString()
+}
+
+/** Citus keeps its metadata per database: a new one needs the extension on every node and its workers registered. */
+async function joinCitusCluster(url: URL, workers: { host: string; port: number }[]) {
+  const name = url.pathname.slice(1)
+  for (const worker of workers) {
+    await withServer(nodeUrl(url.toString(), worker, 'postgres'), (client) => client.query(`CREATE DATABASE ${name}`))
+    await withServer(nodeUrl(url.toString(), worker), (client) => client.query('CREATE EXTENSION citus'))
+  }
+  await withServer(url.toString(), async (client) => {
+    await client.query('CREATE EXTENSION citus')
+    await client.query('SELECT citus_set_coordinator_host($1, $2)', [url.hostname, Number(url.port || 5432)])
+    for (const worker of workers) await client.query('SELECT citus_add_node($1, $2)', [worker.host, worker.port])
+  })
 }
 
 async function withServer<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {

@@ -14,6 +14,7 @@ import path from 'node:path'
 import { BUILTIN_MODULES_DIR } from '../host/host.ts'
 import { pluginDirsFrom } from '../host/config.ts'
 import type { Tenant } from '../tenancy/registry.ts'
+import { baselineDifferences } from './baseline.ts'
 import { startTestHost, type TestHost } from './host.ts'
 
 export interface ModuleHostOptions {
@@ -66,6 +67,11 @@ export interface ModuleHost extends TestHost {
   modules: string[]
   /** A caller with a real API key of the tenant, whose one role grants exactly `permissions`. */
   client(options: ClientOptions): Promise<ModuleClient>
+  /**
+   * What differs between the schema a module's migration files make and the one its baseline
+   * (migrations/baseline) makes; [] when they agree or it has none. Default: the first module.
+   */
+  baselineDifferences(module?: string): Promise<string[]>
 }
 
 interface Teardown {
@@ -167,6 +173,7 @@ export async function startModuleHost(t: Teardown, options: ModuleHostOptions = 
   return Object.assign(th, {
     tenants,
     modules: ids,
+    baselineDifferences: (module = ids[0]) => baselineDifferences(th.host.pool, th.host.modules.find((m) => m.id === module)!.dir),
     async client(client: ClientOptions): Promise<ModuleClient> {
       const headers: Record<string, string> = { 'x-tenant': client.tenant, ...client.headers }
       if (client.permissions) {

@@ -5,7 +5,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { register } from 'node:module'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { readMigrations, type MigrationFile } from '../../tenancy/migrations.ts'
+import { MigrationError, readBaseline, readMigrations, type Baseline, type MigrationFile } from '../../tenancy/migrations.ts'
 import type { ModuleContext, ModuleDefinition, ModuleManifest } from './contract.ts'
 import { checkAgreement, checkManifest, ModuleRefusal, MODULE_ID } from './manifest.ts'
 import type { ResolutionHooksData } from './resolution-hooks.ts'
@@ -25,6 +25,8 @@ export interface ModuleRecord {
   /** The ctx its register() was given; its health() gets the same one. */
   ctx?: ModuleContext
   migrations: MigrationFile[]
+  /** migrations/baseline: what a tenant new to the module gets in place of its first files. */
+  baseline?: Baseline
   /** Its routes, one per path and method, each with the chain Express would run. */
   routes: CompiledRoute[]
 }
@@ -130,6 +132,10 @@ export async function discoverModules(roots: string[], only: '*' | string[]): Pr
         const plugin = await importModuleFile(dir, 'plugin')
         record.definition = checkAgreement(plugin.default, plugin.permissions, manifest)
         record.migrations = await readMigrations(path.join(dir, 'migrations'))
+        record.baseline = await readBaseline(path.join(dir, 'migrations'), record.migrations).catch((err) => {
+          if (err instanceof MigrationError) throw new ModuleRefusal('migrations', 'baseline', err.message)
+          throw err
+        })
       } catch (err) {
         record.status = err instanceof ModuleRefusal ? 'refused' : 'failed'
         record.reason = err instanceof ModuleRefusal ? `${err.rule} (${err.field}): ${err.message}` : `could not import: ${(err as Error).message}`

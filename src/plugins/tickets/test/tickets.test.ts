@@ -12,6 +12,10 @@ t.test('both migrations ran in each tenant schema', async (t) => {
   t.same(rows.map((r) => `${r.table_schema}.${r.table_name}`), ['t_acme.ticket_comments', 't_acme.tickets', 't_beta.ticket_comments', 't_beta.tickets'])
 })
 
+t.test('its baseline makes the schema its two migration files make', async (t) => {
+  t.same(await h.baselineDifferences(), [])
+})
+
 t.test('open, comment, list', async (t) => {
   const opened = await agent.post('/tickets', { title: 'Printer on fire', priority: 'high' })
   t.equal(opened.statusCode, 201)
