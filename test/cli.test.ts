@@ -37,6 +37,13 @@ t.test('tenant commands with no host running', async (t) => {
   const shown = await plinth(['tenant', 'show', 'acme'], env)
   t.match(shown.stdout, /acme\s+Acme Corp\s+suspended\s+acme\.example\.com\s+t_acme/)
 
+  const move = await plinth(['tenant', 'move', 'acme', '--to', '127.0.0.1:9701'], env)
+  t.equal(move.code, 1, 'a tenant moves between Citus workers only')
+  t.match(move.stderr, 'plinth: Tenants move between the workers of a Citus cluster; this database is one PostgreSQL')
+  const nowhere = await plinth(['tenant', 'move', 'acme'], env)
+  t.equal(nowhere.code, 2)
+  t.match(nowhere.stderr + nowhere.stdout, 'tenant move needs --to <host:port>')
+
   const unconfirmed = await plinth(['tenant', 'drop', 'acme'], env)
   t.equal(unconfirmed.code, 1)
   t.match(unconfirmed.stderr, /confirm by repeating its code/)

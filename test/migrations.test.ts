@@ -29,6 +29,21 @@ async function snapshot(pool: pg.Pool) {
   return { tables: tables.map((r) => r.name), ledger, tenantLedger }
 }
 
+/** A folder outside the project holding a module `notes` with the given migration files (path: SQL). */
+async function notesModule(t: { teardown(fn: () => unknown): void }, files: Record<string, string>) {
+  const modules = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-baseline-'))
+  t.teardown(() => fs.rm(modules, { recursive: true, force: true }))
+  const notes = path.join(modules, 'notes')
+  await fs.mkdir(path.join(notes, 'migrations/baseline'), { recursive: true })
+  await fs.writeFile(path.join(notes, 'module.config.ts'), "export default { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x', permissions: [] }\n")
+  await fs.writeFile(path.join(notes, 'plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x' }, register() {} }\n")
+  const write = async (more: Record<string, string>) => {
+    for (const [file, sql] of Object.entries(more)) await fs.writeFile(path.join(notes, 'migrations', file), sql)
+  }
+  await write(files)
+  return { modules, write }
+}
+
 const publicMigrations = (await fs.readdir(path.join(PROJECT_ROOT, 'migrations/public'))).filter((f) => f.endsWith('.sql')).sort()
 
 t.test('bootstrap creates everything once; a second start changes nothing', async (t) => {
@@ -318,14 +333,10 @@ t.test("a module without a migrations folder has none; a module's new file reach
 })
 
 t.test("a module's baseline: a tenant new to the module gets it in place of the files it stands for, one that has them goes on file by file, and the ledger records the files either way", async (t) => {
-  const modules = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-baseline-'))
-  t.teardown(() => fs.rm(modules, { recursive: true, force: true }))
-  const notes = path.join(modules, 'notes')
-  await fs.mkdir(path.join(notes, 'migrations'), { recursive: true })
-  await fs.writeFile(path.join(notes, 'module.config.ts'), "export default { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x', permissions: [] }\n")
-  await fs.writeFile(path.join(notes, 'plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x' }, register() {} }\n")
-  await fs.writeFile(path.join(notes, 'migrations/001_notes.sql'), 'CREATE TABLE notes (id int);\n')
-  await fs.writeFile(path.join(notes, 'migrations/002_body.sql'), 'ALTER TABLE notes ADD COLUMN body text;\n')
+  const { modules, write } = await notesModule(t, {
+    '001_notes.sql': 'CREATE TABLE notes (id int);\n',
+    '002_body.sql': 'ALTER TABLE notes ADD COLUMN body text;\n',
+  })
   const env = { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' }
   const database = await createTestDatabase()
   t.teardown(database.drop)
@@ -333,9 +344,10 @@ t.test("a module's baseline: a tenant new to the module gets it in place of the 
   await first.createTenant('old')
   await first.close()
 
-  await fs.mkdir(path.join(notes, 'migrations/baseline'))
-  await fs.writeFile(path.join(notes, 'migrations/baseline/002_body.sql'), "CREATE TABLE notes (id int, body text);\nCOMMENT ON TABLE notes IS 'made by the baseline';\n")
-  await fs.writeFile(path.join(notes, 'migrations/003_more.sql'), 'CREATE TABLE more_notes (id int);\n')
+  await write({
+    'baseline/002_body.sql': "CREATE TABLE notes (id int, body text);\nCOMMENT ON TABLE notes IS 'made by the baseline';\n",
+    '003_more.sql': 'CREATE TABLE more_notes (id int);\n',
+  })
   const th = await startTestHost({ database, env: { ...env, PLINTH_DEFAULT_PLUGINS: 'notes' } })
   t.teardown(th.close)
   t.match(th.host.lastMigration!.tenants, [{ tenant: 'old', source: 'notes', status: 'ok', applied: ['003_more.sql'] }], 'a tenant that has the files gets only the new one')
@@ -372,14 +384,10 @@ t.test("a module's baseline: a tenant new to the module gets it in place of the 
 })
 
 t.test('a baseline that names none of the files refuses its module, and says why', async (t) => {
-  const modules = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-baseline-'))
-  t.teardown(() => fs.rm(modules, { recursive: true, force: true }))
-  const notes = path.join(modules, 'notes')
-  await fs.mkdir(path.join(notes, 'migrations/baseline'), { recursive: true })
-  await fs.writeFile(path.join(notes, 'module.config.ts'), "export default { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x', permissions: [] }\n")
-  await fs.writeFile(path.join(notes, 'plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x' }, register() {} }\n")
-  await fs.writeFile(path.join(notes, 'migrations/001_notes.sql'), 'CREATE TABLE notes (id int);\n')
-  await fs.writeFile(path.join(notes, 'migrations/baseline/002_typo.sql'), 'CREATE TABLE notes (id int);\n')
+  const { modules } = await notesModule(t, {
+    '001_notes.sql': 'CREATE TABLE notes (id int);\n',
+    'baseline/002_typo.sql': 'CREATE TABLE notes (id int);\n',
+  })
   const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' } })
   t.teardown(th.close)
   t.match(th.host.modules, [{ id: 'notes', status: 'refused', reason: /baseline\/002_typo\.sql names no migration file/ }])

@@ -99,7 +99,8 @@ t.test('a failing COMMIT answers 5xx, never 2xx', async (t) => {
   t.ok(await settle(th.host.pool), 'the client was released')
   const logged = th.logs.find((l) => l.msg === 'COMMIT failed; the response becomes an error')
   t.equal(logged?.level, 50, 'the operator reads why, at error')
-  t.match(logged?.err?.message, /note refused at commit/)
+  // Citus commits on the tenant's worker and tells its own reason; the worker's is in the worker's log.
+  t.match(logged?.err?.message, th.host.db.citus ? /could not commit transaction/ : /note refused at commit/)
 
   const withLength = await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'refuse-at-commit', then: 'with-length' } })
   t.equal(withLength.statusCode, 500, 'a handler that set Content-Length')
@@ -185,7 +186,7 @@ t.test('a platform write whose connection dies gives its pooled client up, and t
   await t.rejects(
     th.host.keys.create(acme.id, 'doomed', async (client) => {
       const { rows } = await client.query('SELECT pg_backend_pid() AS pid')
-      await th.host.pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid])
+      await th.host.pool.query('SELECT pg_terminate_backend($1::int)', [rows[0].pid])
       await client.query('SELECT 1')
     }),
   )
@@ -230,7 +231,9 @@ t.test('a warm request costs two round trips: BEGIN + search_path travel with it
   const work = await countDatabaseWork(async () => {
     for (let i = 0; i < 20; i++) t.equal((await th.app.inject({ url: '/notes', headers })).json().notes.length, 1)
   })
-  t.ok(work.statements <= 60, `at most BEGIN with its settings, the SELECT and COMMIT a request (${work.statements} for 20)`)
+  // On Citus, BEGIN goes as a query of its own (scripts.ts): one statement more, in the same round trip.
+  const perRequest = th.host.db.citus ? 4 : 3
+  t.ok(work.statements <= 20 * perRequest, `at most BEGIN with its settings, the SELECT and COMMIT a request (${work.statements} for 20)`)
   t.equal(work.roundTrips, 40, 'in two round trips a request')
 })
 

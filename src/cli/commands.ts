@@ -7,6 +7,7 @@ import { sql } from 'drizzle-orm'
 import { doctorText, runDoctor } from './doctor.ts'
 import type { MigrateReport } from '../tenancy/migrate.ts'
 import type { Tenant } from '../tenancy/registry.ts'
+import { moveTenant, nodeName } from '../tenancy/placement.ts'
 import type { NewTenant } from '../tenancy/tenants.ts'
 
 export const USAGE = `Usage: plinth <command> [options]
@@ -19,6 +20,7 @@ export const USAGE = `Usage: plinth <command> [options]
   tenant suspend <code>                                   refuse its requests (403 TENANT_SUSPENDED)
   tenant resume <code>                                    serve it again
   tenant drop <code> --confirm <code>                     delete the tenant and ALL its data
+  tenant move <code> --to <host:port>                     move its schema to another Citus worker while it serves
   migrate                                                 apply pending migrations, report per tenant
   demo                                                    a demo tenant with sample items and a key, and the curl to try
   doctor [--url http://host:port]                         the seed's checklist and plinth's own; exit 1 when a check fails
@@ -52,7 +54,7 @@ export interface CommandOutput {
   exitCode?: number
 }
 
-type Options = { concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string; role?: string[]; principal?: string; description?: string; url?: string }
+type Options = { to?: string; concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string; role?: string[]; principal?: string; description?: string; url?: string }
 type Command = (host: Host, args: string[], options: Options) => Promise<CommandOutput>
 
 /** A JSON array of tenants, from a file or standard input. */
@@ -177,6 +179,13 @@ export const commands: Record<string, Command> = {
   'tenant resume': async (host, args) => tenantOutput('resumed')(await host.tenants.resume(one(args, 'tenant code'))),
   'tenant drop': async (host, args, options) =>
     tenantOutput('dropped')(await host.tenants.drop(one(args, 'tenant code'), options.confirm)),
+  'tenant move': async (host, args, options) => {
+    if (!options.to) throw new UsageError('tenant move needs --to <host:port> (one of the workers)')
+    const tenant = await host.tenants.get(one(args, 'tenant code'))
+    const move = await moveTenant(host.pool, tenant, options.to)
+    const text = move.ms === 0 ? `tenant ${tenant.code} is on ${nodeName(move.to)} already\n` : `moved tenant ${tenant.code} (schema ${tenant.schema}) from ${nodeName(move.from)} to ${nodeName(move.to)} in ${(move.ms / 1000).toFixed(1)} s\n`
+    return { text, json: { tenant: tenant.code, schema: tenant.schema, from: nodeName(move.from), to: nodeName(move.to), ms: move.ms } }
+  },
   'key create': async (host, args, options) => {
     if (args.length > 0) throw new UsageError('key create takes no positional argument: use --name')
     if (!options.name) throw new UsageError('key create needs --name')

@@ -26,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
       url: { type: 'string' },
       dir: { type: 'string' },
       concurrency: { type: 'string' },
+      to: { type: 'string' },
       'batch-size': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },

@@ -8,7 +8,8 @@ import { ChangeFeed, recordChange } from '../tenancy/changes.ts'
 import { quoteIdent } from '../tenancy/schema-name.ts'
 import { openDatabase, type Database } from '../tenancy/database.ts'
 import { migrateAll, migrateTenants, type MigrateReport, type TenantMigrationResult } from '../tenancy/migrate.ts'
-import { readMigrations, type MigrationFile, type MigrationSource, type SchemaServer } from '../tenancy/migrations.ts'
+import { readMigrations, type MigrationFile, type MigrationSource } from '../tenancy/migrations.ts'
+import type { SchemaServer } from '../tenancy/scripts.ts'
 import { TenantPlugins } from '../tenancy/plugins.ts'
 import { TenantRegistry } from '../tenancy/registry.ts'
 import { Tenants } from '../tenancy/tenants.ts'
@@ -77,6 +78,7 @@ export class Host {
       share: config.dbTenantPoolMax > 0 ? new FairShare(config.dbTenantPoolMax, config.dbAcquireTimeoutMs) : null,
       statementTimeoutMs: config.dbStatementTimeoutMs,
       lockTimeoutMs: config.dbLockTimeoutMs,
+      server: this.schemaServer,
     }
     this.changes = new ChangeFeed({
       connectionString: db.connectionString,

@@ -13,8 +13,8 @@ import {
   type MigrationSource,
   type MigrationStep,
   type PendingTenantMigration,
-  type SchemaServer,
 } from './migrations.ts'
+import type { SchemaServer } from './scripts.ts'
 
 export interface TenantMigrationResult {
   tenant: string

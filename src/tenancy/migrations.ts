@@ -10,27 +10,13 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type pg from 'pg'
 import { quoteIdent, quoteUuid } from './schema-name.ts'
-import { splitSqlStatements } from './sql-statements.ts'
+import { runScript, settleInOrder, type SchemaServer } from './scripts.ts'
 import { inTransaction } from './transaction.ts'
 
 export interface MigrationFile {
   name: string
   sql: string
   checksum: string
-}
-
-/** What kind of server tenant schemas are made on: one PostgreSQL, or a Citus coordinator (docs/scale-out.md). */
-export type SchemaServer = 'postgres' | 'citus'
-
-/**
- * Sends a script of several statements. PostgreSQL takes it as one query. Citus gets one query per
- * statement, pipelined, so still one round trip: it forwards a distributed table's DDL to its
- * workers with the query string it came in, and a worker refuses a string of several commands.
- * Every query is issued before this returns, so what the caller sends next pipelines behind it.
- */
-export function runScript(client: pg.PoolClient, sql: string, server: SchemaServer): Promise<unknown> {
-  if (server === 'postgres') return client.query(sql)
-  return settleInOrder(...splitSqlStatements(sql).map((statement) => client.query(statement)))
 }
 
 /** A named, ordered list of tenant migrations: the host's own (`host`) or a module's (its id). */
@@ -206,17 +192,6 @@ export async function applyTenantFilesInTransaction(
   }
 }
 
-/**
- * Waits for statements sent together on one client and gives their results in order, or throws
- * the first one's error: those after it failed only because it aborted the transaction.
- */
-async function settleInOrder<T extends readonly Promise<unknown>[]>(...sent: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
-  const settled = await Promise.allSettled(sent)
-  const failed = settled.find((s) => s.status === 'rejected')
-  if (failed) throw failed.reason
-  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> }
-}
-
 /** The tenant a file is applied to: its schema, and the role a module's files run under. */
 export interface MigratedTenant {
   id: string
@@ -321,7 +296,7 @@ export async function applyTenantFile(
 ): Promise<'applied' | 'already'> {
   const client = await pool.connect()
   try {
-    const begun = client.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext('plinth:tenant:' || ${quoteUuid(tenant.id)})); SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`)
+    const begun = runScript(client, `BEGIN; SELECT pg_advisory_xact_lock(hashtext('plinth:tenant:' || ${quoteUuid(tenant.id)})); SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`, server)
     const ledger = client.query<{ name: string; checksum: string }>(
       'SELECT name, checksum FROM public.sys_tenant_migration WHERE tenant_id = $1 AND source = $2 AND name = ANY($3)',
       [tenant.id, source, step.records.map((f) => f.name)],

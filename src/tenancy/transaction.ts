@@ -7,6 +7,7 @@ import type pg from 'pg'
 import { problems } from '../problems.ts'
 import type { FairShare } from './fair-share.ts'
 import { moduleQueryClient, type ModuleQueryClient } from './module-client.ts'
+import { runScript, type SchemaServer } from './scripts.ts'
 import { quoteIdent } from './schema-name.ts'
 
 export type TenantDb = NodePgDatabase<Record<string, never>> & { $client: ModuleQueryClient }
@@ -26,6 +27,8 @@ export interface TenantPool {
   /** 0: no bound. Sent with BEGIN (SET LOCAL), so they cost no round trip. */
   statementTimeoutMs: number
   lockTimeoutMs: number
+  /** On Citus, BEGIN goes apart from the settings (scripts.ts says why), still in the same round trip. */
+  server: SchemaServer
 }
 
 /** The tenant a transaction is for: where it runs, and as whom. */
@@ -146,7 +149,7 @@ export class TenantTransaction {
       throw err
     }
     tp.observer?.acquired((performance.now() - started) / 1000)
-    const begun = client.query(beginStatement(tenant, tp))
+    const begun = runScript(client, beginStatement(tenant, tp), tp.server)
     begun.catch(() => {}) // settled by commit() or rollback(); never an unhandled rejection
     return new TenantTransaction(client, drizzleFor(client), begun, leaveShare, tp.observer)
   }

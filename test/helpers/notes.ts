@@ -49,7 +49,7 @@ export async function noteRoutes(scope: FastifyInstance) {
       // Ended from outside: the tenant's role may not signal the host's backends.
       const loseConnection = async () => {
         const { rows } = await request.db.execute(sql`SELECT pg_backend_pid() AS pid`)
-        await request.server.plinth.pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid])
+        await request.server.plinth.pool.query('SELECT pg_terminate_backend($1::int)', [rows[0].pid])
         return request.db.execute(sql`SELECT 1`)
       }
       if (then === 'lose-connection') await loseConnection()
