@@ -56,12 +56,31 @@ async function prepare(serverUrl: string): Promise<{ database: TestDatabase; key
 }
 
 const targets = { postgres: await prepare(plainUrl), citus: await prepare(citusUrl) }
-const report: Record<string, unknown> = { at: new Date().toISOString(), code: codeVersion(), machine: machine(), tenants: TENANTS, rounds: ROUNDS }
+const report: Record<string, unknown> = {
+  at: new Date().toISOString(),
+  code: codeVersion(),
+  machine: machine(),
+  tenants: TENANTS,
+  rounds: ROUNDS,
+  // The local cluster runs without fsync (scripts/citus-cluster.sh); the plain server as it is set up.
+  settings: { postgres: await durability(plainUrl), citus: await durability(citusUrl) },
+}
+
+async function durability(url: string) {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const setting = async (name: string) => (await client.query(`SELECT current_setting($1) AS v`, [name])).rows[0].v as string
+    return { fsync: await setting('fsync'), synchronous_commit: await setting('synchronous_commit') }
+  } finally {
+    await client.end()
+  }
+}
 
 try {
   const servers = {
-    postgres: await startServer('plinth-postgres', 'dist/main.js', { ...targets.postgres.database.env, PORT: '0', LOG_LEVEL: 'warn', DB_POOL_MAX: '10' } as Record<string, string>),
-    citus: await startServer('plinth-citus', 'dist/main.js', { ...targets.citus.database.env, PORT: '0', LOG_LEVEL: 'warn', DB_POOL_MAX: '10' } as Record<string, string>),
+    postgres: await startServer('plinth-postgres', 'dist/main.js', { ...targets.postgres.database.env, PORT: '0', LOG_LEVEL: 'info', DB_POOL_MAX: '10' } as Record<string, string>),
+    citus: await startServer('plinth-citus', 'dist/main.js', { ...targets.citus.database.env, PORT: '0', LOG_LEVEL: 'info', DB_POOL_MAX: '10' } as Record<string, string>),
   }
   try {
     let sku = 0
