@@ -254,7 +254,7 @@ export class Tenants {
  * is in it: names come from validated codes); then the migration ledger, module rows and change
  * records in one statement.
  */
-async function provisionBatch(client: pg.PoolClient, inputs: NewTenant[], sources: MigrationSource[], ): Promise<Tenant[]> {
+async function provisionBatch(client: pg.PoolClient, inputs: NewTenant[], sources: MigrationSource[]): Promise<Tenant[]> {
   const prefix = await tenantRolePrefix(client)
   const schemas = inputs.map((input) => schemaForCode(input.code))
   const { rows } = await client.query<Tenant>(
@@ -292,7 +292,6 @@ async function provisionBatch(client: pg.PoolClient, inputs: NewTenant[], source
 /** One tenant's schema, role and migration files as one script, each file under the role create() uses. */
 function tenantScript(tenant: Tenant, sources: MigrationSource[]): string {
   const schema = quoteIdent(tenant.schema)
-  const role = quoteIdent(tenant.role)
   const parts = [schemaAndRole(tenant.schema, tenant.role, 'postgres') + ';']
   for (const source of sources) {
     if (source.files.length === 0) continue
