@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { sql as sqlText } from 'drizzle-orm'
 import pg from 'pg'
 import t from 'tap'
 import { PROJECT_ROOT } from '../src/host/host.ts'
@@ -83,6 +84,18 @@ async function run(coordinator: string) {
     t.same((await call('beta', 'GET', '/bookings')).json().bookings, [], 'beta sees none of it')
     const cross = await call('acme', 'POST', '/cross', { other: 'beta' })
     t.ok(cross.statusCode >= 400, 'a module asking for another tenant is refused')
+  })
+
+  t.test("the tenant transaction's statement timeout holds on the worker", async (t) => {
+    const bounded = await startTestHost({ database, env: { PLINTH_PLUGIN_DIRS: outside, DB_STATEMENT_TIMEOUT_MS: '300' } })
+    t.teardown(bounded.close)
+    const started = Date.now()
+    await t.rejects(
+      bounded.host.withTenantTx(tenants.acme.id, (db) => db.execute(sqlText`SELECT pg_sleep(3) FROM bookings`)),
+      { cause: { code: '57014' } },
+      'a statement on the tenant worker is cancelled at DB_STATEMENT_TIMEOUT_MS',
+    )
+    t.ok(Date.now() - started < 2500, `cancelled after ${Date.now() - started} ms, not after the 3 s sleep`)
   })
 
   t.test('a tenant moves to the other worker while it and another serve: no acknowledged write lost, none crosses tenants, no error but 503', async (t) => {
