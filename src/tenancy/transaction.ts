@@ -7,7 +7,7 @@ import type pg from 'pg'
 import { problems } from '../problems.ts'
 import type { FairShare } from './fair-share.ts'
 import { moduleQueryClient, type ModuleQueryClient } from './module-client.ts'
-import { runScript, type SchemaServer } from './scripts.ts'
+import { settleInOrder, type SchemaServer } from './scripts.ts'
 import { quoteIdent } from './schema-name.ts'
 
 export type TenantDb = NodePgDatabase<Record<string, never>> & { $client: ModuleQueryClient }
@@ -56,12 +56,14 @@ function drizzleFor(client: pg.PoolClient): TenantDb {
   return db
 }
 
-// BEGIN and every transaction-local setting in one message, built once per tenant and settings.
-const beginByTenant = new WeakMap<TenantScope, string>()
-function beginStatement(tenant: TenantScope, tp: TenantPool): string {
-  let statement = beginByTenant.get(tenant)
+// BEGIN and every transaction-local setting, built once per tenant and settings: one message on
+// PostgreSQL; on Citus BEGIN goes as a query of its own, ahead of the settings (scripts.ts says
+// why), still in the same round trip. Built split, so no request pays for splitting it.
+const beginByTenant = new WeakMap<TenantScope, string[]>()
+function beginQueries(tenant: TenantScope, tp: TenantPool): string[] {
+  let queries = beginByTenant.get(tenant)
   // Stryker disable next-line ConditionalExpression: equivalent; without the cache the same statement is built again
-  if (!statement) {
+  if (!queries) {
     const settings = [
       `set_config('role', '${quoteIdent(tenant.role).slice(1, -1)}', true)`,
       // Names plinth makes (t_<code>: a-z, 0-9, _) need no quotes, and read back as SET would leave them.
@@ -69,9 +71,10 @@ function beginStatement(tenant: TenantScope, tp: TenantPool): string {
       `set_config('statement_timeout', '${tp.statementTimeoutMs}', true)`,
       `set_config('lock_timeout', '${tp.lockTimeoutMs}', true)`,
     ]
-    beginByTenant.set(tenant, (statement = `BEGIN; SELECT ${settings.join(', ')}`))
+    const select = `SELECT ${settings.join(', ')}`
+    beginByTenant.set(tenant, (queries = tp.server === 'citus' ? ['BEGIN', select] : [`BEGIN; ${select}`]))
   }
-  return statement
+  return queries
 }
 
 /** Why BEGIN or its settings failed, as the caller should hear it. */
@@ -149,7 +152,7 @@ export class TenantTransaction {
       throw err
     }
     tp.observer?.acquired((performance.now() - started) / 1000)
-    const begun = runScript(client, beginStatement(tenant, tp), tp.server)
+    const begun = settleInOrder(...beginQueries(tenant, tp).map((query) => client.query(query)))
     begun.catch(() => {}) // settled by commit() or rollback(); never an unhandled rejection
     return new TenantTransaction(client, drizzleFor(client), begun, leaveShare, tp.observer)
   }
