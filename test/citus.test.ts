@@ -137,6 +137,27 @@ async function run(coordinator: string) {
     t.equal(count.statusCode, 200, 'acme serves from its new worker')
   })
 
+  t.test("a new tenant whose module's file fails is not kept: no row, schema, role or held client", async (t) => {
+    // On Citus a module's files run after the host's, in transactions of their own (tenants.ts).
+    const faulty = path.join(outside, 'faulty')
+    await fs.mkdir(path.join(faulty, 'migrations'), { recursive: true })
+    await fs.writeFile(path.join(faulty, 'module.config.ts'), "export default { id: 'faulty', name: 'Faulty', version: '1.0.0', api: '1.x', permissions: [] }\n")
+    await fs.writeFile(path.join(faulty, 'plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'faulty', name: 'Faulty', version: '1.0.0', api: '1.x' }, register() {} }\n")
+    await fs.writeFile(path.join(faulty, 'migrations/001_half.sql'), 'CREATE TABLE half_made (id int PRIMARY KEY);\nSELECT 1 / 0;\n')
+    const other = await startTestHost({ database, env: { PLINTH_PLUGIN_DIRS: outside } })
+    t.teardown(other.close)
+    await t.rejects(other.host.tenants.create({ code: 'doomed', name: 'Doomed' }), { message: /migration faulty\/001_half\.sql failed: division by zero/ })
+    const left = await sqlOn<{ tenants: number; schemas: number; roles: number }>(
+      database.env.DATABASE_URL!,
+      `SELECT (SELECT count(*)::int FROM public.sys_tenant WHERE code = 'doomed') AS tenants,
+              (SELECT count(*)::int FROM pg_namespace WHERE nspname = 't_doomed') AS schemas,
+              (SELECT count(*)::int FROM pg_roles WHERE rolname LIKE '%\\_t\\_doomed') AS roles`,
+    )
+    t.same(left, [{ tenants: 0, schemas: 0, roles: 0 }], 'the tenant was dropped whole')
+    t.equal(other.host.pool.totalCount - other.host.pool.idleCount, 0, 'no client is held')
+    await fs.rm(faulty, { recursive: true, force: true })
+  })
+
   t.test('tenant move refuses a node that is not a worker, and says which are', async (t) => {
     const res = await plinth(['tenant', 'move', 'beta', '--to', '127.0.0.1:1'], database.env)
     t.equal(res.code, 1)
