@@ -2,7 +2,7 @@
 // GET/POST /api/plugins/inventory/items (BEGIN + transaction-local search_path in one round trip,
 // the same statement, COMMIT) with no auth, no RBAC, no modules: what the work itself costs.
 // FLOOR_PIPELINE=1 sends BEGIN without waiting for it, on pipelining clients, as plinth does: the
-// same statements in two round trips instead of three. FLOOR_SETTINGS=1 opens the transaction as
+// same statements in two round trips instead of three, BEGIN and the statement in one socket write. FLOOR_SETTINGS=1 opens the transaction as
 // plinth does, as the tenant's role (BENCH_ROLE) with statement and lock timeouts: what those
 // settings cost PostgreSQL, apart from anything plinth's code does.
 import Fastify from 'fastify'
@@ -21,6 +21,11 @@ const app = Fastify()
 async function inTenant<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect()
   try {
+    const socket = (client as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream
+    if (pipelined) {
+      socket.cork()
+      process.nextTick(() => socket.uncork())
+    }
     const begun = client.query(begin)
     if (!pipelined) await begun
     const result = await work(client)

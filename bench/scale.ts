@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { PROJECT_ROOT } from '../src/host/host.ts'
-import { readMigrations } from '../src/tenancy/migrations.ts'
+import { readMigrations, stepsFromScratch, type MigrationSource } from '../src/tenancy/migrations.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import pg from 'pg'
 import { buildPlinth, codeVersion, cpuSeconds, load, machine, median, openBenchHost, postgresCpuSeconds, requireDatabaseUrl, startServer } from './support.ts'
@@ -43,8 +43,10 @@ const servers: { stop(): Promise<void> }[] = []
 
 try {
   // Which concurrency onboards fastest: the same list of tenants created in bulk, on a fresh
-  // database each time, at each concurrency (batches of BATCH).
-  const sweep: { concurrency: number; tenants: number; msPerTenant: number }[] = []
+  // database each time, at each concurrency (batches of BATCH). Beside each, the floor: the same
+  // DDL (schema, role, every file) sent bare by plain clients, BATCH tenants to a transaction, as
+  // many at once, with no plinth, no tenant rows and no ledger.
+  const sweep: { concurrency: number; tenants: number; msPerTenant: number; floorMsPerTenant: number }[] = []
   for (const concurrency of SWEEP) {
     const fresh = await createTestDatabase()
     try {
@@ -54,8 +56,14 @@ try {
         Array.from({ length: SWEEP_TENANTS }, (_, i) => ({ code: `s${i}`, name: `Sweep ${i}` })),
         { concurrency, batchSize: BATCH },
       )
-      sweep.push({ concurrency, tenants: made.created.length, msPerTenant: ms((performance.now() - t0) / SWEEP_TENANTS) })
+      const msPerTenant = ms((performance.now() - t0) / SWEEP_TENANTS)
+      // What a new tenant got: the host's files and those of the modules enabled for it.
+      const { rows } = await sweepHost.pool.query<{ id: string }>('SELECT plugin_id AS id FROM public.sys_tenant_plugin WHERE tenant_id = $1', [made.created[0].id])
+      const enabled = new Set(['host', ...rows.map((r) => r.id)])
+      const sources = sweepHost.migrationSources().filter((s) => enabled.has(s.source))
       await sweepHost.close()
+      const floorMsPerTenant = ms(await provisionFloor(fresh.env.DATABASE_URL!, sources, concurrency))
+      sweep.push({ concurrency, tenants: made.created.length, msPerTenant, floorMsPerTenant })
     } finally {
       await fresh.drop()
     }
@@ -158,7 +166,7 @@ try {
       seconds.push(Math.round((performance.now() - t0) / 10) / 100)
     }
     const rssMiB = Math.round(Number(/VmRSS:\s+(\d+)/.exec(await fs.readFile(`/proc/${started!.child.pid}/status`, 'utf8'))![1]) / 1024)
-    return { server: started!, first: seconds[0], warm: median(seconds.slice(1)), seconds, rssMiB }
+    return { server: started!, first: seconds[0], warm: Math.round(median(seconds.slice(1)) * 100) / 100, seconds, rssMiB }
   }
   const starts = await timedStarts('plinth', { ...env, LOG_LEVEL: 'info', PORT: '0' })
   const server = starts.server
@@ -236,6 +244,46 @@ try {
   else await database.drop()
   await emptyDatabase.drop()
   await fs.rm(pluginDir, { recursive: true, force: true })
+}
+
+/**
+ * Milliseconds a tenant for PostgreSQL's own cost of provisioning: SWEEP_TENANTS schemas, each with
+ * a role and every file new tenants get, sent bare, BATCH tenants to a transaction, `concurrency`
+ * transactions at once, on a fresh database. The roles are dropped afterwards (they belong to the
+ * server, not the database).
+ */
+async function provisionFloor(connectionString: string, sources: MigrationSource[], concurrency: number) {
+  const prefix = `bench_floor_${process.pid}_${concurrency}`
+  const script = (i: number) =>
+    [
+      `CREATE SCHEMA floor_${i}; CREATE ROLE ${prefix}_${i} NOLOGIN; GRANT ${prefix}_${i} TO CURRENT_USER; GRANT USAGE, CREATE ON SCHEMA floor_${i} TO ${prefix}_${i};`,
+      `SET LOCAL search_path TO floor_${i}, public; SET LOCAL ROLE ${prefix}_${i};`,
+      ...sources.flatMap((source) => stepsFromScratch(source).map((step) => `${step.sql}\n;`)),
+      'SET LOCAL ROLE NONE;',
+    ].join('\n')
+  const batches = Array.from({ length: Math.ceil(SWEEP_TENANTS / BATCH) }, (_, b) => Array.from({ length: Math.min(BATCH, SWEEP_TENANTS - b * BATCH) }, (_, i) => b * BATCH + i))
+  const t0 = performance.now()
+  let next = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      const client = new pg.Client({ connectionString })
+      await client.connect()
+      try {
+        for (let b = next++; b < batches.length; b = next++) await client.query(`BEGIN;\n${batches[b].map(script).join('\n')}\nCOMMIT`)
+      } finally {
+        await client.end()
+      }
+    }),
+  )
+  const elapsed = performance.now() - t0
+  const client = new pg.Client({ connectionString })
+  await client.connect()
+  try {
+    for (let i = 0; i < SWEEP_TENANTS; i++) await client.query(`DROP SCHEMA floor_${i} CASCADE; DROP ROLE ${prefix}_${i}`)
+  } finally {
+    await client.end()
+  }
+  return elapsed / SWEEP_TENANTS
 }
 
 /** Milliseconds for one ALTER TABLE ... ADD COLUMN ... DEFAULT on a new table, rolled back: median of 5. */

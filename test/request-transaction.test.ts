@@ -224,7 +224,7 @@ t.test('a connection cut under a request (the network drops): 5xx in the one sha
   await servesOnAndKeptNothing(t, th, headers)
 })
 
-t.test('a warm request costs two round trips: BEGIN + search_path travel with its first statement', async (t) => {
+t.test('a warm request costs two round trips and two socket writes: BEGIN + search_path travel with its first statement', async (t) => {
   const { th, headers } = await notesHost(t)
   await th.app.inject({ method: 'POST', url: '/notes', headers, payload: { body: 'one' } })
   await th.host.changes.stop() // the embedded database's change poll is not the request's work
@@ -235,6 +235,7 @@ t.test('a warm request costs two round trips: BEGIN + search_path travel with it
   const perRequest = th.host.db.citus ? 4 : 3
   t.ok(work.statements <= 20 * perRequest, `at most BEGIN with its settings, the SELECT and COMMIT a request (${work.statements} for 20)`)
   t.equal(work.roundTrips, 40, 'in two round trips a request')
+  t.equal(work.writes, 40, 'in two socket writes a request: BEGIN leaves with the first statement, then COMMIT')
 })
 
 t.test('a client that disconnects mid-request gives its pooled client back', async (t) => {

@@ -5,21 +5,40 @@
 // A statement is a round trip of its own when its client has nothing in flight as it is issued.
 // One issued while another is still in flight rides the same round trip (the pool's clients
 // pipeline), so a transaction's BEGIN sent just ahead of its first statement counts once.
+//
+// A write is one write to a client's socket (one system call): statements sent together in one
+// run of the event loop can share one (transaction.ts corks BEGIN until the handler's first
+// statement joins it).
+import net from 'node:net'
 import pg from 'pg'
 
 export interface DatabaseWork {
   statements: number
   roundTrips: number
+  writes: number
 }
+
+type SocketWrite = (this: net.Socket, ...args: unknown[]) => unknown
 
 export async function countDatabaseWork(work: () => Promise<unknown>): Promise<DatabaseWork> {
   const original = pg.Client.prototype.query
   const inFlight = new WeakMap<pg.Client, number>()
-  const counted: DatabaseWork = { statements: 0, roundTrips: 0 }
+  const counted: DatabaseWork = { statements: 0, roundTrips: 0, writes: 0 }
+  const watched = new WeakSet<object>()
+  const socket = net.Socket.prototype as unknown as Record<'_write' | '_writev', SocketWrite>
+  const originalWrites = { _write: socket._write, _writev: socket._writev }
+  for (const name of ['_write', '_writev'] as const) {
+    socket[name] = function (this: net.Socket, ...args: unknown[]) {
+      if (watched.has(this)) counted.writes++
+      return originalWrites[name].apply(this, args)
+    }
+  }
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     if ((this as unknown as { connectionParameters?: { application_name?: string } }).connectionParameters?.application_name !== 'plinth') {
       return (original as Function).apply(this, args)
     }
+    const stream = (this as unknown as { connection?: { stream?: object } }).connection?.stream
+    if (stream) watched.add(stream)
     counted.statements++
     const pending = inFlight.get(this) ?? 0
     if (pending === 0) counted.roundTrips++
@@ -35,6 +54,7 @@ export async function countDatabaseWork(work: () => Promise<unknown>): Promise<D
     await work()
   } finally {
     pg.Client.prototype.query = original
+    Object.assign(socket, originalWrites)
   }
   return counted
 }
