@@ -235,3 +235,22 @@ const report = [
   ...files.map((f, i) => `profile of ${names[i]}: ${f}`),
 ]
 process.stdout.write(`${report.join('\n')}\n`)
+const at = new Date().toISOString()
+const file = path.join(PROJECT_ROOT, 'bench/results', `profile-${kind}-${at.replace(/[:.]/g, '-')}`)
+const summary = (a: Attribution) => Object.fromEntries([...a.parts.entries()].sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, Math.round(v * 10) / 10]))
+await fs.writeFile(
+  `${file}.json`,
+  JSON.stringify(
+    {
+      at,
+      code: here,
+      kind,
+      rounds: ROUNDS,
+      durationSeconds: DURATION,
+      servers: running.map((r, i) => ({ name: r.target.name, reqPerSec: Math.round(median(r.reqPerSec)), cpuMicrosPerRequest: r.cpuPerRequest.map(Math.round), partsMicrosPerRequest: summary(attributions[i]) })),
+    },
+    null,
+    2,
+  ) + '\n',
+)
+await fs.writeFile(`${file}.md`, `${report.slice(0, -files.length).join('\n')}\n`)

@@ -267,6 +267,7 @@ async function provisionFloor(connectionString: string, sources: MigrationSource
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       const client = new pg.Client({ connectionString })
+      client.on('error', () => {}) // a sibling's failure drops the database under it; that failure is the one reported
       await client.connect()
       try {
         for (let b = next++; b < batches.length; b = next++) await client.query(`BEGIN;\n${batches[b].map(script).join('\n')}\nCOMMIT`)
