@@ -5,8 +5,8 @@
 // part by part: where a change in CPU per request came from. The .cpuprofile files are kept
 // (Chrome DevTools opens them).
 //
-// Each sample goes to the nearest frame, from the leaf up, that belongs to a known part: pg's
-// socket write is pg's, a serializer call is serialization. Node's own frames count for the part
+// Each sample goes to the nearest frame, from the leaf up, that belongs to a known part: a
+// serializer call is serialization; a socket write is a part of its own, whoever made it. Node's own frames count for the part
 // above them; what runs with no part above it (parsing a request, flushing a response) is node's.
 // Only samples taken while the bench was loading the server count: not its start, not its stop.
 import { execFileSync, spawn } from 'node:child_process'
@@ -23,7 +23,7 @@ const PARTS: [string, RegExp][] = [
   ['validation (ajv)', /node_modules\/(ajv|@fastify\/ajv-compiler)\//],
   ['body parsing', /content-type-parser\.js|secure-json-parse/],
   ['drizzle', /node_modules\/drizzle-orm\//],
-  ['pg driver and its socket writes', /node_modules\/(pg|pg-protocol|pg-pool|pg-types|postgres-[a-z]+)\//],
+  ['pg driver', /node_modules\/(pg|pg-protocol|pg-pool|pg-types|postgres-[a-z]+)\//],
   ['metrics (prom-client)', /node_modules\/(prom-client|tdigest|bintrees)\/|\/host\/metrics\./],
   ['identity, RBAC, tenant resolution', /\/(rbac\/|tenancy\/(tenant-scope|registry))|node:internal\/crypto/],
   ['module code', /\/plugins\//],
@@ -34,6 +34,8 @@ const PARTS: [string, RegExp][] = [
   ['fastify', /node_modules\/(fastify|find-my-way|avvio|@fastify\/[a-z-]+)\//],
 ]
 const NODE_IO = /node:(_http|net|internal\/(streams|stream_base|http|net))/
+// libuv's writes, whoever asked for them: a pg query, an HTTP response, an uncorked socket.
+const SOCKET_WRITES = new Set(['writev', 'writeBuffer', 'writeUtf8String', 'writeLatin1String', 'writeAsciiString'])
 
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[]
@@ -75,7 +77,14 @@ function attribute(profile: CpuProfile, windows: Window[], exitedAt: number, req
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame
     if (functionName === '(idle)' || !inLoad(toWall(sampleTimes[i]))) return
     const us = (profile.timeDeltas[i + 1] ?? 0) / requests
-    const name = functionName === '(garbage collector)' ? 'garbage collection' : functionName === '(program)' ? 'V8 and native' : part(id)
+    const name =
+      functionName === '(garbage collector)'
+        ? 'garbage collection'
+        : functionName === '(program)'
+          ? 'V8 and native'
+          : !url && SOCKET_WRITES.has(functionName)
+            ? 'socket writes (system calls, database and HTTP)'
+            : part(id)
     parts.set(name, (parts.get(name) ?? 0) + us)
     const fn = `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(dist|src)\//, '$1/')}:${lineNumber + 1}`
     functions.set(fn, (functions.get(fn) ?? 0) + us)
