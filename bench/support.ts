@@ -141,11 +141,11 @@ export const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
-/** The code a result was measured on: its commit, and whether the working tree differed from it. */
+/** The code a result was measured on: its commit, and whether the working tree differed from it (results are not code). */
 export function codeVersion(): { commit: string; modified: boolean } | null {
   try {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim()
-    const status = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench', 'bin', 'migrations', 'scripts'], { cwd: PROJECT_ROOT, encoding: 'utf8' })
+    const status = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench', 'bin', 'migrations', 'scripts', ':!bench/results'], { cwd: PROJECT_ROOT, encoding: 'utf8' })
     return { commit, modified: status.trim().length > 0 }
   } catch {
     return null
