@@ -91,6 +91,7 @@ function sendCorked(client: pg.PoolClient, queries: string[]): Promise<unknown> 
     socket.cork!()
     process.nextTick(() => socket.uncork!())
   }
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent; settleInOrder of one query is that query, with one promise more
   return queries.length === 1 ? client.query(queries[0]) : settleInOrder(...queries.map((query) => client.query(query)))
 }
 
