@@ -78,6 +78,11 @@ function beginQueries(tenant: TenantScope, tp: TenantPool): string[] {
   return queries
 }
 
+/** The socket under a pg client (pg keeps it on its connection, unexported); undefined if it has none. */
+export function clientSocket(client: pg.ClientBase): Writable | undefined {
+  return (client as unknown as { connection?: { stream?: Writable } }).connection?.stream
+}
+
 /**
  * Sends BEGIN and its settings held in the socket until the promises running now have settled:
  * the handler's first statement, sent in that same run, leaves with them in one write instead of
@@ -85,14 +90,10 @@ function beginQueries(tenant: TenantScope, tp: TenantPool): string[] {
  * chain of promises is done, so nothing waits past it.
  */
 function sendCorked(client: pg.PoolClient, queries: string[]): Promise<unknown> {
-  const socket = (client as unknown as { connection?: { stream?: Partial<Writable> } }).connection?.stream
-  const corks = typeof socket?.cork === 'function' && typeof socket.uncork === 'function'
-  if (corks) {
-    socket.cork!()
-    process.nextTick(() => socket.uncork!())
-  }
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent; settleInOrder of one query is that query, with one promise more
-  return queries.length === 1 ? client.query(queries[0]) : settleInOrder(...queries.map((query) => client.query(query)))
+  const socket = clientSocket(client)
+  socket?.cork()
+  if (socket) process.nextTick(() => socket.uncork())
+  return settleInOrder(...queries.map((query) => client.query(query)))
 }
 
 /** Why BEGIN or its settings failed, as the caller should hear it. */

@@ -11,6 +11,7 @@
 // statement joins it).
 import net from 'node:net'
 import pg from 'pg'
+import { clientSocket } from '../tenancy/transaction.ts'
 
 export interface DatabaseWork {
   statements: number
@@ -25,10 +26,10 @@ export async function countDatabaseWork(work: () => Promise<unknown>): Promise<D
   const inFlight = new WeakMap<pg.Client, number>()
   const counted: DatabaseWork = { statements: 0, roundTrips: 0, writes: 0 }
   const watched = new WeakSet<object>()
-  const socket = net.Socket.prototype as unknown as Record<'_write' | '_writev', SocketWrite>
-  const originalWrites = { _write: socket._write, _writev: socket._writev }
+  const socketPrototype = net.Socket.prototype as unknown as Record<'_write' | '_writev', SocketWrite>
+  const originalWrites = { _write: socketPrototype._write, _writev: socketPrototype._writev }
   for (const name of ['_write', '_writev'] as const) {
-    socket[name] = function (this: net.Socket, ...args: unknown[]) {
+    socketPrototype[name] = function (this: net.Socket, ...args: unknown[]) {
       if (watched.has(this)) counted.writes++
       return originalWrites[name].apply(this, args)
     }
@@ -37,8 +38,8 @@ export async function countDatabaseWork(work: () => Promise<unknown>): Promise<D
     if ((this as unknown as { connectionParameters?: { application_name?: string } }).connectionParameters?.application_name !== 'plinth') {
       return (original as Function).apply(this, args)
     }
-    const stream = (this as unknown as { connection?: { stream?: object } }).connection?.stream
-    if (stream) watched.add(stream)
+    const socket = clientSocket(this)
+    if (socket) watched.add(socket)
     counted.statements++
     const pending = inFlight.get(this) ?? 0
     if (pending === 0) counted.roundTrips++
@@ -54,7 +55,7 @@ export async function countDatabaseWork(work: () => Promise<unknown>): Promise<D
     await work()
   } finally {
     pg.Client.prototype.query = original
-    Object.assign(socket, originalWrites)
+    Object.assign(socketPrototype, originalWrites)
   }
   return counted
 }
