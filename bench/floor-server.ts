@@ -2,9 +2,10 @@
 // GET/POST /api/plugins/inventory/items (BEGIN + transaction-local search_path in one round trip,
 // the same statement, COMMIT) with no auth, no RBAC, no modules: what the work itself costs.
 // FLOOR_PIPELINE=1 sends BEGIN without waiting for it, on pipelining clients, as plinth does: the
-// same statements in two round trips instead of three, BEGIN and the statement in one socket write. FLOOR_SETTINGS=1 opens the transaction as
-// plinth does, as the tenant's role (BENCH_ROLE) with statement and lock timeouts: what those
-// settings cost PostgreSQL, apart from anything plinth's code does.
+// same statements in two round trips instead of three, BEGIN and the statement in one socket
+// write. FLOOR_SETTINGS=1 opens the transaction as plinth does, as the tenant's role (BENCH_ROLE)
+// with statement and lock timeouts: what those settings cost PostgreSQL, apart from anything
+// plinth's code does.
 import Fastify from 'fastify'
 import pg from 'pg'
 

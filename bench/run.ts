@@ -91,7 +91,7 @@ async function measure(kind: 'read' | 'write') {
   // The plinth process serves the seed-style route too (plinth-withTenantTx). Each other plinth
   // process gets the same load on that route, unmeasured, so that every one of them runs code with
   // the same history: V8 optimises for what it has seen, and a process that served one route only
-  // was 30-80 µs a request faster on it, which the safeguards' pairs then showed as their cost.
+  // was 32-85 µs a request faster on it, which the safeguards' pairs then showed as their cost.
   const sameHistory = (server: Server, duration = DURATION) =>
     kind === 'read' && server.name.startsWith('plinth-no-') ? load({ ...options(server), duration, url: `${server.url}${paths['plinth-withTenantTx']}?limit=20` }) : undefined
   for (const server of servers) {

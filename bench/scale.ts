@@ -263,19 +263,7 @@ async function provisionFloor(connectionString: string, sources: MigrationSource
     ].join('\n')
   const batches = Array.from({ length: Math.ceil(SWEEP_TENANTS / BATCH) }, (_, b) => Array.from({ length: Math.min(BATCH, SWEEP_TENANTS - b * BATCH) }, (_, i) => b * BATCH + i))
   const t0 = performance.now()
-  let next = 0
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      const client = new pg.Client({ connectionString })
-      client.on('error', () => {}) // a sibling's failure drops the database under it; that failure is the one reported
-      await client.connect()
-      try {
-        for (let b = next++; b < batches.length; b = next++) await client.query(`BEGIN;\n${batches[b].map(script).join('\n')}\nCOMMIT`)
-      } finally {
-        await client.end()
-      }
-    }),
-  )
+  await sendFromClients(connectionString, concurrency, batches.map((batch) => `BEGIN;\n${batch.map(script).join('\n')}\nCOMMIT`))
   const elapsed = performance.now() - t0
   const client = new pg.Client({ connectionString })
   await client.connect()
@@ -309,21 +297,29 @@ async function timeAlterWithDefault(connectionString: string) {
 /** Seconds to send one ALTER TABLE ... ADD COLUMN and one CREATE INDEX to every schema, `concurrency` at a time. */
 async function migrationFloor(connectionString: string, schemas: string[], concurrency: number, column: string) {
   const t0 = performance.now()
+  await sendFromClients(
+    connectionString,
+    concurrency,
+    schemas.map((schema) => `BEGIN; SET LOCAL search_path TO "${schema}"; ALTER TABLE probe_things ADD COLUMN ${column} text; CREATE INDEX probe_things_${column} ON probe_things (${column}); COMMIT`),
+  )
+  return (performance.now() - t0) / 1000
+}
+
+/** Sends each script once, from `concurrency` plain clients at once, each taking the next when its last is done. */
+async function sendFromClients(connectionString: string, concurrency: number, scripts: string[]) {
   let next = 0
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       const client = new pg.Client({ connectionString })
+      client.on('error', () => {}) // a sibling's failure drops the database under it; that failure is the one reported
       await client.connect()
       try {
-        for (let i = next++; i < schemas.length; i = next++) {
-          await client.query(`BEGIN; SET LOCAL search_path TO "${schemas[i]}"; ALTER TABLE probe_things ADD COLUMN ${column} text; CREATE INDEX probe_things_${column} ON probe_things (${column}); COMMIT`)
-        }
+        for (let i = next++; i < scripts.length; i = next++) await client.query(scripts[i])
       } finally {
         await client.end()
       }
     }),
   )
-  return (performance.now() - t0) / 1000
 }
 
 /** The request's database work with nothing else: spread over every schema, then on one; queries/s and PostgreSQL CPU µs each. */
