@@ -125,7 +125,15 @@ t.test('a batch costs a few round trips for all its tenants, not a dozen for eac
     const report = await th.host.tenants.createMany(list('batched'), { batchSize: 10 })
     t.equal(report.created.length, 10)
   })
-  t.ok(batched.roundTrips * 3 < oneByOne.roundTrips, `10 tenants in one batch: ${batched.roundTrips} round trips; one by one: ${oneByOne.roundTrips}`)
+  const said = `10 tenants in one batch: ${batched.roundTrips} round trips; one by one: ${oneByOne.roundTrips}`
+  if (th.host.tenantConnections) {
+    // Each tenant's module files run on its own login, which no batch can share: the batch makes
+    // the schemas, roles and host tables in a few round trips, then each tenant costs a fixed few
+    // of its own (its files, their ledger rows with its modules enabled, two COMMITs).
+    t.ok(batched.roundTrips * 2 < oneByOne.roundTrips && batched.roundTrips <= 6 + 10 * 6, said)
+  } else {
+    t.ok(batched.roundTrips * 3 < oneByOne.roundTrips, said)
+  }
   const again = await countDatabaseWork(async () => {
     const report = await th.host.tenants.createMany(list('batched'), { batchSize: 10 })
     t.same(report.failed.map((f) => f.error), Array(10).fill('TENANT_EXISTS'), 'the same list again: every entry exists')

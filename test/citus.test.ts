@@ -154,7 +154,7 @@ async function run(coordinator: string) {
               (SELECT count(*)::int FROM pg_roles WHERE rolname LIKE '%\\_t\\_doomed') AS roles`,
     )
     t.same(left, [{ tenants: 0, schemas: 0, roles: 0 }], 'the tenant was dropped whole')
-    t.equal(other.host.pool.totalCount - other.host.pool.idleCount, 0, 'no client is held')
+    t.equal(other.host.tenantClientPool.totalCount - other.host.tenantClientPool.idleCount, 0, 'no client is held')
     await fs.rm(faulty, { recursive: true, force: true })
   })
 

@@ -41,7 +41,10 @@ t.test('GET /metrics: behind a token, by module, route and status class; no tena
   t.ok(value(text, 'plinth_db_client_wait_seconds_count')! >= 4)
   const waited = value(text, 'plinth_db_client_wait_seconds_sum')! / value(text, 'plinth_db_client_wait_seconds_count')!
   t.ok(waited > 0 && waited < 0.25, `waits on an idle pool are in seconds, and short (${waited} s on average)`)
-  for (const state of ['in_use', 'idle', 'waiting']) t.ok(value(text, `plinth_db_pool_clients{state="${state}"}`) !== undefined, `pool ${state}`)
+  for (const state of ['in_use', 'idle', 'waiting']) t.ok(value(text, `plinth_db_pool_clients{pool="platform",state="${state}"}`) !== undefined, `platform pool ${state}`)
+  if (th.host.tenantConnections) {
+    for (const state of ['in_use', 'idle', 'waiting']) t.ok(value(text, `plinth_db_pool_clients{pool="tenants",state="${state}"}`) !== undefined, `tenant connections ${state}`)
+  }
   t.ok(value(text, 'plinth_change_feed_lag_seconds')! < 1)
   t.equal(value(text, `plinth_change_feed_mode{mode="${process.env.DATABASE_URL ? 'listen' : 'poll'}"}`), 1)
   t.equal(value(text, 'plinth_tenants{status="active"}'), 1)

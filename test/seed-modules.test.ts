@@ -209,7 +209,7 @@ for (const poolMax of ['1', '10']) {
     const { th, inject } = await bookingsHost(t, { DB_POOL_MAX: poolMax })
     t.equal((await inject('POST', '/bookings', { guest: 'Ada', nights: 2 })).statusCode, 201)
     let mostHeld = 0
-    const watch = setInterval(() => (mostHeld = Math.max(mostHeld, th.host.pool.totalCount - th.host.pool.idleCount)), 1)
+    const watch = setInterval(() => (mostHeld = Math.max(mostHeld, th.host.tenantClientPool.totalCount - th.host.tenantClientPool.idleCount)), 1)
     const responses = await Promise.all(Array.from({ length: 50 }, () => inject('GET', '/bookings')))
     clearInterval(watch)
     t.same(
@@ -219,7 +219,7 @@ for (const poolMax of ['1', '10']) {
     )
     t.ok(responses.every((r) => r.json().bookings.length === 1))
     t.ok(mostHeld <= Number(poolMax), `never more clients held (${mostHeld}) than the pool has`)
-    t.ok(await settles(th.host.pool), 'the pool is idle after')
+    t.ok(await settles(th.host.tenantClientPool), 'the pool is idle after')
   })
 }
 
@@ -266,7 +266,7 @@ t.test('withTenantTx inside a request is part of its transaction', async (t) => 
   t.match(loggedById?.err?.message, /withTenantTx\("beta"\) was called while handling a request for tenant "acme"/, 'asked by id, the log names the other tenant by its code')
   t.same(await guests(th, 't_acme'), [], "nothing written in the request's tenant")
   t.same(await guests(th, 't_beta'), [], 'nor in the other')
-  t.ok(await settles(th.host.pool))
+  t.ok(await settles(th.host.tenantClientPool))
 })
 
 t.test('a warm withTenantTx request costs the round trips of a req.db one', async (t) => {

@@ -30,7 +30,7 @@ t.test('a module can reach nothing outside its tenant: every escape is denied', 
 
   t.same(await attempt('own-table'), { went: true }, 'its own tables: yes')
   const who = (await th.app.inject({ url: '/api/plugins/escapee/who', headers: { ...admin, 'x-tenant': 'acme' } })).json()
-  t.same(who, { user: acme.role, path: 't_acme, public' }, "requests run as the tenant's role, on its schema")
+  t.same(who, { user: acme.role, path: 't_acme, public, pg_temp' }, "requests run as the tenant's role, on its schema")
 
   for (const what of ['api-keys', 'tenants-unqualified', 'other-tenant', 'grant-myself-admin', 'table-in-public']) {
     t.match(await attempt(what), { went: false, code: '42501', message: /permission denied/ }, `${what}: permission denied by PostgreSQL`)
@@ -85,8 +85,8 @@ t.test('when a setting sent with BEGIN fails, the write pipelined behind it fail
   assertProblem(t, res, 404, 'TENANT_NOT_FOUND')
   const { rows } = await th.host.pool.query(`SELECT count(*)::int AS n FROM t_acme.items`)
   t.equal(rows[0].n, 0, 'no row was written')
-  for (let i = 0; i < 50 && th.host.pool.totalCount !== th.host.pool.idleCount; i++) await new Promise((r) => setTimeout(r, 20))
-  t.equal(th.host.pool.totalCount - th.host.pool.idleCount, 0, 'and no client is held')
+  for (let i = 0; i < 50 && th.host.tenantClientPool.totalCount !== th.host.tenantClientPool.idleCount; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(th.host.tenantClientPool.totalCount - th.host.tenantClientPool.idleCount, 0, 'and no client is held')
 })
 
 t.test('a tenant created by the host gets its role; dropping the tenant drops it', async (t) => {
@@ -94,10 +94,20 @@ t.test('a tenant created by the host gets its role; dropping the tenant drops it
   t.teardown(th.close)
   const acme = await th.createTenant('acme')
   t.match(acme.role, /^plinth_[0-9a-f]{8}_t_acme$/)
-  const role = async () => (await th.host.pool.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = $1 AND NOT rolcanlogin`, [acme.role])).rows[0].n
-  t.equal(await role(), 1, 'a NOLOGIN role')
+  const role = async () =>
+    (
+      await th.host.pool.query(
+        `SELECT r.rolcanlogin AS login, r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls AS privileged,
+                (SELECT count(*)::int FROM pg_auth_members m WHERE m.member = r.oid) AS memberships
+           FROM pg_roles r WHERE rolname = $1`,
+        [acme.role],
+      )
+    ).rows[0]
+  // On PostgreSQL it logs in (the tenant's connections authenticate as it); on the embedded
+  // database the host's one login switches to it.
+  t.same(await role(), { login: onPostgres, privileged: false, memberships: 0 }, 'a role that is a member of nothing and may do nothing beyond its grants')
   await th.host.tenants.drop('acme', 'acme')
-  t.equal(await role(), 0)
+  t.equal(await role(), undefined, 'dropped with the tenant')
 })
 
 t.test('a key made a moment ago on another instance, for a tenant made there too, works on the very next request', { skip: !onPostgres && 'the embedded database serves one host at a time' }, async (t) => {
@@ -119,7 +129,7 @@ t.test("a route's guards run without a database connection; its handler gets one
   const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: await outside(t, 'expresscases'), PLINTH_PLUGINS: 'expresscases' } })
   t.teardown(th.close)
   await th.createTenant('acme')
-  const inUse = () => th.host.pool.totalCount - th.host.pool.idleCount
+  const inUse = () => th.host.tenantClientPool.totalCount - th.host.tenantClientPool.idleCount
   for (const [guard, path] of [['a route guard', '/slow-guard'], ['router.use() middleware', '/slow-use']]) {
     const pending = th.app.inject({ url: `/api/plugins/expresscases${path}`, headers: { ...admin, 'x-tenant': 'acme' } })
     await new Promise((r) => setTimeout(r, 150))
@@ -157,7 +167,7 @@ t.test('DB_TENANT_POOL_MAX=0: no per-tenant bound, one tenant may hold the whole
   await th.createTenant('only')
   const holders = Array.from({ length: 4 }, () => th.app.inject({ url: '/hold?ms=1000', headers: { 'x-tenant': 'only' } }))
   await new Promise((r) => setTimeout(r, 300))
-  t.equal(th.host.pool.totalCount - th.host.pool.idleCount, 4, 'four requests of one tenant hold all four clients at once')
+  t.equal(th.host.tenantClientPool.totalCount - th.host.tenantClientPool.idleCount, 4, 'four requests of one tenant hold all four clients at once')
   t.same((await Promise.all(holders)).map((r) => r.statusCode), [200, 200, 200, 200])
 })
 
@@ -175,4 +185,231 @@ t.test('statements and locks are bounded in time', { skip: !onPostgres && 'pg_sl
   assertProblem(t, locked, 503, 'LOCK_TIMEOUT')
   t.equal(locked.headers['retry-after'], '1')
   await holder.query('ROLLBACK')
+})
+
+// ---------------------------------------------------------------------------------------------
+// The boundary, tried as an attacker would: a module (test/fixtures/stranger/attacker) with one
+// injectable query and a route that sends whatever SQL it is given, one statement per query, as
+// an injected query could. On PostgreSQL the tenant's connections logged in as its role; on the
+// embedded database, one login switches role (docs/security.md: there the text guard is all that
+// stands, and the role switches below would get through).
+
+type Outcome = { ok: true; rows: any[] } | { ok: false; code: string | null; name: string; message: string }
+type Step = string | { text: string; params?: unknown[]; name?: string }
+
+async function attackerHost(t: Parameters<typeof outside>[0], env: Record<string, string> = {}) {
+  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: await outside(t, 'attacker'), PLINTH_PLUGINS: 'attacker,inventory', ...env } })
+  t.teardown(th.close)
+  const acme = await th.createTenant('acme')
+  const beta = await th.createTenant('beta')
+  const run = async (statements: Step[], tenant = 'acme'): Promise<Outcome[]> => {
+    const res = await th.app.inject({ method: 'POST', url: '/api/plugins/attacker/run', headers: { ...admin, 'x-tenant': tenant }, payload: { statements } })
+    if (res.statusCode !== 200) throw new Error(`run answered ${res.statusCode}: ${res.body}`)
+    return res.json()
+  }
+  const note = async (tenant: string, body: string) =>
+    th.app.inject({ method: 'POST', url: '/api/plugins/attacker/notes', headers: { ...admin, 'x-tenant': tenant }, payload: { body } })
+  const notes = async (tenant: string) => (await th.app.inject({ url: '/api/plugins/attacker/notes', headers: { ...admin, 'x-tenant': tenant } })).json()
+  return { th, acme, beta, run, note, notes }
+}
+
+const loginOnly = { skip: !onPostgres && 'the embedded database has one login: SET ROLE is its only switch (docs/security.md)' }
+
+// Each spelling was seen to pass the SQL text filter and make current_user the login role.
+const ROLE_SWITCHES: [string, Step[]][] = [
+  ['SET_CONFIG in capitals', [`SELECT SET_CONFIG('role', 'none', true)`]],
+  ['"set_config" quoted', [`SELECT "set_config"('role', 'none', true)`]],
+  ['a comment inside the call', [`SELECT set_config(/* x */ 'role', 'none', true)`]],
+  ["E'role'", [`SELECT set_config(E'role', 'none', true)`]],
+  ['the name as a bind parameter', [{ text: `SELECT set_config($1, 'none', true)`, params: ['role'] }]],
+  ["'ro' || 'le'", [`SELECT set_config('ro' || 'le', 'none', true)`]],
+  ['a function the module created', [`CREATE FUNCTION lift() RETURNS text LANGUAGE sql AS $$ SELECT set_config('role', 'none', true) $$`, 'SELECT lift()']],
+  ["DO ... EXECUTE 'SET LOCAL ROLE NONE'", [`DO $$ BEGIN EXECUTE 'SET LOCAL ROLE NONE'; END $$`]],
+  ['SET SESSION AUTHORIZATION DEFAULT in a DO block', [`DO $$ BEGIN SET SESSION AUTHORIZATION DEFAULT; END $$`]],
+  ['SET/**/ROLE', [`SET/**/ROLE NONE`]],
+  ['SET "role"', [`SET "role" TO 'none'`]],
+  ['RESET ROLE', ['RESET ROLE']],
+  ['SET ROLE to the login role', [`SET ROLE postgres`]],
+  ['SET SESSION AUTHORIZATION DEFAULT', ['SET SESSION AUTHORIZATION DEFAULT']],
+  ['set_config on session_authorization', [`SELECT set_config('session_authorization', 'postgres', false)`]],
+]
+
+t.test('no spelling of a role switch makes the connection anyone but the tenant', loginOnly, async (t) => {
+  const { th, acme, run } = await attackerHost(t)
+  await th.host.createKey('acme', 'a-key-to-steal')
+  for (const [spelling, steps] of ROLE_SWITCHES) {
+    const outcomes = await run([...steps, 'SELECT current_user AS u, session_user AS s', 'SELECT count(*) AS n FROM public.sys_api_key'])
+    const who = outcomes.at(-2)!
+    t.same(who.ok && who.rows[0], { u: acme.role, s: acme.role }, `${spelling}: still the tenant's role`)
+    t.match(outcomes.at(-1), { ok: false, code: '42501' }, `${spelling}: the keys table stays out of reach`)
+  }
+})
+
+t.test('an injected UNION reads nothing of the platform', loginOnly, async (t) => {
+  const { th, note } = await attackerHost(t)
+  await th.host.createKey('acme', 'a-key-to-steal')
+  await note('acme', 'hello')
+  const payload = `x' UNION ALL SELECT (SELECT SET_CONFIG('role', 'none', true)) || query_to_xml('select * from public.sys_api_key', true, true, '')::text --`
+  const res = await th.app.inject({ url: `/api/plugins/attacker/search?q=${encodeURIComponent(payload)}`, headers: { ...admin, 'x-tenant': 'acme' } })
+  t.equal(res.statusCode, 400)
+  t.match(res.json(), { code: '42501', message: /permission denied/ }, 'permission denied for the keys table')
+  t.notMatch(res.body, /a-key-to-steal|key_hash/)
+})
+
+t.test('nothing a request leaves on its connection reaches the next request, of its tenant or another', async (t) => {
+  const { run, note, notes } = await attackerHost(t)
+  const left = await run([
+    'CREATE TEMP TABLE notes (body text)',
+    'SET default_transaction_read_only = on',
+    'SET statement_timeout = 1',
+    'SET search_path TO pg_catalog',
+    'LISTEN anything',
+    { text: 'SELECT 1 AS one', name: 'leftover' },
+    'DECLARE held CURSOR WITH HOLD FOR SELECT 1',
+    'SELECT pg_advisory_lock(42)',
+  ])
+  t.match(left[0], { ok: false, code: '42501' }, 'a tenant role creates no temporary table')
+  t.match(left[7], { ok: false, code: '42501' }, 'nor takes a session-level advisory lock')
+  const state = `SELECT current_setting('default_transaction_read_only') AS ro, current_setting('statement_timeout') AS timeout,
+    current_setting('search_path') AS path, (SELECT count(*)::int FROM pg_listening_channels()) AS listening,
+    (SELECT count(*)::int FROM pg_prepared_statements) AS prepared, (SELECT count(*)::int FROM pg_cursors WHERE name = 'held') AS cursors`
+  // Several requests each: a tenant's next request takes the connection it gave back.
+  for (const tenant of ['acme', 'acme', 'beta', 'acme']) {
+    const [after] = await run([state], tenant)
+    t.same(after.ok && after.rows[0], { ro: 'off', timeout: '30s', path: `t_${tenant}, public, pg_temp`, listening: 0, prepared: 0, cursors: 0 }, `${tenant}: a clean session`)
+    t.equal((await note(tenant, `${tenant} writes`)).statusCode, 201, `${tenant}: writes land`)
+  }
+  t.same((await notes('beta')).map((n: any) => n.body), ['beta writes'], "beta's notes are in beta's own table")
+})
+
+t.test("the host's locks cannot be taken hostage by module code", loginOnly, async (t) => {
+  const { th, run } = await attackerHost(t)
+  // The key plinth's migrations used before their lock became the ledger table's.
+  t.match(await run(['SELECT pg_advisory_lock(7201947305110001)', 'SELECT pg_try_advisory_lock(7201947305110001)']), [
+    { ok: false, code: '42501' },
+    { ok: false, code: '42501' },
+  ])
+  t.match(await run(['LOCK TABLE public.sys_migration IN EXCLUSIVE MODE', 'SELECT 1 FROM public.sys_tenant FOR NO KEY UPDATE']), [
+    { ok: false, code: '42501' },
+    { ok: false, code: '42501' },
+  ])
+  const started = Date.now()
+  const second = await startTestHost({ database: th.database })
+  t.teardown(second.close)
+  t.ok(Date.now() - started < 10_000, 'another host starts (and migrates) meanwhile')
+})
+
+t.test('statement and lock timeouts hold whatever module code sets', loginOnly, async (t) => {
+  const { th, run } = await attackerHost(t, { DB_STATEMENT_TIMEOUT_MS: '1000', DB_LOCK_TIMEOUT_MS: '300' })
+  let started = Date.now()
+  const slept = await run(['SET LOCAL statement_timeout = 0', 'SELECT pg_sleep(4)'])
+  t.match(slept[1], { ok: false, code: '57014' }, 'cancelled past the statement timeout')
+  t.ok(Date.now() - started < 3000, `within ${Date.now() - started} ms`)
+  const holder = await th.host.pool.connect()
+  t.teardown(() => holder.release())
+  await holder.query('BEGIN; LOCK TABLE t_acme.notes IN ACCESS EXCLUSIVE MODE')
+  started = Date.now()
+  const waited = await run([`SELECT set_config('lock_timeout', '0', true)`, `SET LOCAL statement_timeout = 0`, `INSERT INTO notes (body) VALUES ('waits')`])
+  t.match(waited[2], { ok: false, code: '55P03' }, 'cancelled past the lock timeout, and said so')
+  t.ok(Date.now() - started < 1500, `within ${Date.now() - started} ms`)
+  await holder.query('ROLLBACK')
+})
+
+t.test("the host never runs a tenant's functions with its own privileges", async (t) => {
+  const { th, acme, run } = await attackerHost(t)
+  const planted = await run([
+    `CREATE FUNCTION shadow_sfunc(text[], text) RETURNS text[] LANGUAGE sql AS $$ INSERT INTO t_acme.shadow_calls (called_as) VALUES (current_user); SELECT $1 || $2 $$`,
+    'CREATE AGGREGATE array_agg(text) (sfunc = shadow_sfunc, stype = text[])',
+    `CREATE FUNCTION shadow_eq(text, text) RETURNS boolean LANGUAGE sql AS $$ INSERT INTO t_acme.shadow_calls (called_as) VALUES (current_user); SELECT $1 OPERATOR(pg_catalog.=) $2 $$`,
+    'CREATE OPERATOR = (leftarg = text, rightarg = text, function = shadow_eq)',
+    `CREATE FUNCTION lower(varchar) RETURNS text LANGUAGE sql AS $$ INSERT INTO t_acme.shadow_calls (called_as) VALUES (current_user); SELECT 'x' $$`,
+  ])
+  t.ok(planted.every((o) => o.ok), `planted: ${JSON.stringify(planted.filter((o) => !o.ok))}`)
+  const call = (method: string, url: string, payload?: unknown) => th.app.inject({ method: method as any, url: `/api/admin/tenants${url}`, headers: admin, payload: payload as any })
+  const statuses = [
+    (await call('POST', '/acme/roles', { name: 'reader' })).statusCode,
+    (await call('PUT', '/acme/roles/reader/grants/attacker.notes.read')).statusCode,
+    (await call('GET', '/acme/roles')).statusCode,
+    (await call('POST', '/acme/keys', { name: 'k', roles: ['reader'] })).statusCode,
+    (await call('GET', '/acme/keys')).statusCode,
+    (await call('GET', '/acme')).statusCode,
+    (await call('GET', '/')).statusCode,
+    (await call('GET', '/acme/plugins')).statusCode,
+    (await call('POST', '/acme/plugins/inventory/disable')).statusCode,
+    (await call('POST', '/acme/plugins/inventory/enable')).statusCode,
+    (await call('POST', '/acme/suspend')).statusCode,
+    (await call('POST', '/acme/resume')).statusCode,
+    (await call('DELETE', '/acme/roles/reader/grants/attacker.notes.read')).statusCode,
+    (await call('DELETE', '/acme/roles/reader')).statusCode,
+  ]
+  t.ok(statuses.every((s) => s < 300), `every admin call went through: ${statuses.join(' ')}`)
+  await th.host.migrate()
+  await th.host.roles.list(await th.host.tenants.get('acme'))
+  const { rows } = await th.host.pool.query(`SELECT count(*)::int AS n FROM t_acme.shadow_calls WHERE called_as <> $1`, [acme.role])
+  t.equal(rows[0].n, 0, "none of the tenant's functions ran as the platform's role")
+  const { rows: grants } = await th.host.pool.query(`SELECT has_table_privilege($1, 'public.sys_api_key', 'SELECT') AS can`, [acme.role])
+  t.equal(grants[0].can, false)
+})
+
+t.test('outside a request, withTenantTx reaches only active tenants that have the module enabled', async (t) => {
+  const { th, note } = await attackerHost(t)
+  await note('beta', 'beta note')
+  for (const code of ['gone', 'off']) await th.createTenant(code)
+  await th.host.tenants.suspend('gone')
+  await th.host.disableModule('off', 'attacker')
+  const later = async (tenant: string) => {
+    await th.app.inject({ method: 'POST', url: `/api/plugins/attacker/outside/${tenant}`, headers: { ...admin, 'x-tenant': 'acme' } })
+    for (;;) {
+      const result = (await th.app.inject({ url: `/api/plugins/attacker/outside/${tenant}`, headers: { ...admin, 'x-tenant': 'acme' } })).json()
+      if (!result.pending) return result
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  t.same(await later('beta'), { ok: true, rows: [{ body: 'beta note' }] }, 'an active tenant with the module: yes')
+  t.match(await later('gone'), { ok: false, name: 'TenantUnavailableError', message: /suspended/ }, 'a suspended tenant: no')
+  t.match(await later('off'), { ok: false, name: 'TenantUnavailableError', message: /not enabled/ }, 'a tenant without the module: no')
+})
+
+t.test("a tenant's role lists no other tenant's schemas, roles, tables or row counts", async (t) => {
+  const { run } = await attackerHost(t)
+  const listings = ['SELECT nspname FROM pg_namespace', 'SELECT rolname FROM pg_roles', 'SELECT tablename FROM pg_tables', 'SELECT relname FROM pg_class', 'SELECT relname, n_live_tup FROM pg_stat_user_tables']
+  for (const [i, outcome] of (await run(listings)).entries()) t.match(outcome, { ok: false, code: '42501' }, listings[i])
+  const [own] = await run([`SELECT to_regclass('notes') IS NOT NULL AS mine`])
+  t.same(own.ok && own.rows[0], { mine: true }, 'its own tables still resolve')
+})
+
+t.test("small leaks: the change feed's channel, grants to another tenant's role", async (t) => {
+  const { th, beta, run } = await attackerHost(t)
+  const [channel] = await run([`SELECT value FROM public.sys_setting WHERE name = 'change_channel'`])
+  t.match(channel, { ok: false, code: '42501' }, 'the channel the feed listens on is not readable')
+  const { rows } = await th.host.pool.query(`SELECT value FROM public.sys_setting WHERE name = 'change_channel'`)
+  t.not(rows[0].value, 'plinth_change', 'and is not the old well-known name')
+  const [granted, lo] = await run([`GRANT SELECT ON notes TO "${beta.role}"`, `SELECT lo_from_bytea(0, 'left behind') AS oid`])
+  t.ok(granted.ok && lo.ok, 'a tenant may grant on its own tables and make a large object')
+  t.same((await th.host.tenants.drop('beta', 'beta')).code, 'beta', "the grantee's drop goes through")
+  t.same((await th.host.tenants.drop('acme', 'acme')).code, 'acme', "and so does the grantor's, large object and all")
+})
+
+t.test('a role of an earlier plinth (NOLOGIN) is made to log in on first use; many tenants share a bounded pool', loginOnly, async (t) => {
+  const { th, acme, note, notes } = await attackerHost(t, { DB_POOL_MAX: '2' })
+  await th.host.tenantConnections!.end().catch(() => {})
+  await th.host.pool.query(`ALTER ROLE "${acme.role}" NOLOGIN`)
+  const restarted = await startTestHost({ database: th.database, env: { PLINTH_PLUGIN_DIRS: th.host.config.pluginDirs.join(','), PLINTH_PLUGINS: 'attacker,inventory', DB_POOL_MAX: '2' } })
+  t.teardown(restarted.close)
+  const res = await restarted.app.inject({ method: 'POST', url: '/api/plugins/attacker/notes', headers: { ...admin, 'x-tenant': 'acme' }, payload: { body: 'after' } })
+  t.equal(res.statusCode, 201, 'its first request after the upgrade works')
+  const { rows } = await restarted.host.pool.query(`SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, [acme.role])
+  t.equal(rows[0].rolcanlogin, true)
+  for (const code of ['c1', 'c2', 'c3']) await restarted.createTenant(code)
+  let most = 0
+  for (let round = 0; round < 3; round++) {
+    for (const code of ['acme', 'beta', 'c1', 'c2', 'c3']) {
+      const answered = await restarted.app.inject({ url: '/api/plugins/attacker/notes', headers: { ...admin, 'x-tenant': code } })
+      t.equal(answered.statusCode, 200)
+      most = Math.max(most, restarted.host.tenantConnections!.totalCount)
+    }
+  }
+  t.ok(most <= 2, `five tenants served on at most DB_POOL_MAX connections (${most})`)
+  void note
+  void notes
 })

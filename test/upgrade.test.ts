@@ -61,7 +61,7 @@ t.test('an earlier database upgrades by migrations alone, with everything in it 
   await earlierPlinth(database.env)
 
   const th = await startTestHost({ database })
-  t.same(th.host.lastMigration!.publicApplied, ['003_change_feed_xid.sql', '004_tenant_roles.sql', '005_tenant_migration_by_file.sql'], 'only the newer public migrations ran')
+  t.same(th.host.lastMigration!.publicApplied, ['003_change_feed_xid.sql', '004_tenant_roles.sql', '005_tenant_migration_by_file.sql', '006_tenant_boundary.sql'], 'only the newer public migrations ran')
   t.match(th.host.lastMigration!.tenants, [{ tenant: 'acme', source: 'host', status: 'ok', applied: ['002_rbac_names.sql'] }])
 
   const acme = th.host.registry.byCode('acme')!

@@ -19,7 +19,18 @@ export interface Config {
   adminToken: string | undefined
   /** `true` reflects any origin; an empty list allows no cross-origin call. */
   corsOrigins: string[] | true
+  /** Connections for tenant work (requests, withTenantTx): over all tenants, at once. */
   dbPoolMax: number
+  /** Connections of the platform's own role (keys, tenants, the change feed, migrations' ledgers). */
+  dbPlatformPoolMax: number
+  /**
+   * 'login': tenant work runs on connections that logged in as the tenant's role (the boundary;
+   * the default on PostgreSQL). 'shared': on the platform's connections under SET LOCAL ROLE,
+   * where an injected query can cross tenants (docs/security.md); the embedded database's only mode.
+   */
+  tenantConnections: 'login' | 'shared'
+  /** What tenant passwords are derived from; unset: a secret kept in public.sys_setting. */
+  tenantSecret: string | undefined
   dbAcquireTimeoutMs: number
   /** How many pooled clients one tenant may hold at once: the rest stay for the others. */
   dbTenantPoolMax: number
@@ -68,6 +79,9 @@ export const DEFAULTS = {
   PLINTH_DATA_DIR: '.plinth/data',
   CORS_ORIGINS: '',
   DB_POOL_MAX: '10',
+  DB_PLATFORM_POOL_MAX: '5',
+  PLINTH_TENANT_CONNECTIONS: '',
+  PLINTH_TENANT_SECRET: '',
   DB_ACQUIRE_TIMEOUT_MS: '5000',
   PLINTH_CHANGE_POLL_MS: '250',
   DB_TENANT_POOL_MAX: '',
@@ -206,6 +220,9 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken,
     corsOrigins,
     dbPoolMax: integer('DB_POOL_MAX', 1, 1000),
+    dbPlatformPoolMax: integer('DB_PLATFORM_POOL_MAX', 2, 1000),
+    tenantConnections: 'login',
+    tenantSecret: optional('PLINTH_TENANT_SECRET'),
     dbAcquireTimeoutMs: integer('DB_ACQUIRE_TIMEOUT_MS', 1, 600_000),
     dbTenantPoolMax: 0,
     dbStatementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 0, 86_400_000),
@@ -228,6 +245,14 @@ export function loadConfig(env: Env = process.env): Config {
   // A fair share by default: half the pool, so one tenant's stuck requests leave the rest to others.
   // 0: no per-tenant bound (one tenant per deployment, or a pool each).
   config.dbTenantPoolMax = read('DB_TENANT_POOL_MAX') === '' ? Math.max(1, Math.floor(config.dbPoolMax / 2)) : integer('DB_TENANT_POOL_MAX', 0, 1000)
+  const tenantConnections = read('PLINTH_TENANT_CONNECTIONS')
+  if (tenantConnections === '') config.tenantConnections = databaseUrl ? 'login' : 'shared'
+  else if (tenantConnections === 'login' || tenantConnections === 'shared') config.tenantConnections = tenantConnections
+  else problems.push(`PLINTH_TENANT_CONNECTIONS must be login or shared (got "${tenantConnections}")`)
+  if (!databaseUrl && config.tenantConnections === 'login') {
+    problems.push('PLINTH_TENANT_CONNECTIONS=login needs DATABASE_URL: the embedded database has one login (docs/security.md)')
+  }
+  if (config.tenantSecret !== undefined && config.tenantSecret.length < 32) problems.push('PLINTH_TENANT_SECRET must be at least 32 characters long')
   if (config.metricsToken !== undefined && config.metricsToken.length < 24) problems.push('PLINTH_METRICS_TOKEN must be at least 24 characters long')
   if (problems.length > 0) throw new ConfigError(problems)
   return config

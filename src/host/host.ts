@@ -14,7 +14,9 @@ import { TenantPlugins } from '../tenancy/plugins.ts'
 import { TenantRegistry } from '../tenancy/registry.ts'
 import { Tenants } from '../tenancy/tenants.ts'
 import { FairShare } from '../tenancy/fair-share.ts'
-import type { TenantDb, TenantPool } from '../tenancy/transaction.ts'
+import { loginClients, TenantConnections } from '../tenancy/tenant-connections.ts'
+import { repairTenantLogin, storedTenantSecret, tenantLogins, type TenantLogins } from '../tenancy/tenant-login.ts'
+import { PLATFORM_SEARCH_PATH, sharedClients, type TenantDb, type TenantPool } from '../tenancy/transaction.ts'
 import { withTenantTx } from '../tenancy/with-tenant-tx.ts'
 import type { Config } from './config.ts'
 import { ApiKeys } from '../rbac/api-keys.ts'
@@ -26,6 +28,12 @@ import { PermissionSets } from '../rbac/permission-sets.ts'
 import { Roles } from '../rbac/roles.ts'
 import { HttpProblem, problems } from '../problems.ts'
 import { discoverModules, type ModuleRecord } from './modules/loader.ts'
+
+/** 'login' on PostgreSQL unless configured otherwise; the embedded database has one login. */
+function tenantConnectionMode(config: Config, db?: Database): 'login' | 'shared' {
+  if (db ? db.kind === 'embedded' : !config.databaseUrl) return 'shared'
+  return config.tenantConnections
+}
 
 /** How stale a cache may be on any instance: a change is honoured everywhere within this of committing. */
 export const CACHE_STALENESS_BOUND_MS = 1000
@@ -57,6 +65,9 @@ export class Host {
   readonly metrics: Metrics | undefined
   /** Failed authentications by client address: the brake on guessing credentials. */
   readonly authFailures: FailureBrake
+  /** Connections logged in as each tenant ('login' mode); undefined in 'shared' mode. */
+  readonly tenantConnections: TenantConnections | undefined
+  readonly logins: TenantLogins
   identities!: BearerIdentities
   /** Every module found, with its status; filled in by open(). */
   modules: ModuleRecord[] = []
@@ -73,8 +84,21 @@ export class Host {
     // A tenant this instance had not heard of yet (made a moment ago elsewhere) comes with its modules.
     this.registry = new TenantRegistry(db.pool, (tenantId) => this.refreshTenantModules(tenantId))
     this.authFailures = new FailureBrake(log, { limit: config.authFailureLimit })
+    this.logins = tenantLogins(async () => config.tenantSecret ?? (await storedTenantSecret(db.pool)))
+    this.tenantConnections =
+      tenantConnectionMode(config, db) === 'login'
+        ? new TenantConnections({
+            connectionString: db.connectionString,
+            max: config.dbPoolMax,
+            acquireTimeoutMs: config.dbAcquireTimeoutMs,
+            password: (role) => this.logins.password(role),
+            repairLogin: (role) => repairTenantLogin(db.pool, this.logins, role),
+            onIdleError: (err) => log.warn({ err: { message: err.message, code: (err as any).code } }, 'idle tenant connection failed'),
+          })
+        : undefined
     this.tenantPool = {
       pool: db.pool,
+      clients: this.tenantConnections ? loginClients(this.tenantConnections, db.pool) : sharedClients(db.pool),
       share: config.dbTenantPoolMax > 0 ? new FairShare(config.dbTenantPoolMax, config.dbAcquireTimeoutMs) : null,
       statementTimeoutMs: config.dbStatementTimeoutMs,
       lockTimeoutMs: config.dbLockTimeoutMs,
@@ -89,7 +113,7 @@ export class Host {
       log,
     })
     this.metrics = config.metrics
-      ? new Metrics({ pool: db.pool, changes: this.changes, registry: this.registry, modules: () => this.modules }, config.metricsTenants)
+      ? new Metrics({ pool: db.pool, tenantConnections: this.tenantConnections, changes: this.changes, registry: this.registry, modules: () => this.modules }, config.metricsTenants)
       : undefined
     this.tenantPool.observer = this.metrics
     this.plugins = new TenantPlugins(db.pool, this.changes)
@@ -105,6 +129,8 @@ export class Host {
     this.changes.on('plugin', (id) => this.refreshTenantModules(id))
     this.tenants = new Tenants({
       pool: db.pool,
+      tenantPool: this.tenantPool,
+      logins: this.logins,
       changes: this.changes,
       reservedHosts: config.apiHosts,
       server: this.schemaServer,
@@ -125,7 +151,8 @@ export class Host {
     const db = await openDatabase({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
-      poolMax: config.dbPoolMax,
+      // In 'login' mode tenant work has connections of its own (TenantConnections); the pool is the platform's.
+      poolMax: tenantConnectionMode(config) === 'login' ? config.dbPlatformPoolMax : config.dbPoolMax,
       acquireTimeoutMs: config.dbAcquireTimeoutMs,
       log,
     })
@@ -186,9 +213,16 @@ export class Host {
     return this.db.citus ? 'citus' : 'postgres'
   }
 
-  /** How many tenants a migrate works on at once. */
+  /** How many tenants a migrate works on at once: each holds a platform connection (and, for a module's file, a tenant's). */
   get migrationConcurrency() {
-    return this.db.kind === 'embedded' ? 1 : Math.max(1, Math.min(8, this.config.dbPoolMax - 1))
+    if (this.db.kind === 'embedded') return 1
+    const platform = this.tenantConnections ? this.config.dbPlatformPoolMax : this.config.dbPoolMax
+    return Math.max(1, Math.min(8, platform - 1, this.config.dbPoolMax))
+  }
+
+  /** The connections tenant work is lent: the tenants' own in 'login' mode, else the platform pool. */
+  get tenantClientPool(): { totalCount: number; idleCount: number; waitingCount: number } {
+    return this.tenantConnections ?? this.pool
   }
 
   /** Enables a module for a tenant and applies its pending migrations there. */
@@ -202,6 +236,7 @@ export class Host {
       sources: [{ source: moduleId, files: record.migrations, baseline: record.baseline }],
       concurrency: 1,
       server: this.schemaServer,
+      tenantPool: this.tenantPool,
       tenantId: tenant.id,
       onSuccess: this.recordModuleResult,
       onFailure: this.recordModuleResult,
@@ -215,8 +250,8 @@ export class Host {
     const tenant = await this.tenants.get(tenantCode)
     const created = await this.keys.create(tenant.id, name, async (client, keyId) => {
       if (roles.length === 0) return
-      await client.query(`SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`)
-      for (const role of roles) await this.roles.assignWith(client, role, `key:${keyId}`)
+      await client.query(PLATFORM_SEARCH_PATH)
+      for (const role of roles) await this.roles.assignWith(client, quoteIdent(tenant.schema), role, `key:${keyId}`)
       await recordChange(client, 'rbac', tenant.id)
     })
     if (roles.length > 0) await this.changes.announce('rbac', tenant.id)
@@ -241,6 +276,7 @@ export class Host {
       sources: this.migrationSources(),
       concurrency: this.migrationConcurrency,
       server: this.schemaServer,
+      tenantPool: this.tenantPool,
       onSuccess: this.recordModuleResult,
       onFailure: this.recordModuleResult,
     })
@@ -275,14 +311,18 @@ export class Host {
     return recovered
   }
 
-  /** The contract's withTenantTx (tenancy/with-tenant-tx.ts): joins the request in progress, if any. */
-  withTenantTx<T>(tenantIdOrCode: string, work: (db: TenantDb) => Promise<T>): Promise<T> {
-    return withTenantTx(this.tenantPool, this.registry, tenantIdOrCode, work)
+  /**
+   * The contract's withTenantTx (tenancy/with-tenant-tx.ts): joins the request in progress, if any.
+   * For a module (`moduleId`), outside a request only where the module is enabled.
+   */
+  withTenantTx<T>(tenantIdOrCode: string, work: (db: TenantDb) => Promise<T>, moduleId?: string): Promise<T> {
+    return withTenantTx(this.tenantPool, this.registry, tenantIdOrCode, work, moduleId ? { id: moduleId, enablement: this.plugins } : undefined)
   }
 
   async close() {
     this.authFailures.stop()
     await this.changes.stop()
+    await this.tenantConnections?.end()
     await this.db.close()
   }
 }

@@ -14,8 +14,18 @@ import type { TenantRegistry } from '../tenancy/registry.ts'
 import type { TransactionObserver } from '../tenancy/transaction.ts'
 import type { ModuleRecord } from './modules/loader.ts'
 
+/** A pool as the gauges read it. */
+interface PoolCounts {
+  totalCount: number
+  idleCount: number
+  waitingCount: number
+}
+
 export interface MetricsSources {
+  /** The platform's connections; in 'shared' mode, tenant work's too. */
   pool: pg.Pool
+  /** Connections logged in as tenants ('login' mode). */
+  tenantConnections?: PoolCounts
   changes: ChangeFeed
   registry: TenantRegistry
   modules: () => ModuleRecord[]
@@ -64,16 +74,19 @@ export class Metrics implements TransactionObserver {
       buckets: LATENCY_BUCKETS,
       registers,
     })
-    const { pool, changes, registry, modules } = sources
+    const { pool, tenantConnections, changes, registry, modules } = sources
+    const pools: [string, PoolCounts][] = [['platform', pool], ...(tenantConnections ? [['tenants', tenantConnections] as [string, PoolCounts]] : [])]
     new client.Gauge({
       name: 'plinth_db_pool_clients',
-      help: 'Pooled database clients by state',
-      labelNames: ['state'],
+      help: "Database connections by pool (the platform's; those logged in as tenants) and state",
+      labelNames: ['pool', 'state'],
       registers,
       collect() {
-        this.set({ state: 'in_use' }, pool.totalCount - pool.idleCount)
-        this.set({ state: 'idle' }, pool.idleCount)
-        this.set({ state: 'waiting' }, pool.waitingCount)
+        for (const [name, counts] of pools) {
+          this.set({ pool: name, state: 'in_use' }, counts.totalCount - counts.idleCount)
+          this.set({ pool: name, state: 'idle' }, counts.idleCount)
+          this.set({ pool: name, state: 'waiting' }, counts.waitingCount)
+        }
       },
     })
     new client.Gauge({

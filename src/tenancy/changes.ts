@@ -29,6 +29,15 @@ type Listener = (key: string) => void | Promise<void>
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>
 
 /** Records a change; call it inside the transaction that makes the change. */
+const LEGACY_CHANNEL = 'plinth_change'
+
+async function changeChannel(client: pg.Client): Promise<string> {
+  const { rows } = await client.query<{ value: string }>(`SELECT value FROM public.sys_setting WHERE name = 'change_channel'`)
+  const channel = rows[0]?.value ?? LEGACY_CHANNEL
+  if (!/^[a-z0-9_]{1,63}$/.test(channel)) throw new Error('public.sys_setting holds an invalid change_channel')
+  return channel
+}
+
 export async function recordChange(db: Queryable, topic: ChangeTopic, key: string) {
   await db.query('INSERT INTO public.sys_change (topic, key) VALUES ($1, $2)', [topic, key])
 }
@@ -139,6 +148,9 @@ export class ChangeFeed implements CacheFreshness {
     reader?.end().catch(() => {})
   }
 
+  /** The channel the feed LISTENs on: public.sys_setting's, which module code cannot read (migration public/006). */
+  private channel = LEGACY_CHANNEL
+
   private async listen(where: { url: string; trusted: boolean }) {
     const client = new pg.Client({ connectionString: where.url, application_name: 'plinth-changes-listen' })
     client.on('error', (err) => {
@@ -148,7 +160,8 @@ export class ChangeFeed implements CacheFreshness {
       this.listenFailed(err)
     })
     await client.connect()
-    await client.query('LISTEN plinth_change')
+    this.channel = await changeChannel(client)
+    await client.query(`LISTEN "${this.channel}"`)
     if (!where.trusted && !(await this.probe(client))) {
       await client.end().catch(() => {})
       this.options.log.info(
@@ -175,7 +188,7 @@ export class ChangeFeed implements CacheFreshness {
       })
     })
     const reader = await this.connectReader()
-    await reader.query(`SELECT pg_notify('plinth_change', $1)`, [payload])
+    await reader.query('SELECT pg_notify($1, $2)', [this.channel, payload])
     return arrived
   }
 

@@ -15,6 +15,7 @@ import {
   type PendingTenantMigration,
 } from './migrations.ts'
 import type { SchemaServer } from './scripts.ts'
+import type { TenantPool } from './transaction.ts'
 
 export interface TenantMigrationResult {
   tenant: string
@@ -39,6 +40,8 @@ export interface MigrateOptions {
   server: SchemaServer
   /** Called once per tenant and source that failed, before the run goes on. */
   onFailure?: (result: TenantMigrationResult & { tenantId: string }) => Promise<void>
+  /** Tenant connections: in 'login' mode a module's files run logged in as the tenant. */
+  tenantPool?: TenantPool
   /** Called once per tenant and source that is fully applied. */
   onSuccess?: (result: TenantMigrationResult & { tenantId: string }) => Promise<void>
 }
@@ -87,7 +90,7 @@ async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], op
       } else {
         for (const step of stepsFor(sourcesById.get(source)!, files)) {
           try {
-            if ((await applyTenantFile(pool, { id: tenantId, schema, role }, source, step, options.server)) === 'applied') {
+            if ((await applyTenantFile(pool, { id: tenantId, schema, role }, source, step, options.server, options.tenantPool)) === 'applied') {
               result.applied.push(...step.records.map((f) => f.name))
             }
           } catch (err) {

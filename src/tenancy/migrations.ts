@@ -11,7 +11,8 @@ import path from 'node:path'
 import type pg from 'pg'
 import { quoteIdent, quoteUuid } from './schema-name.ts'
 import { runScript, settleInOrder, type SchemaServer } from './scripts.ts'
-import { inTransaction } from './transaction.ts'
+import { recordChange } from './changes.ts'
+import { inTransaction, TenantTransaction, type TenantPool } from './transaction.ts'
 
 export interface MigrationFile {
   name: string
@@ -61,8 +62,9 @@ export class MigrationError extends Error {
   }
 }
 
-// Any 64-bit constant will do as long as only plinth uses it.
-const PUBLIC_MIGRATION_LOCK = 7_201_947_305_110_001n
+// Taken only to create the ledger on a database that has none: no tenant exists yet then, so no
+// module code can hold it. Every later step locks the ledger table itself (lockedTransaction).
+const FIRST_MIGRATION_LOCK = 7_201_947_305_110_001n
 
 export function checksum(sql: string): string {
   return hash('sha256', sql, 'hex')
@@ -120,12 +122,16 @@ export function stepsFromScratch(source: MigrationSource): MigrationStep[] {
  * lock the ledger is read again, so two hosts starting together apply each file exactly once.
  */
 export async function migratePublic(pool: pg.Pool, files: MigrationFile[]): Promise<string[]> {
-  await lockedTransaction(pool, (client) =>
-    client.query(`CREATE TABLE IF NOT EXISTS public.sys_migration (
-      name text PRIMARY KEY,
-      checksum text NOT NULL,
-      applied_at timestamptz NOT NULL DEFAULT now())`),
-  )
+  const { rows: ledger } = await pool.query<{ exists: boolean }>(`SELECT to_regclass('public.sys_migration') IS NOT NULL AS exists`)
+  if (!ledger[0].exists) {
+    await inTransaction(pool, async (client) => {
+      await client.query(`SELECT pg_advisory_xact_lock(${FIRST_MIGRATION_LOCK})`)
+      await client.query(`CREATE TABLE IF NOT EXISTS public.sys_migration (
+        name text PRIMARY KEY,
+        checksum text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now())`)
+    })
+  }
   const applied = new Map<string, string>(
     (await pool.query<{ name: string; checksum: string }>('SELECT name, checksum FROM public.sys_migration')).rows.map((r) => [r.name, r.checksum]),
   )
@@ -152,10 +158,14 @@ export async function migratePublic(pool: pg.Pool, files: MigrationFile[]): Prom
   return done
 }
 
-/** `run` in a transaction holding the public-migration lock. */
+/**
+ * `run` in a transaction holding the public-migration lock: the ledger table locked against other
+ * writers (readers go on). A lock on a table tenant roles have no privilege on, so no module code
+ * can take it and hold every host's start hostage, as it could an advisory lock's key.
+ */
 function lockedTransaction<T>(pool: pg.Pool, run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   return inTransaction(pool, async (client) => {
-    await client.query(`SELECT pg_advisory_xact_lock(${PUBLIC_MIGRATION_LOCK})`)
+    await client.query('LOCK TABLE public.sys_migration IN EXCLUSIVE MODE')
     return run(client)
   })
 }
@@ -201,7 +211,10 @@ export interface MigratedTenant {
 
 /**
  * A module's migrations run as the tenant's role, so the tables they make are the tenant's and
- * they can touch nothing outside its schema; the host's own run as the login role.
+ * they can touch nothing outside its schema; the host's own run as the platform's role. This is
+ * the SET ROLE form, for a tenant's first files inside the transaction that creates its role (in
+ * 'shared' mode, and in a batch of new tenants): everywhere else a module's files run on a
+ * connection logged in as the tenant (applyTenantFile).
  */
 export function roleFor(tenant: MigratedTenant, source: string): string {
   return source === 'host' ? 'SET LOCAL ROLE NONE' : `SET LOCAL ROLE ${quoteIdent(tenant.role)}`
@@ -278,14 +291,16 @@ export async function findPendingTenantMigrations(pool: pg.Pool, sources: Migrat
 }
 
 /**
- * Applies one step (a pending file, or a baseline) to one tenant in its own transaction. A
- * transaction-scoped advisory lock on the tenant keeps two hosts from applying the same file twice;
- * the ledger is re-read under it.
+ * Applies one step (a pending file, or a baseline) to one tenant in its own transaction. A lock on
+ * the tenant's row keeps two hosts from applying the same file twice (a row lock, which module
+ * code cannot take: tenant roles have no privilege on sys_tenant); the ledger is re-read under it.
  *
- * Two round trips, however far away the database is: the lock and the ledger read travel together
- * (the pool's clients pipeline, database.ts), then the step, its ledger rows and COMMIT. A step that
- * fails aborts the transaction, so the ledger rows and COMMIT behind it fail or roll back with it:
- * nothing of it is recorded.
+ * The host's files run on the platform's connection, with the ledger: two round trips (the lock
+ * and the ledger read travel together, then the step, its ledger rows and COMMIT). A module's files
+ * run, with `tenantPool` in 'login' mode, on a connection logged in as the tenant, in a transaction
+ * of their own, committed just before the platform's that records them: a step that fails records
+ * nothing; the window in which the step could commit and its record not is the gap between two
+ * COMMITs, and a file found applied but unrecorded fails the next migrate for that tenant, loudly.
  */
 export async function applyTenantFile(
   pool: pg.Pool,
@@ -293,10 +308,16 @@ export async function applyTenantFile(
   source: string,
   step: MigrationStep,
   server: SchemaServer,
+  tenantPool?: TenantPool,
 ): Promise<'applied' | 'already'> {
+  const asTenant = source !== 'host' && tenantPool?.clients.mode === 'login'
   const client = await pool.connect()
   try {
-    const begun = runScript(client, `BEGIN; SELECT pg_advisory_xact_lock(hashtext('plinth:tenant:' || ${quoteUuid(tenant.id)})); SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`, server)
+    const begun = runScript(
+      client,
+      `BEGIN; SELECT 1 FROM public.sys_tenant WHERE id = ${quoteUuid(tenant.id)} FOR NO KEY UPDATE${asTenant ? '' : `; SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`}`,
+      server,
+    )
     const ledger = client.query<{ name: string; checksum: string }>(
       'SELECT name, checksum FROM public.sys_tenant_migration WHERE tenant_id = $1 AND source = $2 AND name = ANY($3)',
       [tenant.id, source, step.records.map((f) => f.name)],
@@ -312,13 +333,20 @@ export async function applyTenantFile(
         }
         return 'already'
       }
+      const record = () =>
+        client.query(
+          `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
+           SELECT $1, $2, f.name, f.checksum FROM unnest($3::text[], $4::text[]) AS f(name, checksum)`,
+          [tenant.id, source, step.records.map((f) => f.name), step.records.map((f) => f.checksum)],
+        )
+      if (asTenant) {
+        await runAsTenant(tenantPool!, tenant, step.sql, server, record)
+        await client.query('COMMIT')
+        return 'applied'
+      }
       // A file may end in a line comment: the newline keeps what follows out of it.
       const ran = runScript(client, `${roleFor(tenant, source)};\n${step.sql}\n;SET LOCAL ROLE NONE`, server)
-      const recorded = client.query(
-        `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
-         SELECT $1, $2, f.name, f.checksum FROM unnest($3::text[], $4::text[]) AS f(name, checksum)`,
-        [tenant.id, source, step.records.map((f) => f.name), step.records.map((f) => f.checksum)],
-      )
+      const recorded = record()
       const committed = client.query('COMMIT')
       await settleInOrder(ran, recorded, committed)
       return 'applied'
@@ -331,5 +359,72 @@ export async function applyTenantFile(
     }
   } finally {
     client.release()
+  }
+}
+
+/**
+ * A new tenant's module files, all from scratch, in one transaction of the tenant's own login
+ * (each file a query of its own, pipelined, so a failure names its file), committed once the
+ * platform's transaction holds their ledger rows and what `alsoRecord` writes (the modules
+ * enabled); the tenant's change is recorded with them.
+ */
+export async function applyNewTenantModules(
+  pool: pg.Pool,
+  tenantPool: TenantPool,
+  tenant: MigratedTenant,
+  sources: MigrationSource[],
+  alsoRecord: (client: pg.PoolClient) => Promise<unknown>,
+) {
+  const steps = sources.flatMap((source) => stepsFromScratch(source).map((step) => ({ source: source.source, step })))
+  const files = sources.flatMap((source) => source.files.map((file) => ({ source: source.source, file })))
+  const tx = await TenantTransaction.begin(unboundedPool(tenantPool), tenant)
+  try {
+    await settleInOrder(
+      tx.beginFailure().then((failure) => {
+        if (failure) throw failure
+      }),
+      ...steps.map(({ source, step }) =>
+        runScript(tx.client, `${step.sql}\n;`, 'postgres').catch((err) => {
+          throw new MigrationError(`migration ${source}/${step.label} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', step.label, { cause: err })
+        }),
+      ),
+    )
+    await inTransaction(pool, async (client) => {
+      await settleInOrder(
+        client.query(
+          `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
+           SELECT $1, f.source, f.name, f.checksum FROM unnest($2::text[], $3::text[], $4::text[]) AS f(source, name, checksum)`,
+          [tenant.id, files.map((f) => f.source), files.map((f) => f.file.name), files.map((f) => f.file.checksum)],
+        ),
+        alsoRecord(client),
+        recordChange(client, 'tenant', tenant.id),
+      )
+      await tx.commit()
+    })
+  } finally {
+    await tx.rollback()
+  }
+}
+
+/** A module's files are not bounded by the request timeouts: an index may take long to build. */
+function unboundedPool(tenantPool: TenantPool): TenantPool {
+  return { ...tenantPool, share: null, observer: undefined, statementTimeoutMs: 0, lockTimeoutMs: 0 }
+}
+
+/**
+ * Runs a module's file in a transaction of the tenant's own login, without statement or lock
+ * timeouts (an index may take long to build), and commits it once `record` (the platform's
+ * ledger rows, not yet committed) succeeded.
+ */
+async function runAsTenant(tenantPool: TenantPool, tenant: MigratedTenant, sql: string, server: SchemaServer, record: () => Promise<unknown>) {
+  const tx = await TenantTransaction.begin(unboundedPool(tenantPool), tenant)
+  try {
+    await settleInOrder(tx.beginFailure().then((failure) => {
+      if (failure) throw failure
+    }), runScript(tx.client, `${sql}\n;`, server))
+    await record()
+    await tx.commit()
+  } finally {
+    await tx.rollback()
   }
 }

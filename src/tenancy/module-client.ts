@@ -1,9 +1,14 @@
 // What module code queries through (req.db and withTenantTx's db): the request's pooled client,
-// behind a query function that refuses what would let a module step out of its tenant scope:
-// ending or splitting the transaction the host commits (COMMIT, ROLLBACK, BEGIN, SAVEPOINT...),
-// changing the role or the search_path, or resetting the session. Every statement goes by the
-// extended protocol, so one query is one statement: nothing can ride behind a harmless one.
-// Defence in depth, not a sandbox: module code runs in the host's process (docs/security.md).
+// behind a query function that
+// - refuses, by the statement's first words, what a module would only send by mistake: ending or
+//   splitting the transaction the host commits (COMMIT, ROLLBACK, BEGIN, SAVEPOINT...), changing
+//   the role or the search_path, resetting the session. A filter of SQL text can be talked past
+//   (functions, DO blocks, dynamic SQL): it is a guard against mistakes, never the boundary. The
+//   boundary is the role the connection logged in as (tenant-connections.ts, docs/security.md);
+// - sends every statement by the extended protocol, so one query is one statement: nothing can
+//   ride behind a harmless one;
+// - bounds each statement in time whatever it set (the watchdog, in 'login' mode);
+// - keeps the names of statements prepared by name, which the transaction deallocates as it ends.
 import type pg from 'pg'
 
 /** A statement module code may not send; it names what to use instead. */
@@ -38,18 +43,87 @@ function refusal(text: string): RefusedStatementError | undefined {
   return undefined
 }
 
+/** Bounds a module statement in time from outside the database session, where no SQL can lift it. */
+export interface StatementWatchdog {
+  /** Past this (ms), the statement is cancelled; 0: no bound. */
+  statementTimeoutMs: number
+  /** Past this (ms), a statement still waiting for a lock is cancelled; 0: no bound. */
+  lockTimeoutMs: number
+  cancel(): Promise<void>
+  waitingForLock(): Promise<boolean>
+}
+
+/** A statement the watchdog cancelled; its SQLSTATE tells the caller which bound it passed. */
+class WatchdogCancelled extends Error {
+  constructor(readonly code: '57014' | '55P03') {
+    super(code === '55P03' ? 'the statement waited for a lock past the lock timeout and was cancelled' : 'the statement ran past the statement timeout and was cancelled')
+    this.name = 'WatchdogCancelled'
+  }
+}
+
 /** The `query` a module's Drizzle runs on: the pooled client's, guarded. */
 export function moduleQueryClient(client: pg.PoolClient) {
-  return {
+  const named = new Set<string>()
+  const guarded = {
+    /** The bounds of the transaction the client serves now (set as each transaction begins). */
+    watchdog: undefined as StatementWatchdog | undefined,
     query(config: string | pg.QueryConfig, values?: unknown[]) {
       const query: pg.QueryConfig & { queryMode?: 'extended' } =
         typeof config === 'string' ? { text: config, values } : { ...config, values: values ?? config.values }
       const refused = refusal(query.text)
       if (refused) return Promise.reject(refused)
       query.queryMode = 'extended'
-      return client.query(query)
+      if (query.name) named.add(query.name)
+      const sent = client.query(query)
+      return guarded.watchdog ? watched(sent, guarded.watchdog) : sent
+    },
+    /** `; DEALLOCATE ...` for the statements prepared by name since the last call ('' for none). */
+    deallocateNamed(): string {
+      if (named.size === 0) return ''
+      // pg remembers what it prepared on the connection, and skips the Parse next time: forget them there too.
+      const parsed = (client as unknown as { connection?: { parsedStatements?: Record<string, string> } }).connection?.parsedStatements
+      const sql = [...named].map((name) => {
+        if (parsed) delete parsed[name]
+        return `; DEALLOCATE "${name.replaceAll('"', '""')}"`
+      })
+      named.clear()
+      return sql.join('')
     },
   }
+  return guarded
+}
+
+/** `sent`, cancelled past the watchdog's bounds. */
+function watched<T>(sent: Promise<T>, watchdog: StatementWatchdog): Promise<T> {
+  let cancelledFor: WatchdogCancelled['code'] | undefined
+  const timers: NodeJS.Timeout[] = []
+  if (watchdog.statementTimeoutMs > 0) {
+    timers.push(
+      setTimeout(() => {
+        cancelledFor ??= '57014'
+        void watchdog.cancel()
+      }, watchdog.statementTimeoutMs),
+    )
+  }
+  if (watchdog.lockTimeoutMs > 0 && watchdog.lockTimeoutMs < watchdog.statementTimeoutMs) {
+    timers.push(
+      setTimeout(async () => {
+        if (cancelledFor || !(await watchdog.waitingForLock().catch(() => false))) return
+        cancelledFor = '55P03'
+        void watchdog.cancel()
+      }, watchdog.lockTimeoutMs),
+    )
+  }
+  return sent.then(
+    (result) => {
+      for (const timer of timers) clearTimeout(timer)
+      return result
+    },
+    (err) => {
+      for (const timer of timers) clearTimeout(timer)
+      throw cancelledFor && (err as { code?: string })?.code === '57014' ? new WatchdogCancelled(cancelledFor) : err
+    },
+  )
 }
 
 export type ModuleQueryClient = ReturnType<typeof moduleQueryClient>

@@ -5,11 +5,12 @@ import type pg from 'pg'
 import type { Logger } from 'pino'
 import { HttpProblem, toProblem, type FieldError } from '../problems.ts'
 import { recordChange, type ChangeFeed } from './changes.ts'
-import { applyTenantFile, applyTenantFilesInTransaction, roleFor, stepsFromScratch, type MigrationSource } from './migrations.ts'
+import { applyNewTenantModules, applyTenantFile, applyTenantFilesInTransaction, roleFor, stepsFromScratch, type MigrationSource } from './migrations.ts'
 import { runScript, type SchemaServer } from './scripts.ts'
 import type { Tenant } from './registry.ts'
 import { isTenantCode, quoteIdent, roleForSchema, schemaForCode } from './schema-name.ts'
-import { inTransaction } from './transaction.ts'
+import { inTransaction, type TenantPool } from './transaction.ts'
+import type { TenantLogins } from './tenant-login.ts'
 
 export interface NewTenant {
   code: string
@@ -39,6 +40,12 @@ export interface TenantsOptions {
   reservedHosts?: readonly string[]
   /** Where tenant schemas are made: on Citus, each is a distributed schema (schemaAndRole). */
   server: SchemaServer
+  /**
+   * In 'login' mode, tenant roles log in (with these passwords), and a new tenant's module files
+   * run on its own login once its role exists (committed): the module steps run apart.
+   */
+  tenantPool?: TenantPool
+  logins?: TenantLogins
   /** Where createMany tells why an entry failed when its report cannot (a migration's error). */
   log?: Pick<Logger, 'warn' | 'error'>
 }
@@ -78,18 +85,20 @@ export class Tenants {
     const schema = schemaForCode(input.code)
     const sources = this.options.migrationsForNewTenant()
     const server = this.options.server
-    // Citus keeps to one connection per worker and user in a transaction: files run as the host's
-    // role and files run as the tenant's cannot share one there. Modules' files follow the host's.
-    const apart = server === 'citus' ? sources.filter((s) => s.source !== 'host') : []
+    // Modules' files run apart, after the tenant's role is committed: in 'login' mode, since they
+    // run logged in as that role; on Citus, which keeps to one connection per worker and user in a
+    // transaction, so files run as the host's role and as the tenant's cannot share one.
+    const apart = server === 'citus' || this.loginMode ? sources.filter((s) => s.source !== 'host') : []
     const together = sources.filter((s) => !apart.includes(s))
     const tenant = await inTransaction(this.options.pool, async (client) => {
       const role = roleForSchema(await tenantRolePrefix(client), schema)
+      const login = await this.loginClause(role)
       const { rows } = await client.query<Tenant>(
         `INSERT INTO public.sys_tenant (code, name, domain, schema_name, role_name) VALUES ($1, $2, $3, $4, $5) RETURNING ${SELECT_TENANT}`,
         [input.code, input.name.trim(), input.domain ?? null, schema, role],
       )
       const created = rows[0]
-      await runScript(client, schemaAndRole(schema, role, server), server)
+      await runScript(client, schemaAndRole(schema, role, server, login), server)
       for (const source of together) await applyTenantFilesInTransaction(client, created, source, server)
       if (apart.length === 0) await enableModules(client, created.id, sources)
       await recordChange(client, 'tenant', created.id)
@@ -107,14 +116,23 @@ export class Tenants {
   }
 
   /**
-   * A new tenant's module files, each in its own transaction as migrate applies them, then the
-   * modules enabled. Still all or nothing: a tenant whose modules could not be set up is dropped.
-   * Until they are enabled, the modules' routes answer 404 for it.
+   * A new tenant's module files, once its role is committed, then the modules enabled. Still all
+   * or nothing: a tenant whose modules could not be set up is dropped. Until they are enabled, the
+   * modules' routes answer 404 for it.
+   * - On PostgreSQL ('login' mode): every file in one transaction of the tenant's own login, and
+   *   their ledger rows with the modules enabled in one of the platform's (a handful of round trips).
+   * - On Citus: each file in its own transaction, as migrate applies them (schemaAndRole says why).
    */
   private async applyModulesApart(tenant: Tenant, sources: MigrationSource[]) {
     try {
+      if (this.options.server === 'postgres' && this.options.tenantPool) {
+        await applyNewTenantModules(this.options.pool, this.options.tenantPool, tenant, sources, (client) => enableModules(client, tenant.id, sources))
+        return
+      }
       for (const source of sources) {
-        for (const step of stepsFromScratch(source)) await applyTenantFile(this.options.pool, tenant, source.source, step, this.options.server)
+        for (const step of stepsFromScratch(source)) {
+          await applyTenantFile(this.options.pool, tenant, source.source, step, this.options.server, this.options.tenantPool)
+        }
       }
       await inTransaction(this.options.pool, async (client) => {
         await enableModules(client, tenant.id, sources)
@@ -169,6 +187,10 @@ export class Tenants {
     const batches: (typeof valid)[] = []
     for (let i = 0; i < fresh.length; i += batchSize) batches.push(fresh.slice(i, i + batchSize))
     const sources = this.options.migrationsForNewTenant()
+    // In 'login' mode a batch makes schemas, roles and the host's tables; each tenant's module
+    // files then run on its own login (create() says why).
+    const batchSources = this.loginMode ? sources.filter((s) => s.source === 'host') : sources
+    const moduleSources = this.loginMode ? sources.filter((s) => s.source !== 'host') : []
     let next = 0
     const worker = async () => {
       for (let b = next++; b < batches.length; b = next++) {
@@ -176,11 +198,21 @@ export class Tenants {
         // On Citus each tenant is created on its own (create() says why).
         const created =
           this.options.server === 'postgres'
-            ? await inTransaction(this.options.pool, (client) => provisionBatch(client, batch.map((e) => e.input), sources)).catch(() => null)
+            ? await inTransaction(this.options.pool, (client) => provisionBatch(client, batch.map((e) => e.input), batchSources, (role) => this.loginClause(role))).catch(() => null)
             : null
         if (created) {
-          report.created.push(...created.map(normalise))
-          await Promise.all(created.map((tenant) => this.options.changes?.announce('tenant', tenant.id)))
+          for (const [i, tenant] of created.entries()) {
+            if (moduleSources.length > 0) {
+              try {
+                await this.applyModulesApart(tenant, moduleSources)
+              } catch (err) {
+                fail(batch[i].index, tenant.code, err)
+                continue
+              }
+            }
+            report.created.push(normalise(tenant))
+            await this.options.changes?.announce('tenant', tenant.id)
+          }
           continue
         }
         // Which of them failed, and why: one at a time, each in its own transaction.
@@ -195,6 +227,16 @@ export class Tenants {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, batches.length)) }, worker))
     report.failed.sort((a, b) => a.index - b.index)
     return report
+  }
+
+  private get loginMode() {
+    return this.options.tenantPool?.clients.mode === 'login'
+  }
+
+  /** How a new tenant role may log in: with its derived password in 'login' mode, not at all otherwise. */
+  private async loginClause(role: string): Promise<string> {
+    if (this.loginMode && this.options.logins) return `LOGIN NOINHERIT PASSWORD ${await this.options.logins.verifierLiteral(role)}`
+    return this.options.server === 'citus' ? 'LOGIN' : 'NOLOGIN'
   }
 
   async list(): Promise<Tenant[]> {
@@ -224,7 +266,7 @@ export class Tenants {
     const tenant = await inTransaction(this.options.pool, async (client) => {
       const { rows } = await client.query<Tenant>(`DELETE FROM public.sys_tenant WHERE code = $1 RETURNING ${SELECT_TENANT}`, [code])
       if (!rows[0]) throw notFound(code)
-      await runScript(client, `DROP SCHEMA IF EXISTS ${quoteIdent(rows[0].schema)} CASCADE; DROP ROLE IF EXISTS ${quoteIdent(rows[0].role)}`, this.options.server)
+      await runScript(client, dropSchemaAndRole(rows[0].schema, rows[0].role), this.options.server)
       await recordChange(client, 'tenant', rows[0].id)
       return rows[0]
     })
@@ -254,7 +296,12 @@ export class Tenants {
  * is in it: names come from validated codes); then the migration ledger, module rows and change
  * records in one statement.
  */
-async function provisionBatch(client: pg.PoolClient, inputs: NewTenant[], sources: MigrationSource[]): Promise<Tenant[]> {
+async function provisionBatch(
+  client: pg.PoolClient,
+  inputs: NewTenant[],
+  sources: MigrationSource[],
+  loginClause: (role: string) => Promise<string>,
+): Promise<Tenant[]> {
   const prefix = await tenantRolePrefix(client)
   const schemas = inputs.map((input) => schemaForCode(input.code))
   const { rows } = await client.query<Tenant>(
@@ -263,7 +310,8 @@ async function provisionBatch(client: pg.PoolClient, inputs: NewTenant[], source
      RETURNING ${SELECT_TENANT}`,
     [inputs.map(() => randomUUID()), inputs.map((i) => i.code), inputs.map((i) => i.name.trim()), inputs.map((i) => i.domain ?? null), schemas, schemas.map((schema) => roleForSchema(prefix, schema))],
   )
-  await client.query(rows.map((tenant) => tenantScript(tenant, sources)).join('\n'))
+  const scripts = await Promise.all(rows.map(async (tenant) => tenantScript(tenant, sources, await loginClause(tenant.role))))
+  await client.query(scripts.join('\n'))
   const files = sources.flatMap((source) => source.files.map((file) => ({ source: source.source, ...file })))
   const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
   const eachTenant = <T>(values: T[]) => rows.flatMap(() => values)
@@ -290,9 +338,9 @@ async function provisionBatch(client: pg.PoolClient, inputs: NewTenant[], source
 }
 
 /** One tenant's schema, role and migration files as one script, each file under the role create() uses. */
-function tenantScript(tenant: Tenant, sources: MigrationSource[]): string {
+function tenantScript(tenant: Tenant, sources: MigrationSource[], login: string): string {
   const schema = quoteIdent(tenant.schema)
-  const parts = [schemaAndRole(tenant.schema, tenant.role, 'postgres') + ';']
+  const parts = [schemaAndRole(tenant.schema, tenant.role, 'postgres', login) + ';']
   for (const source of sources) {
     if (source.files.length === 0) continue
     parts.push(`SET LOCAL search_path TO ${schema}, public; ${roleFor(tenant, source.source)};`)
@@ -305,20 +353,39 @@ function tenantScript(tenant: Tenant, sources: MigrationSource[]): string {
 
 /**
  * A tenant's schema and its role. A schema or role left behind by something else is not ours to
- * take over. The login role joins the tenant's role so that it may SET ROLE to it without being a
- * superuser.
+ * take over. The role is a member of nothing; the platform's login joins it (GRANT ... TO
+ * CURRENT_USER), so that it may SET ROLE to it in 'shared' mode and drop what it owns. The role's
+ * comment names this database: role names are the server's, and `plinth doctor` finds the roles
+ * whose database is gone by it.
  *
  * On Citus the schema is a distributed schema whatever the server's default, so its tables live
  * together on one worker and a transaction that names them is routed there. The coordinator
- * reaches that worker as the current role, the tenant's: on Citus the role may log in (with no
- * password; docs/scale-out.md says how to confine it).
+ * reaches that worker as the current role, the tenant's, which therefore logs in
+ * (docs/scale-out.md says how to confine it).
  */
-function schemaAndRole(schema: string, role: string, server: SchemaServer): string {
+function schemaAndRole(schema: string, role: string, server: SchemaServer, login: string): string {
   const citus = server === 'citus'
   return `${citus ? 'SET LOCAL citus.enable_schema_based_sharding TO on;\n' : ''}CREATE SCHEMA ${quoteIdent(schema)};
-    CREATE ROLE ${quoteIdent(role)} ${citus ? 'LOGIN' : 'NOLOGIN'};
+    CREATE ROLE ${quoteIdent(role)} ${login};
+    SELECT ${TAG_ROLE}(${quoteLiteral(role)});
     GRANT ${quoteIdent(role)} TO CURRENT_USER;
     GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(role)}`
+}
+
+/** public.sys_tag_tenant_role(role) (migration public/006): comments the role with this database's name. */
+const TAG_ROLE = 'public.sys_tag_tenant_role'
+
+const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
+
+/**
+ * Drops a tenant's schema and role. DROP OWNED takes with it whatever else the role owns or was
+ * granted in this database (a grant another tenant's role made to it would otherwise keep the
+ * role, and so the drop, from going through).
+ */
+function dropSchemaAndRole(schema: string, role: string): string {
+  return `DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE;
+    DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${quoteLiteral(role)}) THEN EXECUTE 'DROP OWNED BY ${quoteIdent(role)}'; END IF; END $$;
+    DROP ROLE IF EXISTS ${quoteIdent(role)}`
 }
 
 /** Enables the new tenant's default modules: every source but the host's. */

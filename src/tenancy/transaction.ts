@@ -7,7 +7,7 @@ import type { Writable } from 'node:stream'
 import type pg from 'pg'
 import { problems } from '../problems.ts'
 import type { FairShare } from './fair-share.ts'
-import { moduleQueryClient, type ModuleQueryClient } from './module-client.ts'
+import { moduleQueryClient, type ModuleQueryClient, type StatementWatchdog } from './module-client.ts'
 import { settleInOrder, type SchemaServer } from './scripts.ts'
 import { quoteIdent } from './schema-name.ts'
 
@@ -19,13 +19,33 @@ export interface TransactionObserver {
   finished(outcome: 'committed' | 'rolled_back'): void
 }
 
-/** How a tenant transaction opens: the pool, each tenant's share of it, and per-statement bounds. */
+/**
+ * Where a tenant transaction's connection comes from.
+ * - 'login': a connection that logged in as the tenant's own role (tenant-connections.ts). The
+ *   role cannot be changed from SQL: this is the tenant boundary.
+ * - 'shared': a connection of the platform's login, switched to the tenant's role for the
+ *   transaction (SET LOCAL ROLE). Statements that change the role back are refused by the module
+ *   client's guard, which is a guard against mistakes, not a boundary: the embedded database, and
+ *   PLINTH_TENANT_CONNECTIONS=shared (docs/security.md).
+ */
+export interface TenantClientSource {
+  mode: 'login' | 'shared'
+  acquire(tenant: TenantScope): Promise<pg.PoolClient>
+  /** Cancels what a connection is running now; the statement watchdog's last resort (login mode). */
+  cancel?(client: pg.PoolClient): Promise<void>
+  /** Whether the backend `pid` is waiting for a lock now (asked on the platform's connection). */
+  waitingForLock?(pid: number): Promise<boolean>
+}
+
+/** How a tenant transaction opens: its connections, each tenant's share of them, and per-statement bounds. */
 export interface TenantPool {
+  /** The platform's pool: never lent to module code in 'login' mode. */
   pool: pg.Pool
+  clients: TenantClientSource
   /** Each tenant's bound on clients; none with DB_TENANT_POOL_MAX=0. */
   share: FairShare | null
   observer?: TransactionObserver
-  /** 0: no bound. Sent with BEGIN (SET LOCAL), so they cost no round trip. */
+  /** 0: no bound. Sent with BEGIN (SET LOCAL), so they cost no round trip; enforced by a watchdog in 'login' mode. */
   statementTimeoutMs: number
   lockTimeoutMs: number
   /** On Citus, BEGIN goes apart from the settings (scripts.ts says why), still in the same round trip. */
@@ -39,6 +59,11 @@ export interface TenantScope {
   role: string
 }
 
+/** The platform pool lent as it is, each transaction switched to its tenant's role. */
+export function sharedClients(pool: pg.Pool): TenantClientSource {
+  return { mode: 'shared', acquire: () => acquireClient(pool) }
+}
+
 /** Takes a client, bounded by the pool's connectionTimeoutMillis; a 503 when none frees up. */
 export async function acquireClient(pool: pg.Pool): Promise<pg.PoolClient> {
   try {
@@ -49,29 +74,72 @@ export async function acquireClient(pool: pg.Pool): Promise<pg.PoolClient> {
 }
 
 // A pooled client serves request after request: build its Drizzle instance once, not per request.
-const drizzleByClient = new WeakMap<pg.PoolClient, TenantDb>()
-function drizzleFor(client: pg.PoolClient): TenantDb {
-  let db = drizzleByClient.get(client)
+const moduleClientByClient = new WeakMap<pg.PoolClient, { db: TenantDb; client: ModuleQueryClient }>()
+function moduleClientFor(client: pg.PoolClient, tp: TenantPool) {
+  let entry = moduleClientByClient.get(client)
   // Stryker disable next-line ConditionalExpression: equivalent; without the cache the same Drizzle instance is built again
-  if (!db) drizzleByClient.set(client, (db = drizzle(moduleQueryClient(client) as unknown as pg.PoolClient) as unknown as TenantDb))
-  return db
+  if (!entry) {
+    const guarded = moduleQueryClient(client)
+    entry = { client: guarded, db: drizzle(guarded as unknown as pg.PoolClient) as unknown as TenantDb }
+    moduleClientByClient.set(client, entry)
+  }
+  // The bounds are this transaction's: the same connection serves module migrations (unbounded) too.
+  entry.client.watchdog = watchdogFor(client, tp)
+  return entry
 }
+
+/**
+ * In 'login' mode every module statement is bounded whatever the statement itself set: a
+ * statement still running a moment past the statement timeout, or still waiting for a lock a
+ * moment past the lock timeout, is cancelled by the host. PostgreSQL's own timeouts (set with
+ * BEGIN) answer first when the module has left them alone.
+ */
+function watchdogFor(client: pg.PoolClient, tp: TenantPool): StatementWatchdog | undefined {
+  const { cancel, waitingForLock } = tp.clients
+  if (tp.clients.mode !== 'login' || !cancel) return undefined
+  return {
+    statementTimeoutMs: tp.statementTimeoutMs > 0 ? tp.statementTimeoutMs + WATCHDOG_GRACE_MS : 0,
+    lockTimeoutMs: tp.lockTimeoutMs > 0 && waitingForLock ? tp.lockTimeoutMs + WATCHDOG_GRACE_MS : 0,
+    cancel: () => cancel(client),
+    waitingForLock: async () => {
+      const pid = (client as unknown as { processID: number | null }).processID
+      return pid != null && waitingForLock ? waitingForLock(pid) : false
+    },
+  }
+}
+
+/** How long past a timeout the watchdog waits for PostgreSQL's own to answer. */
+const WATCHDOG_GRACE_MS = 250
+
+/**
+ * What a tenant transaction leaves behind on its connection is undone as it ends, after COMMIT or
+ * ROLLBACK, in the same round trip: cursors held past commit, session settings (a session-level
+ * SET, default_transaction_read_only...), LISTEN, temporary objects, session advisory locks. A
+ * connection goes back to the pool only once this succeeded. (Statements a module prepared by
+ * name are deallocated by name: moduleQueryClient keeps their names.)
+ */
+const SESSION_CLEANUP = 'CLOSE ALL; UNLISTEN *; RESET ALL; DISCARD TEMP; SELECT pg_advisory_unlock_all()'
 
 // BEGIN and every transaction-local setting, built once per tenant and settings: one message on
 // PostgreSQL; on Citus BEGIN goes as a query of its own, ahead of the settings (scripts.ts says
-// why), still in the same round trip. Built split, so no request pays for splitting it.
+// why), still in the same round trip. Built split, so no request pays for splitting it. pg_temp
+// goes last in the search_path: searched first (its default) a temporary table would shadow the
+// tenant's own.
 const beginByTenant = new WeakMap<TenantScope, string[]>()
 function beginQueries(tenant: TenantScope, tp: TenantPool): string[] {
   let queries = beginByTenant.get(tenant)
   // Stryker disable next-line ConditionalExpression: equivalent; without the cache the same statement is built again
   if (!queries) {
     const settings = [
-      `set_config('role', '${quoteIdent(tenant.role).slice(1, -1)}', true)`,
+      // Fail (3F000, 42704) when the tenant's schema or role is gone: see isTenantGone.
+      `'${quoteIdent(tenant.schema)}'::regnamespace`,
+      `'${quoteIdent(tenant.role)}'::regrole`,
       // Names plinth makes (t_<code>: a-z, 0-9, _) need no quotes, and read back as SET would leave them.
-      `set_config('search_path', '${quoteIdent(tenant.schema).slice(1, -1)}, public', true)`,
+      `set_config('search_path', '${quoteIdent(tenant.schema).slice(1, -1)}, public, pg_temp', true)`,
       `set_config('statement_timeout', '${tp.statementTimeoutMs}', true)`,
       `set_config('lock_timeout', '${tp.lockTimeoutMs}', true)`,
     ]
+    if (tp.clients.mode === 'shared') settings.unshift(`set_config('role', '${quoteIdent(tenant.role).slice(1, -1)}', true)`)
     const select = `SELECT ${settings.join(', ')}`
     beginByTenant.set(tenant, (queries = tp.server === 'citus' ? ['BEGIN', select] : [`BEGIN; ${select}`]))
   }
@@ -90,19 +158,32 @@ export function clientSocket(client: pg.ClientBase): Writable | undefined {
  * chain of promises is done, so nothing waits past it.
  */
 function sendCorked(client: pg.PoolClient, queries: string[]): Promise<unknown> {
+  corkUntilSettled(client)
+  return settleInOrder(...queries.map((query) => client.query(query)))
+}
+
+/** Holds the client's socket until the promises running now have settled (sendCorked says why). */
+function corkUntilSettled(client: pg.PoolClient) {
   const socket = clientSocket(client)
   socket?.cork()
   if (socket) process.nextTick(() => socket.uncork())
-  return settleInOrder(...queries.map((query) => client.query(query)))
 }
 
 /** Why BEGIN or its settings failed, as the caller should hear it. */
 function beginFailed(err: unknown) {
-  const code = (err as { code?: string })?.code
-  // The tenant's role is gone (set_config refuses it: 22023): it was dropped while this request
-  // was on its way. (A missing schema fails nothing here: search_path may name one.)
-  if (code === '22023') return problems.tenantNotFound()
+  if (isTenantGone(err)) return problems.tenantNotFound()
   return problems.dbUnavailable(err)
+}
+
+/**
+ * The tenant was dropped while this request was on its way (by another instance, whose change has
+ * not reached this one): BEGIN's settings name its schema and role, and fail when either is gone
+ * (3F000, 42704; set_config('role') in 'shared' mode, 22023). A connection logged in as a dropped
+ * role stays open, so the names are checked on every BEGIN, not only at login.
+ */
+function isTenantGone(err: unknown): boolean {
+  const code = (err as { code?: string })?.code
+  return code === '3F000' || code === '42704' || code === '22023'
 }
 
 /** COMMIT found the transaction aborted: nothing of it was written. */
@@ -144,6 +225,7 @@ export class TenantTransaction {
 
   private constructor(
     readonly client: pg.PoolClient,
+    private readonly moduleClient: ModuleQueryClient,
     readonly db: TenantDb,
     // BEGIN and the settings, sent but not awaited: the pool's clients pipeline (database.ts), so
     // the handler's first statement travels right behind it instead of one round trip later. If
@@ -165,7 +247,7 @@ export class TenantTransaction {
     const leaveShare = share ? () => share.leave(tenant.id) : () => {}
     let client: pg.PoolClient
     try {
-      client = await acquireClient(tp.pool)
+      client = await tp.clients.acquire(tenant)
     } catch (err) {
       leaveShare()
       throw err
@@ -173,7 +255,8 @@ export class TenantTransaction {
     tp.observer?.acquired((performance.now() - started) / 1000)
     const begun = sendCorked(client, beginQueries(tenant, tp))
     begun.catch(() => {}) // settled by commit() or rollback(); never an unhandled rejection
-    return new TenantTransaction(client, drizzleFor(client), begun, leaveShare, tp.observer)
+    const moduleClient = moduleClientFor(client, tp)
+    return new TenantTransaction(client, moduleClient.client, moduleClient.db, begun, leaveShare, tp.observer)
   }
 
   /** The problem to answer when BEGIN or its settings failed; undefined when they succeeded. */
@@ -182,11 +265,6 @@ export class TenantTransaction {
       () => undefined,
       (err) => beginFailed(err),
     )
-  }
-
-  private release(err?: Error) {
-    this.client.release(err)
-    this.leaveShare()
   }
 
   get finished() {
@@ -234,7 +312,9 @@ export class TenantTransaction {
     // Stryker disable next-line ConditionalExpression: equivalent; every caller checks `finished` first (onSend) or holds a fresh transaction
     if (this.finished) return
     this.state = 'committed'
+    corkUntilSettled(this.client)
     const committed = this.client.query('COMMIT')
+    const cleaned = this.cleanUp()
     let result: pg.QueryResult
     try {
       await this.begun.catch((err) => {
@@ -243,11 +323,11 @@ export class TenantTransaction {
       result = await committed
     } catch (err) {
       await committed.catch(() => {})
-      this.release(err as Error)
+      await this.release(cleaned, err as Error)
       this.observer?.finished('rolled_back')
       throw err
     }
-    this.release()
+    await this.release(cleaned)
     // A statement failed and the handler went on: PostgreSQL answered the COMMIT with ROLLBACK.
     const aborted = result.command === 'ROLLBACK'
     this.observer?.finished(aborted ? 'rolled_back' : 'committed')
@@ -259,15 +339,39 @@ export class TenantTransaction {
     if (this.finished) return
     this.state = 'rolled back'
     this.observer?.finished('rolled_back')
+    corkUntilSettled(this.client)
     const rolledBack = this.client.query('ROLLBACK')
-    await this.begun.catch(() => {})
+    const cleaned = this.cleanUp()
+    // A connection whose tenant is gone (its role dropped under it) serves no one again.
+    const gone = await this.begun.then(
+      () => undefined,
+      (err) => (isTenantGone(err) ? (err as Error) : undefined),
+    )
     try {
       await rolledBack
     } catch (err) {
-      this.release(err as Error)
+      await this.release(cleaned, err as Error)
       return
     }
-    this.release()
+    await this.release(cleaned, gone)
+  }
+
+  /** Sends the session clean-up behind COMMIT or ROLLBACK (pipelined: no round trip of its own). */
+  private cleanUp(): Promise<unknown> {
+    const cleaned = this.client.query(SESSION_CLEANUP + this.moduleClient.deallocateNamed())
+    cleaned.catch(() => {})
+    return cleaned
+  }
+
+  /** Gives the client back once the clean-up is done; broken (closed) if it or the transaction failed. */
+  private async release(cleaned: Promise<unknown>, err?: Error) {
+    try {
+      await cleaned
+    } catch (cleanupError) {
+      err ??= cleanupError as Error
+    }
+    this.client.release(err)
+    this.leaveShare()
   }
 }
 
@@ -284,22 +388,34 @@ export async function runInTenantTransaction<T>(tp: TenantPool, tenant: TenantSc
 }
 
 /**
- * The host's own work in a tenant's schema (its RBAC tables), as the login role: the tenant's role
- * has no privilege on them.
+ * The host's own work in a tenant's schema (its RBAC tables), as the platform's role: the
+ * tenant's role has no privilege on them. `work` names the tenant's tables through `schema`, the
+ * quoted schema name: the search_path holds pg_catalog alone, so no function or operator the
+ * tenant defined in its schema can stand in for a built-in one (CVE-2018-1058) and run with the
+ * platform's privileges.
  */
-export function inSchemaTransaction<T>(pool: pg.Pool, schema: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export function inSchemaTransaction<T>(pool: pg.Pool, schema: string, work: (client: pg.PoolClient, schema: string) => Promise<T>): Promise<T> {
   return inTransaction(pool, async (client) => {
-    await client.query(`SET LOCAL search_path TO ${quoteIdent(schema)}, public`)
-    return work(client)
+    await client.query(PLATFORM_SEARCH_PATH)
+    return work(client, quoteIdent(schema))
   })
 }
 
-/** A plain transaction on `public` for platform writes (tenants, plugins, roles). */
+/** The search_path of platform work that touches a tenant's schema: built-ins only, temporary objects last. */
+export const PLATFORM_SEARCH_PATH = 'SET LOCAL search_path TO pg_catalog, pg_temp'
+
+/**
+ * A plain transaction on `public` for platform writes (tenants, plugins, roles). BEGIN is sent
+ * without waiting: work's first statement travels right behind it (the pool pipelines), and fails
+ * with it if it fails.
+ */
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await acquireClient(pool)
   try {
-    await client.query('BEGIN')
+    const begun = client.query('BEGIN')
+    begun.catch(() => {}) // awaited below; never an unhandled rejection
     const result = await work(client)
+    await begun
     await client.query('COMMIT')
     client.release()
     return result

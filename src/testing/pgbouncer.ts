@@ -1,6 +1,8 @@
 // A real PgBouncer (Debian's `pgbouncer`) in front of the test PostgreSQL, for the suites that
 // promise plinth works behind one: transaction or session pooling, on a free loopback port, every
-// database passed through, trust auth as the test server has. `scripts/pgbouncer.sh` starts the
+// database passed through. The server's own user (the platform's login) is trusted, as the test
+// server trusts it; every other user, the tenant roles, authenticates by SCRAM against the
+// verifier PgBouncer reads with auth_query (docs/scale-out.md: the same setup in production). `scripts/pgbouncer.sh` starts the
 // same for .ci/run's pass of the suites through PgBouncer.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs/promises'
@@ -34,7 +36,7 @@ async function freePort(): Promise<number> {
 }
 
 /** The configuration file for a PgBouncer on `port` in front of `target` (host:port). */
-export function pgbouncerConfig(dir: string, port: number, mode: 'transaction' | 'session', target: { host: string; port: number }) {
+export function pgbouncerConfig(dir: string, port: number, mode: 'transaction' | 'session', target: { host: string; port: number; user: string }) {
   return [
     '[databases]',
     `* = host=${target.host} port=${target.port}`,
@@ -42,8 +44,11 @@ export function pgbouncerConfig(dir: string, port: number, mode: 'transaction' |
     `listen_addr = 127.0.0.1`,
     `listen_port = ${port}`,
     `unix_socket_dir =`,
-    `auth_type = trust`,
+    `auth_type = hba`,
+    `auth_hba_file = ${path.join(dir, 'hba.conf')}`,
     `auth_file = ${path.join(dir, 'userlist.txt')}`,
+    `auth_user = ${target.user}`,
+    `auth_query = SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = $1`,
     `pool_mode = ${mode}`,
     `max_client_conn = 1000`,
     `default_pool_size = 40`,
@@ -63,8 +68,10 @@ export async function startPgBouncer(mode: 'transaction' | 'session', serverUrl:
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-pgbouncer-'))
   const target = new URL(serverUrl)
   const port = await freePort()
-  await fs.writeFile(path.join(dir, 'userlist.txt'), `"${decodeURIComponent(target.username || 'postgres')}" ""\n`)
-  await fs.writeFile(path.join(dir, 'pgbouncer.ini'), pgbouncerConfig(dir, port, mode, { host: target.hostname, port: Number(target.port || 5432) }))
+  const user = decodeURIComponent(target.username || 'postgres')
+  await fs.writeFile(path.join(dir, 'userlist.txt'), `"${user}" ""\n`)
+  await fs.writeFile(path.join(dir, 'hba.conf'), `host all ${user} 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n`)
+  await fs.writeFile(path.join(dir, 'pgbouncer.ini'), pgbouncerConfig(dir, port, mode, { host: target.hostname, port: Number(target.port || 5432), user }))
   // PgBouncer will not run as root: it drops to the postgres user, who must read its files.
   const asRoot = process.getuid?.() === 0
   if (asRoot) await fs.chmod(dir, 0o777)

@@ -36,7 +36,7 @@ function moduleContext(host: Host, record: ModuleRecord, router: ModuleContext['
         return requirePermission(permission) as unknown as Guard
       },
     },
-    withTenantTx: (tenantId, work) => host.withTenantTx(tenantId, work),
+    withTenantTx: (tenantId, work) => host.withTenantTx(tenantId, work, record.id),
     // Host API 1.1: where background work runs.
     tenants: async () => enabledTenants(host, record.id),
     log(msg, meta) {
