@@ -137,6 +137,11 @@ t.test('failed authentications are braked per address, and their log lines stay 
   const sameAddress = await braked.app.inject({ url: '/api/me', headers: { authorization: `Bearer ${key}` } })
   t.equal(sameAddress.statusCode, 429, 'while braked, the address is refused before anything it sends is checked')
   t.equal((await braked.app.inject({ url: '/api/me', headers: { authorization: `Bearer ${key}` }, remoteAddress: '10.1.2.3' })).statusCode, 200, 'other addresses are not')
+  // Nor does it learn whether a guessed admin or metrics token is right: the right one is refused too.
+  const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
+  t.equal((await braked.app.inject({ url: '/api/admin/tenants', headers: admin })).statusCode, 429, 'the right admin token, from a braked address: 429')
+  t.equal((await braked.app.inject({ url: '/metrics', headers: admin })).statusCode, 429, 'the right metrics token, from a braked address: 429')
+  t.equal((await braked.app.inject({ url: '/api/admin/tenants', headers: admin, remoteAddress: '10.1.2.3' })).statusCode, 200, 'from another address: 200')
 })
 
 t.test('a JWT issued in the future is refused', async (t) => {

@@ -121,7 +121,7 @@ for (const topology of topologies) {
     await changeMidStream(t, hosts, second, ['tenant', 'suspend', 'acme'], env, 'the suspension')
 
     for (const host of hosts) {
-      const ready = await (await fetch(`${host.url}/health/ready`)).json()
+      const ready = await (await fetch(`${host.url}/health/ready`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).json()
       t.match(ready, { ok: true, changeFeed: { mode: topology === 'direct' || topology === 'pgbouncer-session' ? 'listen' : 'poll' } }, 'ready, and says how it follows changes')
     }
   })

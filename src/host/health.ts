@@ -39,6 +39,10 @@ export async function healthRoutes(app: FastifyInstance, { host }: { host: Host 
         new HttpProblem(503, 'NOT_READY', `The change feed is ${changes.lagMs} ms behind: ${why}.`, { headers: { 'retry-after': '1' } }),
       )
     }
+    // Anyone may ask whether the instance is ready; what it runs on and how many tenants it
+    // serves are for the operator's token (the metrics token, or the admin token).
+    const operator = isAdminToken(request.headers.authorization, host.config.metricsToken) || isAdminToken(request.headers.authorization, host.config.adminToken)
+    if (!operator) return { ok: true }
     return {
       ok: true,
       database: host.db.kind,
@@ -57,8 +61,9 @@ export async function healthRoutes(app: FastifyInstance, { host }: { host: Host 
 export async function metricsRoute(app: FastifyInstance, { host, metrics }: { host: Host; metrics: Metrics }) {
   const token = host.config.metricsToken ?? host.config.adminToken
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    // A braked address learns nothing, not even whether the token it sends is right.
+    host.authFailures.check(request)
     if (!isAdminToken(request.headers.authorization, token)) {
-      host.authFailures.check(request)
       host.authFailures.failed(request, { reason: token ? 'bad metrics token' : 'no PLINTH_METRICS_TOKEN or PLINTH_ADMIN_TOKEN set' }, 'metrics authentication failed')
       throw problems.unauthorized()
     }

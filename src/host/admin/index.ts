@@ -19,8 +19,9 @@ const textValidator = buildValidator({}, ROUTING_OPTIONS.ajv)
 export async function adminRoutes(app: FastifyInstance, { host }: { host: Host }) {
   app.setValidatorCompiler((route) => (route.httpPart === 'body' ? bodyValidator(route) : textValidator(route)))
   app.addHook('onRequest', async (request) => {
-    if (isAdminToken(request.headers.authorization, host.config.adminToken)) return
+    // A braked address learns nothing, not even whether the token it sends is right.
     host.authFailures.check(request)
+    if (isAdminToken(request.headers.authorization, host.config.adminToken)) return
     host.authFailures.failed(request, { reason: host.config.adminToken ? 'bad admin token' : 'PLINTH_ADMIN_TOKEN is not set' }, 'admin authentication failed')
     throw problems.unauthorized()
   })
