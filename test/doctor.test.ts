@@ -43,3 +43,30 @@ t.test('a healthy deployment passes; a broken one is told what to fix', async (t
   t.match(broken.stdout, /! a running host .*not checked\n    → run `plinth doctor --url/)
   t.match(broken.stdout, /\d+ failed, \d+ warning\(s\), \d+ ok\n$/)
 })
+
+t.test('a tenant role whose database is gone: doctor names it, `plinth orphan-roles --drop` removes it', { skip: !process.env.DATABASE_URL && 'roles belong to a PostgreSQL server; the embedded database is its own' }, async (t) => {
+  const pg = (await import('pg')).default
+  const home = await createTestDatabase()
+  t.teardown(home.drop)
+  const doomed = await createTestDatabase()
+  t.teardown(doomed.drop)
+  t.equal((await plinth(['tenant', 'create', 'acme', '--name', 'Acme'], doomed.env)).code, 0)
+  const server = new pg.Client({ connectionString: process.env.DATABASE_URL })
+  await server.connect()
+  t.teardown(() => server.end())
+  const doomedName = new URL(doomed.env.DATABASE_URL!).pathname.slice(1)
+  const { rows } = await server.query(`SELECT rolname FROM pg_roles r JOIN pg_shdescription d ON d.objoid = r.oid WHERE d.description = $1`, [`plinth tenant role; database ${doomedName}`])
+  t.equal(rows.length, 1, "the tenant's role names its database")
+  const role = rows[0].rolname
+  // Retired the wrong way: the database dropped, its roles left behind.
+  await server.query(`DROP DATABASE ${doomedName} WITH (FORCE)`)
+
+  const listed = await plinth(['orphan-roles', '--json'], home.env)
+  t.equal(listed.code, 0)
+  t.same(JSON.parse(listed.stdout).roles.filter((o: any) => o.role === role), [{ role, database: doomedName }])
+  const doctor = JSON.parse((await plinth(['doctor', '--json'], home.env)).stdout)
+  t.ok(doctor.some((c: any) => c.result === 'warn' && /outlives its database/.test(c.check) && c.detail.includes(role)), 'doctor warns, naming it')
+  t.equal((await plinth(['orphan-roles', '--drop'], home.env)).code, 0)
+  t.same((await server.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [role])).rows, [], 'the role is gone')
+  t.match((await plinth(['orphan-roles'], home.env)).stdout, /no tenant role outlives its database/)
+})

@@ -9,6 +9,7 @@ import type { MigrateReport } from '../tenancy/migrate.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { moveTenant, nodeName } from '../tenancy/placement.ts'
 import type { NewTenant } from '../tenancy/tenants.ts'
+import { dropOrphanedTenantRoles, orphanedTenantRoles } from '../tenancy/orphan-roles.ts'
 
 export const USAGE = `Usage: plinth <command> [options]
 
@@ -24,6 +25,7 @@ export const USAGE = `Usage: plinth <command> [options]
   migrate                                                 apply pending migrations, report per tenant
   demo                                                    a demo tenant with sample items and a key, and the curl to try
   doctor [--url http://host:port]                         the seed's checklist and plinth's own; exit 1 when a check fails
+  orphan-roles [--drop]                                   tenant roles on this server whose database is gone; --drop removes them
   key create --tenant <code> --name <name> [--role <r>]...  issue an API key (its secret is shown once)
   key list --tenant <code>                                the tenant's keys (never their secrets)
   key revoke <key id> --tenant <code>                     the key stops working on every instance
@@ -54,7 +56,7 @@ export interface CommandOutput {
   exitCode?: number
 }
 
-type Options = { to?: string; concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string; role?: string[]; principal?: string; description?: string; url?: string }
+type Options = { drop?: boolean; to?: string; concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string; role?: string[]; principal?: string; description?: string; url?: string }
 type Command = (host: Host, args: string[], options: Options) => Promise<CommandOutput>
 
 /** A JSON array of tenants, from a file or standard input. */
@@ -289,6 +291,13 @@ export const commands: Record<string, Command> = {
         `With the host running (npm start), try:\n  ${curl}\nThe API's documentation: ${base}/docs\n`,
       json: { tenant: DEMO_TENANT, key: created.key, curl },
     }
+  },
+  'orphan-roles': async (host, args, options) => {
+    if (args.length > 0) throw new UsageError(`orphan-roles takes no arguments, got ${args.join(' ')}`)
+    const orphans = options.drop ? await dropOrphanedTenantRoles(host.pool) : await orphanedTenantRoles(host.pool)
+    const lines = orphans.map((o) => `${o.role} (database ${o.database})`)
+    const text = orphans.length === 0 ? 'no tenant role outlives its database\n' : `${options.drop ? 'dropped' : 'tenant roles whose database is gone (plinth orphan-roles --drop removes them)'}:\n  ${lines.join('\n  ')}\n`
+    return { text, json: { dropped: Boolean(options.drop), roles: orphans } }
   },
   doctor: async (host, _args, options) => {
     const checks = await runDoctor(host, { url: options.url })

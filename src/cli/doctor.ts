@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import type { Host } from '../host/host.ts'
 import { registerModules } from '../host/modules/mount.ts'
 import { requiredPermission } from '../rbac/require.ts'
+import { orphanedTenantRoles } from '../tenancy/orphan-roles.ts'
 
 export interface Check {
   check: string
@@ -59,6 +60,21 @@ export async function runDoctor(host: Host, options: { url?: string }): Promise<
   for (const tenant of tenants) for (const role of await host.roles.list(tenant)) if (role.unknownGrants.length) unknown.push(`${tenant.code}/${role.name}: ${role.unknownGrants.join(', ')}`)
   add(unknown.length ? { check: 'grants name declared permissions', result: 'warn', detail: unknown.join('; '), fix: 'they give nothing (unknown permissions deny); revoke them or enable the module that declares them' } : { check: 'every grant names a declared permission', result: 'ok' })
 
+  // The tenant boundary: tenant work logs in as each tenant; roles of gone databases removed.
+  add(
+    host.tenantConnections
+      ? { check: "tenant work runs on connections logged in as each tenant's role", result: 'ok' }
+      : host.db.kind === 'embedded'
+        ? { check: 'tenant work runs under SET ROLE on the one login of the embedded database', result: 'warn', detail: 'the embedded database is for development: an injected query could cross tenants here', fix: 'docs/security.md: run on PostgreSQL (DATABASE_URL) for many tenants' }
+        : { check: 'tenant connections log in as each tenant', result: 'warn', detail: 'PLINTH_TENANT_CONNECTIONS=shared: an injected query could cross tenants', fix: 'docs/security.md: give the login role CREATEROLE and unset PLINTH_TENANT_CONNECTIONS' },
+  )
+  const { rows: temp } = await pool.query<{ public_temp: boolean }>(
+    `SELECT has_database_privilege('public', current_database(), 'TEMPORARY') AS public_temp`,
+  ).catch(() => ({ rows: [{ public_temp: false }] }))
+  if (temp[0]?.public_temp) add({ check: 'tenant roles cannot create temporary tables', result: 'fail', detail: 'PUBLIC has TEMPORARY on this database', fix: 'as its owner: REVOKE TEMPORARY ON DATABASE <db> FROM PUBLIC; GRANT TEMPORARY ON DATABASE <db> TO <login role>' })
+  const orphans = await orphanedTenantRoles(pool)
+  add(orphans.length ? { check: 'no tenant role outlives its database', result: 'warn', detail: orphans.map((o) => `${o.role} (${o.database})`).join(', '), fix: '`plinth orphan-roles --drop`' } : { check: 'no tenant role on this server outlives its database', result: 'ok' })
+
   // The login role and the admin token.
   const { rows: login } = await pool.query<{ superuser: boolean }>('SELECT rolsuper AS superuser FROM pg_roles WHERE rolname = current_user')
   add(login[0]?.superuser ? { check: 'the database login role is not a superuser', result: 'warn', detail: 'it is', fix: 'docs/security.md: a login role with CREATEROLE is enough' } : { check: 'the database login role is not a superuser', result: 'ok' })
@@ -74,7 +90,8 @@ export async function runDoctor(host: Host, options: { url?: string }): Promise<
 
 async function checkRunningHost(host: Host, url: string, add: (check: Check) => void) {
   const base = url.replace(/\/$/, '')
-  const ready = await fetch(`${base}/health/ready`).then(async (r) => ({ status: r.status, body: await r.json().catch(() => ({})) }), (err) => ({ status: 0, body: { detail: err.message } }))
+  const operator = host.config.adminToken ? { authorization: `Bearer ${host.config.adminToken}` } : undefined
+  const ready = await fetch(`${base}/health/ready`, { headers: operator }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => ({})) }), (err) => ({ status: 0, body: { detail: err.message } }))
   add(ready.status === 200 ? { check: `the host is ready; its change feed is live (${ready.body.changeFeed?.mode}, ${ready.body.changeFeed?.lagMs} ms behind)`, result: 'ok' } : { check: 'the host is ready and its change feed live', result: 'fail', detail: `GET /health/ready: ${ready.status} ${ready.body.detail ?? ''}`, fix: 'docs/operations.md: the change feed lines' })
   if (ready.status === 0) return
 

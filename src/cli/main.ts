@@ -28,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
       concurrency: { type: 'string' },
       to: { type: 'string' },
       'batch-size': { type: 'string' },
+      drop: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
