@@ -50,13 +50,17 @@ interface Idle {
   timer: NodeJS.Timeout
 }
 
+/** How long a cancel request waits for the server to close its connection. */
+const CANCEL_TIMEOUT_MS = 5000
+
 /**
- * A refused login: wrong password (28P01), not permitted to log in (28000), or PgBouncer's word
- * for a failed SCRAM exchange (08P01, "SASL authentication failed").
+ * A refused login: wrong password (28P01), not permitted to log in (28000), or PgBouncer's words
+ * for either (08P01: "SASL authentication failed"; "no such user", as its auth_query finds no
+ * role that may log in).
  */
 function loginRefused(err: unknown): boolean {
   const { code, message } = err as { code?: string; message?: string }
-  return code === '28P01' || code === '28000' || (code === '08P01' && /authentication failed/i.test(message ?? ''))
+  return code === '28P01' || code === '28000' || (code === '08P01' && /authentication failed|no such user/i.test(message ?? ''))
 }
 
 export class TenantConnections {
@@ -133,7 +137,12 @@ export class TenantConnections {
     await Promise.all([...this.idle.keys()].map((client) => this.closeIdle(client)))
   }
 
-  /** Asks the server to cancel what `client` is running now (the protocol's CancelRequest). */
+  /**
+   * Asks the server to cancel what `client` is running now (the protocol's CancelRequest), on a
+   * connection of its own. As libpq does, the request is written and the connection left open
+   * until the server closes it, which says the request was handled: closing first makes
+   * PgBouncer 1.18 drop its half-forwarded cancel, and exit.
+   */
   cancel(client: TenantClient): Promise<void> {
     const { processID, secretKey } = client as unknown as { processID: number | null; secretKey: number | null }
     if (processID == null || secretKey == null) return Promise.resolve()
@@ -146,7 +155,9 @@ export class TenantConnections {
       request.writeInt32BE(80877102, 4)
       request.writeInt32BE(processID, 8)
       request.writeInt32BE(secretKey, 12)
-      socket.once('connect', () => socket.end(request))
+      socket.setTimeout(CANCEL_TIMEOUT_MS, () => socket.destroy())
+      socket.once('connect', () => socket.write(request))
+      socket.on('data', () => {}) // nothing is expected back; the end is the answer
       socket.once('close', () => resolve())
       socket.once('error', () => resolve())
     })
@@ -268,6 +279,8 @@ export function loginClients(connections: TenantConnections, platform: pg.Pool):
     acquire: (tenant) => connections.acquire(tenant.role),
     cancel: (client) => connections.cancel(client),
     waitingForLock: async (pid) => {
+      // The backend's own pid, read in the transaction's BEGIN: behind PgBouncer the connection's
+      // processID is PgBouncer's, not the backend's.
       const { rows } = await platform.query<{ waiting: boolean }>(
         'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE pid = $1 AND NOT granted) AS waiting',
         [pid],

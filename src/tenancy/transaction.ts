@@ -75,7 +75,7 @@ export async function acquireClient(pool: pg.Pool): Promise<pg.PoolClient> {
 
 // A pooled client serves request after request: build its Drizzle instance once, not per request.
 const moduleClientByClient = new WeakMap<pg.PoolClient, { db: TenantDb; client: ModuleQueryClient }>()
-function moduleClientFor(client: pg.PoolClient, tp: TenantPool) {
+function moduleClientFor(client: pg.PoolClient, tp: TenantPool, begun: Promise<unknown>) {
   let entry = moduleClientByClient.get(client)
   // Stryker disable next-line ConditionalExpression: equivalent; without the cache the same Drizzle instance is built again
   if (!entry) {
@@ -84,7 +84,7 @@ function moduleClientFor(client: pg.PoolClient, tp: TenantPool) {
     moduleClientByClient.set(client, entry)
   }
   // The bounds are this transaction's: the same connection serves module migrations (unbounded) too.
-  entry.client.watchdog = watchdogFor(client, tp)
+  entry.client.watchdog = watchdogFor(client, tp, begun)
   return entry
 }
 
@@ -94,7 +94,7 @@ function moduleClientFor(client: pg.PoolClient, tp: TenantPool) {
  * moment past the lock timeout, is cancelled by the host. PostgreSQL's own timeouts (set with
  * BEGIN) answer first when the module has left them alone.
  */
-function watchdogFor(client: pg.PoolClient, tp: TenantPool): StatementWatchdog | undefined {
+function watchdogFor(client: pg.PoolClient, tp: TenantPool, begun: Promise<unknown>): StatementWatchdog | undefined {
   const { cancel, waitingForLock } = tp.clients
   if (tp.clients.mode !== 'login' || !cancel) return undefined
   return {
@@ -102,10 +102,19 @@ function watchdogFor(client: pg.PoolClient, tp: TenantPool): StatementWatchdog |
     lockTimeoutMs: tp.lockTimeoutMs > 0 && waitingForLock ? tp.lockTimeoutMs + WATCHDOG_GRACE_MS : 0,
     cancel: () => cancel(client),
     waitingForLock: async () => {
-      const pid = (client as unknown as { processID: number | null }).processID
-      return pid != null && waitingForLock ? waitingForLock(pid) : false
+      const pid = backendPid(await begun)
+      return pid !== undefined && waitingForLock ? waitingForLock(pid) : false
     },
   }
+}
+
+/** The backend's pid from BEGIN's settings row (pg gives a multi-statement query's results as an array). */
+function backendPid(results: unknown): number | undefined {
+  for (const result of [results].flat(2) as { rows?: { pid?: number }[] }[]) {
+    const pid = result?.rows?.[0]?.pid
+    if (typeof pid === 'number') return pid
+  }
+  return undefined
 }
 
 /** How long past a timeout the watchdog waits for PostgreSQL's own to answer. */
@@ -138,6 +147,8 @@ function beginQueries(tenant: TenantScope, tp: TenantPool): string[] {
       `set_config('search_path', '${quoteIdent(tenant.schema).slice(1, -1)}, public, pg_temp', true)`,
       `set_config('statement_timeout', '${tp.statementTimeoutMs}', true)`,
       `set_config('lock_timeout', '${tp.lockTimeoutMs}', true)`,
+      // For the watchdog's look at pg_locks: the backend serving this transaction, PgBouncer or not.
+      'pg_backend_pid() AS pid',
     ]
     if (tp.clients.mode === 'shared') settings.unshift(`set_config('role', '${quoteIdent(tenant.role).slice(1, -1)}', true)`)
     const select = `SELECT ${settings.join(', ')}`
@@ -255,7 +266,7 @@ export class TenantTransaction {
     tp.observer?.acquired((performance.now() - started) / 1000)
     const begun = sendCorked(client, beginQueries(tenant, tp))
     begun.catch(() => {}) // settled by commit() or rollback(); never an unhandled rejection
-    const moduleClient = moduleClientFor(client, tp)
+    const moduleClient = moduleClientFor(client, tp, begun)
     return new TenantTransaction(client, moduleClient.client, moduleClient.db, begun, leaveShare, tp.observer)
   }
 
