@@ -9,6 +9,7 @@ import { PROJECT_ROOT } from '../src/host/host.ts'
 import { startTestHost, TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
 import { createNoteTable, noteRoutes } from './helpers/notes.ts'
 import { assertProblem } from './helpers/problem.ts'
+import { plinth } from './helpers/process.ts'
 
 const onPostgres = Boolean(process.env.DATABASE_URL)
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
@@ -332,6 +333,8 @@ t.test("the host never runs a tenant's functions with its own privileges", async
     (await call('GET', '/acme/roles')).statusCode,
     (await call('POST', '/acme/keys', { name: 'k', roles: ['reader'] })).statusCode,
     (await call('GET', '/acme/keys')).statusCode,
+    (await call('PUT', '/acme/roles/reader/principals/user:alice')).statusCode,
+    (await call('DELETE', '/acme/roles/reader/principals/user:alice')).statusCode,
     (await call('GET', '/acme')).statusCode,
     (await call('GET', '/')).statusCode,
     (await call('GET', '/acme/plugins')).statusCode,
@@ -342,7 +345,15 @@ t.test("the host never runs a tenant's functions with its own privileges", async
     (await call('DELETE', '/acme/roles/reader/grants/attacker.notes.read')).statusCode,
     (await call('DELETE', '/acme/roles/reader')).statusCode,
   ]
+  const key = (await call('GET', '/acme/keys')).json().keys[0]
+  statuses.push((await call('DELETE', `/acme/keys/${key.id}`)).statusCode)
   t.ok(statuses.every((s) => s < 300), `every admin call went through: ${statuses.join(' ')}`)
+  // The CLI, as an operator runs it: its own process, the same services.
+  const cliEnv = { ...th.database.env, PLINTH_PLUGIN_DIRS: th.host.config.pluginDirs.join(','), PLINTH_PLUGINS: 'attacker,inventory' }
+  for (const args of [['role', 'list', '--tenant', 'acme'], ['key', 'list', '--tenant', 'acme'], ['tenant', 'show', 'acme'], ['migrate'], ['doctor']]) {
+    const ran = await plinth([...args, '--json'], cliEnv)
+    t.ok(ran.code === 0 || args[0] === 'doctor', `plinth ${args.join(' ')}: exit ${ran.code} ${ran.stderr}`)
+  }
   await th.host.migrate()
   await th.host.roles.list(await th.host.tenants.get('acme'))
   const { rows } = await th.host.pool.query(`SELECT count(*)::int AS n FROM t_acme.shadow_calls WHERE called_as <> $1`, [acme.role])

@@ -11,6 +11,19 @@ END $$;
 REVOKE ALL ON FUNCTION public.sys_tag_tenant_role(text) FROM PUBLIC;
 SELECT public.sys_tag_tenant_role(role_name) FROM public.sys_tenant;
 
+-- What a tenant transaction may leave on its session, undone as it ends (after COMMIT or
+-- ROLLBACK, in the same round trip): one statement, one result for the driver to read. Cursors
+-- held past commit, LISTEN, session settings, temporary objects, session advisory locks. It calls
+-- nothing by an unqualified name, so no search_path a module set can change what it runs.
+CREATE FUNCTION public.sys_reset_session() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE 'CLOSE ALL';
+  EXECUTE 'UNLISTEN *';
+  EXECUTE 'RESET ALL';
+  EXECUTE 'DISCARD TEMP';
+  PERFORM pg_catalog.pg_advisory_unlock_all();
+END $$;
+
 -- The change feed's channel: a name only the platform can read, so no module code can wake every
 -- instance's feed with NOTIFY.
 INSERT INTO public.sys_setting (name, value)

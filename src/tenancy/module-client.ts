@@ -93,35 +93,62 @@ export function moduleQueryClient(client: pg.PoolClient) {
   return guarded
 }
 
+/** A module statement in flight, as the watchdog's scan sees it. */
+interface InFlight {
+  startedAt: number
+  watchdog: StatementWatchdog
+  cancelledFor?: WatchdogCancelled['code']
+  /** When (ms into the statement) to look at pg_locks again. */
+  nextLockCheck: number
+}
+
+// One scan for every statement in flight, rather than a timer each: a statement costs a Set entry,
+// not a timer armed and cleared. The scan runs while statements are in flight, and stops itself.
+const inFlight = new Set<InFlight>()
+const SCAN_EVERY_MS = 100
+let scanner: NodeJS.Timeout | undefined
+
+function scan() {
+  if (inFlight.size === 0) {
+    clearInterval(scanner)
+    scanner = undefined
+    return
+  }
+  const now = performance.now()
+  for (const statement of inFlight) {
+    const { watchdog } = statement
+    const age = now - statement.startedAt
+    if (statement.cancelledFor) continue
+    if (watchdog.statementTimeoutMs > 0 && age >= watchdog.statementTimeoutMs) {
+      statement.cancelledFor = '57014'
+      void watchdog.cancel()
+    } else if (watchdog.lockTimeoutMs > 0 && age >= statement.nextLockCheck) {
+      statement.nextLockCheck = age + watchdog.lockTimeoutMs
+      watchdog.waitingForLock().then(
+        (waiting) => {
+          if (!waiting || statement.cancelledFor || !inFlight.has(statement)) return
+          statement.cancelledFor = '55P03'
+          void watchdog.cancel()
+        },
+        () => {},
+      )
+    }
+  }
+}
+
 /** `sent`, cancelled past the watchdog's bounds. */
 function watched<T>(sent: Promise<T>, watchdog: StatementWatchdog): Promise<T> {
-  let cancelledFor: WatchdogCancelled['code'] | undefined
-  const timers: NodeJS.Timeout[] = []
-  if (watchdog.statementTimeoutMs > 0) {
-    timers.push(
-      setTimeout(() => {
-        cancelledFor ??= '57014'
-        void watchdog.cancel()
-      }, watchdog.statementTimeoutMs),
-    )
-  }
-  if (watchdog.lockTimeoutMs > 0 && watchdog.lockTimeoutMs < watchdog.statementTimeoutMs) {
-    timers.push(
-      setTimeout(async () => {
-        if (cancelledFor || !(await watchdog.waitingForLock().catch(() => false))) return
-        cancelledFor = '55P03'
-        void watchdog.cancel()
-      }, watchdog.lockTimeoutMs),
-    )
-  }
+  const statement: InFlight = { startedAt: performance.now(), watchdog, nextLockCheck: watchdog.lockTimeoutMs }
+  inFlight.add(statement)
+  scanner ??= setInterval(scan, SCAN_EVERY_MS).unref()
   return sent.then(
     (result) => {
-      for (const timer of timers) clearTimeout(timer)
+      inFlight.delete(statement)
       return result
     },
     (err) => {
-      for (const timer of timers) clearTimeout(timer)
-      throw cancelledFor && (err as { code?: string })?.code === '57014' ? new WatchdogCancelled(cancelledFor) : err
+      inFlight.delete(statement)
+      throw statement.cancelledFor && (err as { code?: string })?.code === '57014' ? new WatchdogCancelled(statement.cancelledFor) : err
     },
   )
 }

@@ -123,11 +123,12 @@ const WATCHDOG_GRACE_MS = 250
 /**
  * What a tenant transaction leaves behind on its connection is undone as it ends, after COMMIT or
  * ROLLBACK, in the same round trip: cursors held past commit, session settings (a session-level
- * SET, default_transaction_read_only...), LISTEN, temporary objects, session advisory locks. A
- * connection goes back to the pool only once this succeeded. (Statements a module prepared by
- * name are deallocated by name: moduleQueryClient keeps their names.)
+ * SET, default_transaction_read_only...), LISTEN, temporary objects, session advisory locks
+ * (public.sys_reset_session, migration public/006: one statement). A connection goes back to the
+ * pool only once this succeeded. (Statements a module prepared by name are deallocated by name:
+ * moduleQueryClient keeps their names.)
  */
-const SESSION_CLEANUP = 'CLOSE ALL; UNLISTEN *; RESET ALL; DISCARD TEMP; SELECT pg_advisory_unlock_all()'
+const SESSION_CLEANUP = 'SELECT public.sys_reset_session()'
 
 // BEGIN and every transaction-local setting, built once per tenant and settings: one message on
 // PostgreSQL; on Citus BEGIN goes as a query of its own, ahead of the settings (scripts.ts says
