@@ -10,6 +10,8 @@ import { startTestHost, TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
 import { createNoteTable, noteRoutes } from './helpers/notes.ts'
 import { assertProblem } from './helpers/problem.ts'
 import { plinth } from './helpers/process.ts'
+import { sql } from 'drizzle-orm'
+import { runInTenantTransaction } from '../src/tenancy/transaction.ts'
 
 const onPostgres = Boolean(process.env.DATABASE_URL)
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
@@ -261,16 +263,17 @@ t.test('nothing a request leaves on its connection reaches the next request, of 
   const { run, note, notes } = await attackerHost(t)
   const left = await run([
     'CREATE TEMP TABLE notes (body text)',
+    'SELECT pg_advisory_lock(42)',
     'SET default_transaction_read_only = on',
-    'SET statement_timeout = 1',
     'SET search_path TO pg_catalog',
     'LISTEN anything',
     { text: 'SELECT 1 AS one', name: 'leftover' },
     'DECLARE held CURSOR WITH HOLD FOR SELECT 1',
-    'SELECT pg_advisory_lock(42)',
+    // Last: a session-level SET applies at once, to the rest of this transaction too.
+    'SET statement_timeout = 1',
   ])
   t.match(left[0], { ok: false, code: '42501' }, 'a tenant role creates no temporary table')
-  t.match(left[7], { ok: false, code: '42501' }, 'nor takes a session-level advisory lock')
+  t.match(left[1], { ok: false, code: '42501' }, 'nor takes a session-level advisory lock')
   const state = `SELECT current_setting('default_transaction_read_only') AS ro, current_setting('statement_timeout') AS timeout,
     current_setting('search_path') AS path, (SELECT count(*)::int FROM pg_listening_channels()) AS listening,
     (SELECT count(*)::int FROM pg_prepared_statements) AS prepared, (SELECT count(*)::int FROM pg_cursors WHERE name = 'held') AS cursors`
@@ -423,4 +426,24 @@ t.test('a role of an earlier plinth (NOLOGIN) is made to log in on first use; ma
   t.ok(most <= 2, `five tenants served on at most DB_POOL_MAX connections (${most})`)
   void note
   void notes
+})
+
+t.test("a transaction opened with other bounds (a module migration's, unbounded) lends them to no request of its tenant", async (t) => {
+  const { th, run } = await attackerHost(t)
+  const acme = th.host.registry.byCode('acme')!
+  await runInTenantTransaction({ ...th.host.tenantPool, statementTimeoutMs: 0, lockTimeoutMs: 0 }, acme, async (db) => db.execute(sql`SELECT 1`))
+  const [bounds] = await run([`SELECT current_setting('statement_timeout') AS statement, current_setting('lock_timeout') AS lock`])
+  t.same(bounds.ok && bounds.rows[0], { statement: '30s', lock: '5s' }, "the request's own bounds")
+})
+
+t.test("PLINTH_TENANT_CONNECTIONS=shared: tenant work under SET ROLE on the platform's connections, and what that gives up", loginOnly, async (t) => {
+  const { th, acme, run, note, notes } = await attackerHost(t, { PLINTH_TENANT_CONNECTIONS: 'shared' })
+  t.equal(th.host.tenantConnections, undefined, 'no connections logged in as tenants')
+  t.equal((await note('acme', 'shared')).statusCode, 201)
+  t.same((await notes('acme')).map((n: any) => n.body), ['shared'])
+  const [who] = await run(['SELECT current_user AS u, session_user = current_user AS logged_in_as_tenant'])
+  t.same(who.ok && who.rows[0], { u: acme.role, logged_in_as_tenant: false }, "the tenant's role, switched to on the platform's login")
+  // What docs/security.md says of this mode: a role switch the text guard does not recognise gets through.
+  const [, escaped] = await run([`SELECT SET_CONFIG('role', 'none', true)`, 'SELECT current_user AS u'])
+  t.not(escaped.ok && escaped.rows[0].u, acme.role, 'in shared mode an injected role switch leaves the tenant: the boundary is not held here')
 })

@@ -135,8 +135,12 @@ const SESSION_CLEANUP = 'SELECT public.sys_reset_session()'
 // why), still in the same round trip. Built split, so no request pays for splitting it. pg_temp
 // goes last in the search_path: searched first (its default) a temporary table would shadow the
 // tenant's own.
-const beginByTenant = new WeakMap<TenantScope, string[]>()
+// Cached per pool and tenant: a module migration's transactions (no timeouts) and a request's
+// may be for the same tenant.
+const beginByPool = new WeakMap<TenantPool, WeakMap<TenantScope, string[]>>()
 function beginQueries(tenant: TenantScope, tp: TenantPool): string[] {
+  let beginByTenant = beginByPool.get(tp)
+  if (!beginByTenant) beginByPool.set(tp, (beginByTenant = new WeakMap()))
   let queries = beginByTenant.get(tenant)
   // Stryker disable next-line ConditionalExpression: equivalent; without the cache the same statement is built again
   if (!queries) {
@@ -170,15 +174,10 @@ export function clientSocket(client: pg.ClientBase): Writable | undefined {
  * chain of promises is done, so nothing waits past it.
  */
 function sendCorked(client: pg.PoolClient, queries: string[]): Promise<unknown> {
-  corkUntilSettled(client)
-  return settleInOrder(...queries.map((query) => client.query(query)))
-}
-
-/** Holds the client's socket until the promises running now have settled (sendCorked says why). */
-function corkUntilSettled(client: pg.PoolClient) {
   const socket = clientSocket(client)
   socket?.cork()
   if (socket) process.nextTick(() => socket.uncork())
+  return settleInOrder(...queries.map((query) => client.query(query)))
 }
 
 /** Why BEGIN or its settings failed, as the caller should hear it. */
@@ -324,24 +323,23 @@ export class TenantTransaction {
     // Stryker disable next-line ConditionalExpression: equivalent; every caller checks `finished` first (onSend) or holds a fresh transaction
     if (this.finished) return
     this.state = 'committed'
-    corkUntilSettled(this.client)
-    const committed = this.client.query('COMMIT')
-    const cleaned = this.cleanUp()
+    const committed = this.client.query(this.ending('COMMIT'))
     let result: pg.QueryResult
     try {
       await this.begun.catch((err) => {
         throw beginFailed(err)
       })
-      result = await committed
+      result = (await committed) as unknown as pg.QueryResult
     } catch (err) {
+      // The clean-up behind a COMMIT that failed did not run: the connection is closed, not reused.
       await committed.catch(() => {})
-      await this.release(cleaned, err as Error)
+      this.release(err as Error)
       this.observer?.finished('rolled_back')
       throw err
     }
-    await this.release(cleaned)
+    this.release()
     // A statement failed and the handler went on: PostgreSQL answered the COMMIT with ROLLBACK.
-    const aborted = result.command === 'ROLLBACK'
+    const aborted = firstResult(result).command === 'ROLLBACK'
     this.observer?.finished(aborted ? 'rolled_back' : 'committed')
     if (aborted) throw new AbortedTransactionError()
   }
@@ -351,9 +349,7 @@ export class TenantTransaction {
     if (this.finished) return
     this.state = 'rolled back'
     this.observer?.finished('rolled_back')
-    corkUntilSettled(this.client)
-    const rolledBack = this.client.query('ROLLBACK')
-    const cleaned = this.cleanUp()
+    const rolledBack = this.client.query(this.ending('ROLLBACK'))
     // A connection whose tenant is gone (its role dropped under it) serves no one again.
     const gone = await this.begun.then(
       () => undefined,
@@ -362,29 +358,31 @@ export class TenantTransaction {
     try {
       await rolledBack
     } catch (err) {
-      await this.release(cleaned, err as Error)
+      this.release(err as Error)
       return
     }
-    await this.release(cleaned, gone)
+    this.release(gone)
   }
 
-  /** Sends the session clean-up behind COMMIT or ROLLBACK (pipelined: no round trip of its own). */
-  private cleanUp(): Promise<unknown> {
-    const cleaned = this.client.query(SESSION_CLEANUP + this.moduleClient.deallocateNamed())
-    cleaned.catch(() => {})
-    return cleaned
+  /**
+   * COMMIT or ROLLBACK with the session clean-up behind it, in one query: one message, so nothing
+   * of another connection's can come between them where connections share one backend's queue
+   * (the embedded database's socket), and one result to wait for.
+   */
+  private ending(command: 'COMMIT' | 'ROLLBACK'): string {
+    return `${command}; ${SESSION_CLEANUP}${this.moduleClient.deallocateNamed()}`
   }
 
-  /** Gives the client back once the clean-up is done; broken (closed) if it or the transaction failed. */
-  private async release(cleaned: Promise<unknown>, err?: Error) {
-    try {
-      await cleaned
-    } catch (cleanupError) {
-      err ??= cleanupError as Error
-    }
+  /** Gives the client back; broken (closed) when the transaction's end failed. */
+  private release(err?: Error) {
     this.client.release(err)
     this.leaveShare()
   }
+}
+
+/** The first statement's result of a query that sent several (pg answers those with an array). */
+function firstResult(result: pg.QueryResult | pg.QueryResult[]): pg.QueryResult {
+  return Array.isArray(result) ? result[0] : result
 }
 
 /** Runs `work` in a tenant transaction: COMMIT when it resolves, ROLLBACK when it throws. */
