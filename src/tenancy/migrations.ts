@@ -66,6 +66,11 @@ export class MigrationError extends Error {
 // module code can hold it. Every later step locks the ledger table itself (lockedTransaction).
 const FIRST_MIGRATION_LOCK = 7_201_947_305_110_001n
 
+/** A tenant step that failed, named by its source and label. */
+function stepFailed(source: string, step: MigrationStep, err: unknown): MigrationError {
+  return new MigrationError(`migration ${source}/${step.label} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', step.label, { cause: err })
+}
+
 export function checksum(sql: string): string {
   return hash('sha256', sql, 'hex')
 }
@@ -186,9 +191,7 @@ export async function applyTenantFilesInTransaction(
     try {
       await runScript(client, step.sql, server)
     } catch (err) {
-      throw new MigrationError(`migration ${source.source}/${step.label} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', step.label, {
-        cause: err,
-      })
+      throw stepFailed(source.source, step, err)
     }
   }
   // The ledger is the host's: written as the login role.
@@ -340,7 +343,8 @@ export async function applyTenantFile(
           [tenant.id, source, step.records.map((f) => f.name), step.records.map((f) => f.checksum)],
         )
       if (asTenant) {
-        await runAsTenant(tenantPool!, tenant, step.sql, server, record)
+        await record()
+        await runAsTenant(tenantPool!, tenant, [{ source, step }], server)
         await client.query('COMMIT')
         return 'applied'
       }
@@ -353,9 +357,7 @@ export async function applyTenantFile(
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
       if (err instanceof MigrationError) throw err
-      throw new MigrationError(`migration ${source}/${step.label} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', step.label, {
-        cause: err,
-      })
+      throw stepFailed(source, step, err)
     }
   } finally {
     client.release()
@@ -363,10 +365,9 @@ export async function applyTenantFile(
 }
 
 /**
- * A new tenant's module files, all from scratch, in one transaction of the tenant's own login
- * (each file a query of its own, pipelined, so a failure names its file), committed once the
- * platform's transaction holds their ledger rows and what `alsoRecord` writes (the modules
- * enabled); the tenant's change is recorded with them.
+ * A new tenant's module files, all from scratch, in one transaction of the tenant's own login,
+ * inside the platform's transaction that records them: their ledger rows, what `alsoRecord`
+ * writes (the modules enabled) and the tenant's change.
  */
 export async function applyNewTenantModules(
   pool: pg.Pool,
@@ -377,52 +378,38 @@ export async function applyNewTenantModules(
 ) {
   const steps = sources.flatMap((source) => stepsFromScratch(source).map((step) => ({ source: source.source, step })))
   const files = sources.flatMap((source) => source.files.map((file) => ({ source: source.source, file })))
-  const tx = await TenantTransaction.begin(unboundedPool(tenantPool), tenant)
+  await inTransaction(pool, async (client) => {
+    await settleInOrder(
+      client.query(
+        `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
+         SELECT $1, f.source, f.name, f.checksum FROM unnest($2::text[], $3::text[], $4::text[]) AS f(source, name, checksum)`,
+        [tenant.id, files.map((f) => f.source), files.map((f) => f.file.name), files.map((f) => f.file.checksum)],
+      ),
+      alsoRecord(client),
+      recordChange(client, 'tenant', tenant.id),
+    )
+    await runAsTenant(tenantPool, tenant, steps, 'postgres')
+  })
+}
+
+/**
+ * Runs module files in one transaction of the tenant's own login (each file a query of its own,
+ * pipelined, so a failure names its file), without statement or lock timeouts: an index may take
+ * long to build. The caller holds the platform's transaction that records them, and commits it
+ * after this one: a file that fails records nothing; the window in which a file could commit and
+ * its record not is the gap between the two COMMITs.
+ */
+async function runAsTenant(tenantPool: TenantPool, tenant: MigratedTenant, steps: { source: string; step: MigrationStep }[], server: SchemaServer) {
+  const unbounded: TenantPool = { ...tenantPool, share: null, observer: undefined, statementTimeoutMs: 0, lockTimeoutMs: 0 }
+  const tx = await TenantTransaction.begin(unbounded, tenant)
   try {
     await settleInOrder(
       tx.beginFailure().then((failure) => {
         if (failure) throw failure
       }),
-      ...steps.map(({ source, step }) =>
-        runScript(tx.client, `${step.sql}\n;`, 'postgres').catch((err) => {
-          throw new MigrationError(`migration ${source}/${step.label} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', step.label, { cause: err })
-        }),
-      ),
+      // A file may end in a line comment: the newline keeps what follows out of it.
+      ...steps.map(({ source, step }) => runScript(tx.client, `${step.sql}\n;`, server).catch((err) => Promise.reject(stepFailed(source, step, err)))),
     )
-    await inTransaction(pool, async (client) => {
-      await settleInOrder(
-        client.query(
-          `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
-           SELECT $1, f.source, f.name, f.checksum FROM unnest($2::text[], $3::text[], $4::text[]) AS f(source, name, checksum)`,
-          [tenant.id, files.map((f) => f.source), files.map((f) => f.file.name), files.map((f) => f.file.checksum)],
-        ),
-        alsoRecord(client),
-        recordChange(client, 'tenant', tenant.id),
-      )
-      await tx.commit()
-    })
-  } finally {
-    await tx.rollback()
-  }
-}
-
-/** A module's files are not bounded by the request timeouts: an index may take long to build. */
-function unboundedPool(tenantPool: TenantPool): TenantPool {
-  return { ...tenantPool, share: null, observer: undefined, statementTimeoutMs: 0, lockTimeoutMs: 0 }
-}
-
-/**
- * Runs a module's file in a transaction of the tenant's own login, without statement or lock
- * timeouts (an index may take long to build), and commits it once `record` (the platform's
- * ledger rows, not yet committed) succeeded.
- */
-async function runAsTenant(tenantPool: TenantPool, tenant: MigratedTenant, sql: string, server: SchemaServer, record: () => Promise<unknown>) {
-  const tx = await TenantTransaction.begin(unboundedPool(tenantPool), tenant)
-  try {
-    await settleInOrder(tx.beginFailure().then((failure) => {
-      if (failure) throw failure
-    }), runScript(tx.client, `${sql}\n;`, server))
-    await record()
     await tx.commit()
   } finally {
     await tx.rollback()

@@ -129,6 +129,7 @@ const WATCHDOG_GRACE_MS = 250
  * moduleQueryClient keeps their names.)
  */
 const SESSION_CLEANUP = 'SELECT public.sys_reset_session()'
+const ENDINGS = { COMMIT: `COMMIT; ${SESSION_CLEANUP}`, ROLLBACK: `ROLLBACK; ${SESSION_CLEANUP}` }
 
 // BEGIN and every transaction-local setting, built once per tenant and settings: one message on
 // PostgreSQL; on Citus BEGIN goes as a query of its own, ahead of the settings (scripts.ts says
@@ -370,7 +371,8 @@ export class TenantTransaction {
    * (the embedded database's socket), and one result to wait for.
    */
   private ending(command: 'COMMIT' | 'ROLLBACK'): string {
-    return `${command}; ${SESSION_CLEANUP}${this.moduleClient.deallocateNamed()}`
+    const named = this.moduleClient.deallocateNamed()
+    return `${ENDINGS[command]}${named}`
   }
 
   /** Gives the client back; broken (closed) when the transaction's end failed. */
