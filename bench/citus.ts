@@ -37,7 +37,7 @@ async function prepare(serverUrl: string): Promise<{ database: TestDatabase; key
   process.env.DATABASE_URL = serverUrl
   const database = await createTestDatabase()
   process.env.DATABASE_URL = previous
-  const host = await openBenchHost({ ...database.env, PLINTH_DEFAULT_PLUGINS: 'inventory' } as Record<string, string>)
+  const host = await openBenchHost({ ...database.env, PLINTH_DEFAULT_MODULES: 'inventory' } as Record<string, string>)
   const keys: string[] = []
   try {
     for (let i = 0; i < TENANTS; i++) {

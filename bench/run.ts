@@ -19,7 +19,7 @@ const POOL = '10'
 
 const database = await createTestDatabase()
 // bench/modules/seedstyle: inventory's list route written the seed's way, through ctx.withTenantTx.
-const env = { ...database.env, DB_POOL_MAX: POOL, PLINTH_PLUGIN_DIRS: path.join(PROJECT_ROOT, 'bench/modules') } as Record<string, string>
+const env = { ...database.env, DB_POOL_MAX: POOL, PLINTH_MODULE_DIRS: path.join(PROJECT_ROOT, 'bench/modules') } as Record<string, string>
 const host = await openBenchHost(env)
 const { tenant, key } = await createBenchTenant(host)
 

@@ -25,18 +25,18 @@ const STARTS = 5
 const ms = (n: number) => Math.round(n * 10) / 10
 
 // A module of the bench's own, so that adding a migration to it leaves the repo untouched.
-const pluginDir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-scale-'))
-await fs.mkdir(path.join(pluginDir, 'probe/migrations'), { recursive: true })
-await fs.writeFile(path.join(pluginDir, 'probe/module.config.ts'), `export default { id: 'probe', name: 'Probe', version: '1.0.0', api: '1.x', permissions: ['probe.things.read'] }\n`)
+const moduleDir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-scale-'))
+await fs.mkdir(path.join(moduleDir, 'probe/migrations'), { recursive: true })
+await fs.writeFile(path.join(moduleDir, 'probe/module.config.ts'), `export default { id: 'probe', name: 'Probe', version: '1.0.0', api: '1.x', permissions: ['probe.things.read'] }\n`)
 await fs.writeFile(
-  path.join(pluginDir, 'probe/plugin.ts'),
+  path.join(moduleDir, 'probe/plugin.ts'),
   `export const permissions = ['probe.things.read']\nexport default { meta: { id: 'probe', name: 'Probe', version: '1.0.0', api: '1.x' }, async register() {} }\n`,
 )
-await fs.writeFile(path.join(pluginDir, 'probe/migrations/001_things.sql'), 'CREATE TABLE probe_things (id serial PRIMARY KEY);\n')
+await fs.writeFile(path.join(moduleDir, 'probe/migrations/001_things.sql'), 'CREATE TABLE probe_things (id serial PRIMARY KEY);\n')
 
 const database = await createTestDatabase()
 const emptyDatabase = await createTestDatabase()
-const env = { ...database.env, PLINTH_PLUGIN_DIRS: pluginDir, DB_POOL_MAX: '10' } as Record<string, string>
+const env = { ...database.env, PLINTH_MODULE_DIRS: moduleDir, DB_POOL_MAX: '10' } as Record<string, string>
 
 const report: Record<string, unknown> = { at: new Date().toISOString(), code: codeVersion(), machine: machine(), tenants: TENANTS, postgres: await postgresSettings(env.DATABASE_URL) }
 const servers: { stop(): Promise<void> }[] = []
@@ -50,7 +50,7 @@ try {
   for (const concurrency of SWEEP) {
     const fresh = await createTestDatabase()
     try {
-      const sweepHost = await openBenchHost({ ...fresh.env, PLINTH_PLUGIN_DIRS: pluginDir, DB_POOL_MAX: '10' })
+      const sweepHost = await openBenchHost({ ...fresh.env, PLINTH_MODULE_DIRS: moduleDir, DB_POOL_MAX: '10' })
       const t0 = performance.now()
       const made = await sweepHost.tenants.createMany(
         Array.from({ length: SWEEP_TENANTS }, (_, i) => ({ code: `s${i}`, name: `Sweep ${i}` })),
@@ -58,7 +58,7 @@ try {
       )
       const msPerTenant = ms((performance.now() - t0) / SWEEP_TENANTS)
       // What a new tenant got: the host's files and those of the modules enabled for it.
-      const { rows } = await sweepHost.pool.query<{ id: string }>('SELECT plugin_id AS id FROM public.sys_tenant_plugin WHERE tenant_id = $1', [made.created[0].id])
+      const { rows } = await sweepHost.pool.query<{ id: string }>('SELECT module_id AS id FROM public.sys_tenant_module WHERE tenant_id = $1', [made.created[0].id])
       const enabled = new Set(['host', ...rows.map((r) => r.id)])
       const sources = sweepHost.migrationSources().filter((s) => enabled.has(s.source))
       await sweepHost.close()
@@ -119,9 +119,9 @@ try {
   // runs before and after plinth, so that neither has the quieter machine.
   const schemas = (await host.pool.query<{ schema: string }>('SELECT schema_name AS schema FROM public.sys_tenant ORDER BY code')).rows.map((r) => r.schema)
   const floorBefore = await migrationFloor(env.DATABASE_URL, schemas, host.migrationConcurrency, 'floor_a')
-  await fs.writeFile(path.join(pluginDir, 'probe/migrations/002_more.sql'), 'ALTER TABLE probe_things ADD COLUMN note text;\nCREATE INDEX probe_things_note ON probe_things (note);\n')
+  await fs.writeFile(path.join(moduleDir, 'probe/migrations/002_more.sql'), 'ALTER TABLE probe_things ADD COLUMN note text;\nCREATE INDEX probe_things_note ON probe_things (note);\n')
   const probe = host.modules.find((m) => m.id === 'probe')!
-  probe.migrations = await readMigrations(path.join(pluginDir, 'probe/migrations'))
+  probe.migrations = await readMigrations(path.join(moduleDir, 'probe/migrations'))
   const m0 = performance.now()
   const applied = await host.migrate()
   report.newMigration = {
@@ -243,7 +243,7 @@ try {
   if (process.env.BENCH_KEEP_DATABASE === '1') process.stderr.write(`kept: ${database.env.DATABASE_URL}\n`)
   else await database.drop()
   await emptyDatabase.drop()
-  await fs.rm(pluginDir, { recursive: true, force: true })
+  await fs.rm(moduleDir, { recursive: true, force: true })
 }
 
 /**

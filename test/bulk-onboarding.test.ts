@@ -19,8 +19,8 @@ async function makeup(th: TestHost, code: string) {
                        FROM pg_tables p JOIN public.sys_tenant t ON t.schema_name = p.schemaname WHERE t.code = $1 ORDER BY tablename`),
     ledger: await q(`SELECT m.source, m.name, m.checksum FROM public.sys_tenant_migration m JOIN public.sys_tenant t ON t.id = m.tenant_id
                       WHERE t.code = $1 ORDER BY source, name`),
-    modules: await q(`SELECT p.plugin_id, p.enabled, p.status FROM public.sys_tenant_plugin p JOIN public.sys_tenant t ON t.id = p.tenant_id
-                       WHERE t.code = $1 ORDER BY plugin_id`),
+    modules: await q(`SELECT p.module_id, p.enabled, p.status FROM public.sys_tenant_module p JOIN public.sys_tenant t ON t.id = p.tenant_id
+                       WHERE t.code = $1 ORDER BY module_id`),
     role: await q(`SELECT r.rolcanlogin FROM pg_roles r JOIN public.sys_tenant t ON t.role_name = r.rolname WHERE t.code = $1`),
   }
 }
@@ -93,7 +93,7 @@ t.test('POST /api/admin/tenants/bulk: every tenant as tenant create makes it; ba
 })
 
 t.test('a migration that fails for one tenant of a batch: that tenant alone fails, and nothing of it is left', async (t) => {
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: await moduleFailingFor(t) } })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: await moduleFailingFor(t) } })
   t.teardown(th.close)
   t.equal(th.host.modules.find((m) => m.id === 'picky')?.status, 'loaded', 'the module that fails for doomed is loaded')
   const report = await th.host.tenants.createMany(

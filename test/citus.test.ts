@@ -37,7 +37,7 @@ async function run(coordinator: string) {
   // explicitly is what counts.
   const name = new URL(database.env.DATABASE_URL!).pathname.slice(1)
   await sqlOn(coordinator, `ALTER DATABASE ${name} SET citus.enable_schema_based_sharding TO off`)
-  const th = await startTestHost({ database, env: { PLINTH_PLUGIN_DIRS: outside } })
+  const th = await startTestHost({ database, env: { PLINTH_MODULE_DIRS: outside } })
   t.teardown(th.close)
   const onNode = (node: { host: string; port: number }) => {
     const url = new URL(database.env.DATABASE_URL!)
@@ -87,7 +87,7 @@ async function run(coordinator: string) {
   })
 
   t.test("the tenant transaction's statement timeout holds on the worker", async (t) => {
-    const bounded = await startTestHost({ database, env: { PLINTH_PLUGIN_DIRS: outside, DB_STATEMENT_TIMEOUT_MS: '300' } })
+    const bounded = await startTestHost({ database, env: { PLINTH_MODULE_DIRS: outside, DB_STATEMENT_TIMEOUT_MS: '300' } })
     t.teardown(bounded.close)
     const started = Date.now()
     await t.rejects(
@@ -144,7 +144,7 @@ async function run(coordinator: string) {
     await fs.writeFile(path.join(faulty, 'module.config.ts'), "export default { id: 'faulty', name: 'Faulty', version: '1.0.0', api: '1.x', permissions: [] }\n")
     await fs.writeFile(path.join(faulty, 'plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'faulty', name: 'Faulty', version: '1.0.0', api: '1.x' }, register() {} }\n")
     await fs.writeFile(path.join(faulty, 'migrations/001_half.sql'), 'CREATE TABLE half_made (id int PRIMARY KEY);\nSELECT 1 / 0;\n')
-    const other = await startTestHost({ database, env: { PLINTH_PLUGIN_DIRS: outside } })
+    const other = await startTestHost({ database, env: { PLINTH_MODULE_DIRS: outside } })
     t.teardown(other.close)
     await t.rejects(other.host.tenants.create({ code: 'doomed', name: 'Doomed' }), { message: /migration faulty\/001_half\.sql failed: division by zero/ })
     const left = await sqlOn<{ tenants: number; schemas: number; roles: number }>(

@@ -1,4 +1,4 @@
-// The CLI's key, role and plugin commands as an operator runs them (real processes): what they
+// The CLI's key, role and module commands as an operator runs them (real processes): what they
 // print, their exit codes (0 done, 1 refused, 2 usage), and no secret ever shown twice. And the
 // admin API with no PLINTH_ADMIN_TOKEN: every call refused.
 import t from 'tap'
@@ -11,7 +11,7 @@ import { plinth } from './helpers/process.ts'
 // reach the database through the same Host on both; test/cli.test.ts runs the CLI on the embedded one.
 const onePass = process.env.DATABASE_URL ? {} : { skip: 'runs with DATABASE_URL (the PostgreSQL pass); the embedded CLI is covered by cli.test.ts' }
 
-t.test('key, role and plugin commands: output, exit codes, and a secret shown once', onePass, async (t) => {
+t.test('key, role and module commands: output, exit codes, and a secret shown once', onePass, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const env = database.env
@@ -52,14 +52,17 @@ t.test('key, role and plugin commands: output, exit codes, and a secret shown on
   t.equal((await plinth(['role', 'unassign', 'editor', '--principal', `key:${key.id}`, '--tenant', 'acme'], env)).code, 0)
   t.equal((await plinth(['role', 'delete', 'editor', '--tenant', 'acme'], env)).code, 0)
 
-  const plugins = JSON.parse((await plinth(['plugin', 'list', '--json'], env)).stdout)
-  t.match(plugins, [{ id: 'inventory', status: 'loaded' }, { id: 'tickets', status: 'loaded' }])
-  t.equal((await plinth(['plugin', 'disable', 'tickets', '--tenant', 'acme'], env)).code, 0)
-  t.equal((await plinth(['plugin', 'enable', 'tickets', '--tenant', 'acme'], env)).code, 0)
-  const nothing = await plinth(['plugin', 'enable', 'nosuch', '--tenant', 'acme'], env)
+  const modules = JSON.parse((await plinth(['module', 'list', '--json'], env)).stdout)
+  t.match(modules, [{ id: 'inventory', status: 'loaded' }, { id: 'tickets', status: 'loaded' }])
+  t.equal((await plinth(['module', 'disable', 'tickets', '--tenant', 'acme'], env)).code, 0)
+  const aliased = await plinth(['plugin', 'enable', 'tickets', '--tenant', 'acme'], { ...env, PLINTH_DEFAULT_PLUGINS: '*' })
+  t.equal(aliased.code, 0, 'the deprecated names still work')
+  t.match(aliased.stderr, 'plinth: "plinth plugin enable" is deprecated: name it "plinth module enable"')
+  t.match(aliased.stderr, 'plinth: PLINTH_DEFAULT_PLUGINS is deprecated: name it PLINTH_DEFAULT_MODULES')
+  const nothing = await plinth(['module', 'enable', 'nosuch', '--tenant', 'acme'], env)
   t.equal(nothing.code, 1)
   t.match(nothing.stderr, /No module has the id "nosuch"/)
-  t.equal((await plinth(['plugin', 'enable', 'tickets'], env)).code, 2, 'a missing --tenant is a usage error')
+  t.equal((await plinth(['module', 'enable', 'tickets'], env)).code, 2, 'a missing --tenant is a usage error')
 })
 
 t.test('with no PLINTH_ADMIN_TOKEN, the admin API refuses every call, whatever it is sent', async (t) => {

@@ -99,7 +99,7 @@ t.test('plinth migrate exits 1 when a migration fails, and says which', async (t
     "export const permissions = []\nexport default { meta: { id: 'failing', name: 'F', version: '1.0.0', api: '1.x' }, register() {} }\n",
   )
   await fs.writeFile(path.join(plugins, 'failing/migrations/001_broken.sql'), 'SELECT 1 / 0;\n')
-  const env = { ...database.env, PLINTH_PLUGIN_DIRS: plugins, PLINTH_PLUGINS: 'failing', PLINTH_DEFAULT_PLUGINS: 'none' }
+  const env = { ...database.env, PLINTH_MODULE_DIRS: plugins, PLINTH_MODULES: 'failing', PLINTH_DEFAULT_MODULES: 'none' }
   t.equal((await plinth(['tenant', 'create', 'acme', '--name', 'Acme'], env)).code, 0)
   await plinth(['plugin', 'enable', 'failing', '--tenant', 'acme'], env)
   const migrate = await plinth(['migrate'], env)

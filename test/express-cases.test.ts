@@ -15,7 +15,7 @@ import { assertProblem } from './helpers/problem.ts'
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-express-cases-'))
 t.teardown(() => fs.rm(root, { recursive: true, force: true }))
 await fs.cp(path.join(PROJECT_ROOT, 'test/fixtures/stranger/expresscases'), path.join(root, 'expresscases'), { recursive: true })
-const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: root, PLINTH_PLUGINS: 'expresscases' } })
+const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: root, PLINTH_MODULES: 'expresscases' } })
 t.teardown(th.close)
 await th.createTenant('acme')
 
@@ -300,7 +300,7 @@ t.test('what a module may not declare fails that module alone, with the reason',
     await fs.writeFile(path.join(root, id, 'module.config.js'), `export default { ...${meta}, permissions: [] }\n`)
     await fs.writeFile(path.join(root, id, 'plugin.js'), `export const permissions = []\nexport default { meta: ${meta}, register(ctx) { const r = ctx.router; ${body} } }\n`)
   }
-  const host = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: root, PLINTH_PLUGINS: Object.keys(declarations).join(',') } })
+  const host = await startTestHost({ env: { PLINTH_MODULE_DIRS: root, PLINTH_MODULES: Object.keys(declarations).join(',') } })
   t.teardown(host.close)
   const reasons = Object.fromEntries(host.host.modules.map((m) => [m.id, m.status === 'loaded' ? 'loaded' : m.reason]))
   t.match(reasons, {

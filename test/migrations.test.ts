@@ -80,7 +80,7 @@ t.test("a tenant whose host migrations failed gets none of its modules' new file
   await fs.writeFile(path.join(modules, 'notes/module.config.ts'), "export default { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x', permissions: [] }\n")
   await fs.writeFile(path.join(modules, 'notes/plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x' }, register() {} }\n")
   await fs.writeFile(path.join(modules, 'notes/migrations/001_notes.sql'), 'CREATE TABLE notes (id int);\n')
-  const env = { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' }
+  const env = { PLINTH_MODULE_DIRS: modules, PLINTH_MODULES: 'notes' }
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const first = await startTestHost({ database, migrationsDir: dir, env })
@@ -298,7 +298,7 @@ t.test("a module's migrations folder that cannot be read fails that module, not 
   await fs.writeFile(path.join(modules, 'notes/module.config.ts'), "export default { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x', permissions: [] }\n")
   await fs.writeFile(path.join(modules, 'notes/plugin.ts'), "export const permissions = []\nexport default { meta: { id: 'notes', name: 'Notes', version: '1.0.0', api: '1.x' }, register() {} }\n")
   await fs.writeFile(path.join(modules, 'notes/migrations'), 'a file where the folder should be\n')
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' } })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: modules, PLINTH_MODULES: 'notes' } })
   t.teardown(th.close)
   t.match(th.host.modules, [{ id: 'notes', status: 'failed', reason: /ENOTDIR/ }])
 })
@@ -313,7 +313,7 @@ t.test("a module without a migrations folder has none; a module's new file reach
   }
   await fs.mkdir(path.join(modules, 'notes/migrations'))
   await fs.writeFile(path.join(modules, 'notes/migrations/001_notes.sql'), 'CREATE TABLE notes (id int);\n')
-  const env = { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'plain,notes' }
+  const env = { PLINTH_MODULE_DIRS: modules, PLINTH_MODULES: 'plain,notes' }
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const first = await startTestHost({ database, env })
@@ -337,7 +337,7 @@ t.test("a module's baseline: a tenant new to the module gets it in place of the 
     '001_notes.sql': 'CREATE TABLE notes (id int);\n',
     '002_body.sql': 'ALTER TABLE notes ADD COLUMN body text;\n',
   })
-  const env = { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' }
+  const env = { PLINTH_MODULE_DIRS: modules, PLINTH_MODULES: 'notes' }
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const first = await startTestHost({ database, env })
@@ -348,7 +348,7 @@ t.test("a module's baseline: a tenant new to the module gets it in place of the 
     'baseline/002_body.sql': "CREATE TABLE notes (id int, body text);\nCOMMENT ON TABLE notes IS 'made by the baseline';\n",
     '003_more.sql': 'CREATE TABLE more_notes (id int);\n',
   })
-  const th = await startTestHost({ database, env: { ...env, PLINTH_DEFAULT_PLUGINS: 'notes' } })
+  const th = await startTestHost({ database, env: { ...env, PLINTH_DEFAULT_MODULES: 'notes' } })
   t.teardown(th.close)
   t.match(th.host.lastMigration!.tenants, [{ tenant: 'old', source: 'notes', status: 'ok', applied: ['003_more.sql'] }], 'a tenant that has the files gets only the new one')
 
@@ -376,7 +376,7 @@ t.test("a module's baseline: a tenant new to the module gets it in place of the 
 
   // A tenant that enables the module later is new to it too.
   await th.host.tenants.create({ code: 'solo', name: 'Solo' })
-  await th.host.pool.query(`DELETE FROM public.sys_tenant_plugin WHERE plugin_id = 'notes' AND tenant_id = (SELECT id FROM public.sys_tenant WHERE code = 'solo')`)
+  await th.host.pool.query(`DELETE FROM public.sys_tenant_module WHERE module_id = 'notes' AND tenant_id = (SELECT id FROM public.sys_tenant WHERE code = 'solo')`)
   await th.host.pool.query(`DROP TABLE t_solo.notes, t_solo.more_notes; DELETE FROM public.sys_tenant_migration WHERE source = 'notes' AND tenant_id = (SELECT id FROM public.sys_tenant WHERE code = 'solo')`)
   const enabled = await th.host.enableModule('solo', 'notes')
   t.match(enabled, { status: 'ok', applied: ['001_notes.sql', '002_body.sql', '003_more.sql'] })
@@ -388,7 +388,7 @@ t.test('a baseline that names none of the files refuses its module, and says why
     '001_notes.sql': 'CREATE TABLE notes (id int);\n',
     'baseline/002_typo.sql': 'CREATE TABLE notes (id int);\n',
   })
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: modules, PLINTH_PLUGINS: 'notes' } })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: modules, PLINTH_MODULES: 'notes' } })
   t.teardown(th.close)
   t.match(th.host.modules, [{ id: 'notes', status: 'refused', reason: /baseline\/002_typo\.sql names no migration file/ }])
 })

@@ -10,7 +10,7 @@ import { startTestHost, TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
 import { assertProblem } from './helpers/problem.ts'
 import { startServer } from './helpers/process.ts'
 
-const FIXTURES = path.join(PROJECT_ROOT, 'test/fixtures/plugins')
+const FIXTURES = path.join(PROJECT_ROOT, 'test/fixtures/modules')
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
 // No credential for anyone: these tests are about modules, not identities.
 const everyone = { identify: async () => null, permissions: async () => new Set<string>() }
@@ -20,9 +20,9 @@ const anyone = { identify: async () => ({ id: 'key:anyone', kind: 'key' as const
 t.test('refused and failed modules, each with its reason, while inventory keeps answering', async (t) => {
   const th = await startTestHost({
     env: {
-      PLINTH_PLUGIN_DIRS: FIXTURES,
-      PLINTH_PLUGINS: 'inventory,api-two,disagree,undeclared,throws,hangs',
-      PLINTH_PLUGIN_REGISTER_TIMEOUT_MS: '300',
+      PLINTH_MODULE_DIRS: FIXTURES,
+      PLINTH_MODULES: 'inventory,api-two,disagree,undeclared,throws,hangs',
+      PLINTH_MODULE_REGISTER_TIMEOUT_MS: '300',
     },
     identities: everyone,
   })
@@ -64,16 +64,16 @@ t.test('refused and failed modules, each with its reason, while inventory keeps 
   t.equal(items.statusCode, 401, 'inventory answers (deny by default, no credential)')
 })
 
-t.test('PLINTH_STRICT_PLUGINS=1: a failing module fails the start', async (t) => {
+t.test('PLINTH_STRICT_MODULES=1: a failing module fails the start', async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
-  const env = { ...database.env, PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'inventory,throws', PLINTH_STRICT_PLUGINS: '1' }
+  const env = { ...database.env, PLINTH_MODULE_DIRS: FIXTURES, PLINTH_MODULES: 'inventory,throws', PLINTH_STRICT_MODULES: '1' }
   await t.rejects(startServer(env), /exited \(1\) before listening[\s\S]*throws failed: register: cannot reach the billing service/)
 })
 
 t.test('an Express-style module runs unchanged', async (t) => {
   const th = await startTestHost({
-    env: { PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'express,spy' },
+    env: { PLINTH_MODULE_DIRS: FIXTURES, PLINTH_MODULES: 'express,spy' },
     identities: {
       identify: async () => ({ id: 'key:k1', kind: 'key' as const, tenantId: null }),
       permissions: async () => new Set(['express.things.read']),
@@ -102,7 +102,7 @@ t.test('an Express-style module runs unchanged', async (t) => {
 })
 
 t.test('a module cannot reach another module', async (t) => {
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'express,spy' }, identities: anyone })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: FIXTURES, PLINTH_MODULES: 'express,spy' }, identities: anyone })
   t.teardown(th.close)
   await th.createTenant('acme')
   const headers = { 'x-tenant': 'acme' }
@@ -117,7 +117,7 @@ t.test('a module cannot reach another module', async (t) => {
 })
 
 t.test('deny by default: a module route without a guard needs a credential of the tenant, unless it says it is public', async (t) => {
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'spy' }, identities: everyone })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: FIXTURES, PLINTH_MODULES: 'spy' }, identities: everyone })
   t.teardown(th.close)
   await th.createTenant('acme')
   const headers = { 'x-tenant': 'acme' }
@@ -135,9 +135,9 @@ t.test('enable and disable per tenant; a failing module migration stays with its
   await fs.cp(path.join(FIXTURES, 'migfail'), path.join(plugins, 'migfail'), { recursive: true })
   const database = await createTestDatabase()
   t.teardown(database.drop)
-  const env = { PLINTH_PLUGIN_DIRS: plugins, PLINTH_PLUGINS: 'inventory,migfail' }
+  const env = { PLINTH_MODULE_DIRS: plugins, PLINTH_MODULES: 'inventory,migfail' }
 
-  const second = await startTestHost({ database, env: { ...env, PLINTH_DEFAULT_PLUGINS: 'inventory' }, identities: anyone })
+  const second = await startTestHost({ database, env: { ...env, PLINTH_DEFAULT_MODULES: 'inventory' }, identities: anyone })
   await second.createTenant('acme')
   const beta = await second.createTenant('beta')
   await second.host.pool.query('CREATE TABLE t_beta.stop_here (id int)')
@@ -146,7 +146,7 @@ t.test('enable and disable per tenant; a failing module migration stays with its
   const rows = (tenant: string) => second.app.inject({ url: '/api/plugins/migfail/rows', headers: { 'x-tenant': tenant } })
   t.same((await rows('acme')).json(), { n: 0 })
   assertProblem(t, await rows('beta'), 503, 'MODULE_UNAVAILABLE')
-  t.match(second.host.plugins.state(beta.id, 'migfail'), { status: 'failed', error: /stop_here exists/ })
+  t.match(second.host.tenantModules.state(beta.id, 'migfail'), { status: 'failed', error: /stop_here exists/ })
 
   await second.host.disableModule('acme', 'migfail')
   assertProblem(t, await rows('acme'), 404, 'MODULE_NOT_ENABLED')

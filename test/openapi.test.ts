@@ -70,7 +70,7 @@ t.test('a public route is documented as needing no credential', async (t) => {
     path.join(dir, 'catalog/plugin.ts'),
     `export const permissions = []\nexport default { meta: { id: 'catalog', name: 'Catalog', version: '1.0.0', api: '1.x' }, register(ctx) { ctx.router.get('/entries', { public: true }, (req, res) => res.json([])) } }\n`,
   )
-  const host = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: dir, PLINTH_PLUGINS: 'catalog' } })
+  const host = await startTestHost({ env: { PLINTH_MODULE_DIRS: dir, PLINTH_MODULES: 'catalog' } })
   t.teardown(host.close)
   const doc = (await host.app.inject({ url: '/docs/json' })).json()
   const entries = doc.paths['/api/plugins/catalog/entries'].get

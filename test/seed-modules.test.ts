@@ -16,7 +16,7 @@ import { assertProblem } from './helpers/problem.ts'
 import { startServer } from './helpers/process.ts'
 
 const STRANGER = path.join(PROJECT_ROOT, 'test/fixtures/stranger')
-const FIXTURES = path.join(PROJECT_ROOT, 'test/fixtures/plugins')
+const FIXTURES = path.join(PROJECT_ROOT, 'test/fixtures/modules')
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
 type Teardown = { teardown(fn: () => unknown): void }
 
@@ -151,7 +151,7 @@ for (const [label, file] of [
     const database = await createTestDatabase()
     t.teardown(database.drop)
     // Strict: anything in that folder that is not a module, or any module problem, would stop it.
-    const env = { ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_PLUGIN_DIRS: root, PLINTH_STRICT_PLUGINS: '1', PLINTH_DEFAULT_PLUGINS: 'bookings' }
+    const env = { ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_MODULE_DIRS: root, PLINTH_STRICT_MODULES: '1', PLINTH_DEFAULT_MODULES: 'bookings' }
     const server = await startServer(env, file)
     t.teardown(() => server.child.kill('SIGKILL'))
     const json = { ...admin, 'content-type': 'application/json' }
@@ -164,7 +164,7 @@ for (const [label, file] of [
     for (const code of ['acme', 'beta']) {
       t.equal((await fetch(`${server.url}/api/admin/tenants`, { method: 'POST', headers: json, body: JSON.stringify({ code, name: code }) })).status, 201)
     }
-    t.equal((await fetch(`${server.url}/api/admin/tenants/beta/plugins/bookings/disable`, { method: 'POST', headers: admin })).status, 200)
+    t.equal((await fetch(`${server.url}/api/admin/tenants/beta/modules/bookings/disable`, { method: 'POST', headers: admin })).status, 200)
     const key = await (await fetch(`${server.url}/api/admin/tenants/acme/keys`, { method: 'POST', headers: json, body: JSON.stringify({ name: 'stranger', roles: ['admin'] }) })).json()
     const call: Call = (method, url, init = {}) =>
       fetch(`${server.url}/api/plugins/bookings${url}`, {
@@ -182,7 +182,7 @@ for (const [label, file] of [
 /** A host with the bookings module from an outside folder, tenants acme and beta, and a caller of acme. */
 async function bookingsHost(t: Teardown, env: Record<string, string> = {}) {
   const root = await outsideFolder(t, false)
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: root, PLINTH_PLUGINS: 'bookings', ...env } })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: root, PLINTH_MODULES: 'bookings', ...env } })
   t.teardown(th.close)
   await th.createTenant('acme')
   await th.createTenant('beta')
@@ -316,8 +316,8 @@ t.test("one module's mistakes fail that module alone; the host serves the rest",
   const second = await outsideFolder(t, false)
   const th = await startTestHost({
     env: {
-      PLINTH_PLUGIN_DIRS: `${FIXTURES},${second}`,
-      PLINTH_PLUGINS: 'inventory,express,clash,twoschemas,badschema,sendfile,propfind,bookings',
+      PLINTH_MODULE_DIRS: `${FIXTURES},${second}`,
+      PLINTH_MODULES: 'inventory,express,clash,twoschemas,badschema,sendfile,propfind,bookings',
     },
   })
   t.teardown(th.close)
@@ -344,7 +344,7 @@ t.test("one module's mistakes fail that module alone; the host serves the rest",
 t.test('the same module id in two folders: the first serves, the second is refused', async (t) => {
   const first = await outsideFolder(t, false)
   const second = await outsideFolder(t, false)
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: `${first},${second}`, PLINTH_PLUGINS: 'inventory,bookings' } })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: `${first},${second}`, PLINTH_MODULES: 'inventory,bookings' } })
   t.teardown(th.close)
   t.match(
     th.host.modules.filter((m) => m.id === 'bookings'),
@@ -356,15 +356,15 @@ t.test('the same module id in two folders: the first serves, the second is refus
   t.same((await th.app.inject({ url: '/api/plugins/bookings/health' })).json(), { ok: true, own: true })
 })
 
-t.test('PLINTH_STRICT_PLUGINS=1 turns a module mistake into exit 1', async (t) => {
+t.test('PLINTH_STRICT_MODULES=1 turns a module mistake into exit 1', async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const [first, second] = [await outsideFolder(t, false), await outsideFolder(t, false)]
   const cases: [Record<string, string>, RegExp][] = [
-    [{ PLINTH_PLUGIN_DIRS: FIXTURES, PLINTH_PLUGINS: 'inventory,clash' }, /clash failed: register: routes .*\/rooms\/:roomId/],
-    [{ PLINTH_PLUGIN_DIRS: `${first},${second}`, PLINTH_PLUGINS: 'bookings' }, /bookings refused: duplicate/],
+    [{ PLINTH_MODULE_DIRS: FIXTURES, PLINTH_MODULES: 'inventory,clash' }, /clash failed: register: routes .*\/rooms\/:roomId/],
+    [{ PLINTH_MODULE_DIRS: `${first},${second}`, PLINTH_MODULES: 'bookings' }, /bookings refused: duplicate/],
   ]
   for (const [env, reason] of cases) {
-    await t.rejects(startServer({ ...database.env, PLINTH_STRICT_PLUGINS: '1', ...env }), new RegExp(`exited \\(1\\) before listening[\\s\\S]*${reason.source}`))
+    await t.rejects(startServer({ ...database.env, PLINTH_STRICT_MODULES: '1', ...env }), new RegExp(`exited \\(1\\) before listening[\\s\\S]*${reason.source}`))
   }
 })

@@ -18,6 +18,7 @@ t.test('bad configuration exits 1 with a message naming the variable, and no sec
     [{ PLINTH_ADMIN_TOKEN: 'short' }, /PLINTH_ADMIN_TOKEN must be at least 24 characters/],
     [{ CORS_ORIGINS: 'not a url' }, /CORS_ORIGINS must list origins/],
     [{ DATABASE_URL: 'mysql://root:hunter2-secret@db/app' }, /DATABASE_URL must be a postgres:\/\//],
+    [{ PLINTH_PLUGINS: 'inventory', PLINTH_MODULES: 'tickets' }, /PLINTH_PLUGINS and PLINTH_MODULES are the same setting and differ: set PLINTH_MODULES only/],
   ]
   await Promise.all(
     cases.map(async ([env, message]) => {
@@ -116,7 +117,7 @@ t.test('the built host (npm run build, then node dist/main.js) runs compiled mod
   t.equal(build.code, 0, `the build succeeds ${build.stderr}`)
   const database = await createTestDatabase()
   t.teardown(database.drop)
-  const env = { ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_PLUGIN_DIRS: path.join(PROJECT_ROOT, 'test/fixtures/plugins'), PLINTH_PLUGINS: 'inventory,express' }
+  const env = { ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_MODULE_DIRS: path.join(PROJECT_ROOT, 'test/fixtures/modules'), PLINTH_MODULES: 'inventory,express' }
   const server = await startServer(env, 'dist/main.js')
   t.teardown(() => server.child.kill('SIGKILL'))
 
@@ -127,13 +128,18 @@ t.test('the built host (npm run build, then node dist/main.js) runs compiled mod
       ['express', 'loaded'],
       ['inventory', 'loaded'],
     ],
-    'the compiled built-in module and the TypeScript one from PLINTH_PLUGIN_DIRS both load',
+    'the compiled built-in module and the TypeScript one from PLINTH_MODULE_DIRS both load',
   )
   t.equal((await fetch(`${server.url}/api/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ code: 'acme', name: 'Acme' }) })).status, 201)
   const tenant = { ...admin, 'x-tenant': 'acme' }
   const item = await fetch(`${server.url}/api/plugins/inventory/items`, { method: 'POST', headers: tenant, body: JSON.stringify({ name: 'Built' }) })
   t.equal(item.status, 201, "the compiled module's migrations were applied to the new tenant")
-  t.equal((await fetch(`${server.url}/api/admin/tenants/acme/plugins/express/enable`, { method: 'POST', headers: { authorization: admin.authorization } })).status, 200)
+  t.equal((await fetch(`${server.url}/api/admin/tenants/acme/modules/express/enable`, { method: 'POST', headers: { authorization: admin.authorization } })).status, 200)
+  const listed = await fetch(`${server.url}/api/admin/tenants/acme/modules`, { headers: admin })
+  t.match((await listed.json()).modules.find((m: any) => m.id === 'express'), { enabled: true, status: 'ready' })
+  const old = await fetch(`${server.url}/api/admin/tenants/acme/plugins`, { headers: admin })
+  t.equal(old.headers.get('deprecation'), 'true', 'the old admin path answers, flagged deprecated')
+  t.match((await old.json()).plugins.find((m: any) => m.id === 'express'), { enabled: true, status: 'ready' })
   const things = await fetch(`${server.url}/api/plugins/express/things`, { headers: tenant })
   t.equal(things.status, 200)
   t.match(await things.json(), { tenant: 'acme' })

@@ -105,8 +105,8 @@ for (const topology of topologies) {
     // Session mode follows changes as direct does (LISTEN): these run once per way of following.
     if (topology !== 'pgbouncer-session') {
       await changeMidStream(t, hosts, reader, ['role', 'unassign', 'reader', '--principal', `key:${readerKey.id}`, '--tenant', 'acme'], env, 'the unassign', ITEMS)
-      await changeMidStream(t, hosts, first, ['plugin', 'disable', 'inventory', '--tenant', 'acme'], env, 'the module disable', ITEMS)
-      t.equal((await plinth(['plugin', 'enable', 'inventory', '--tenant', 'acme'], env)).code, 0)
+      await changeMidStream(t, hosts, first, ['module', 'disable', 'inventory', '--tenant', 'acme'], env, 'the module disable', ITEMS)
+      t.equal((await plinth(['module', 'enable', 'inventory', '--tenant', 'acme'], env)).code, 0)
       const enabledAt = Date.now()
       for (const host of hosts) {
         let status = 0

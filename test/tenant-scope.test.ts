@@ -24,7 +24,7 @@ async function outside(t: { teardown(fn: () => unknown): void }, module: string)
 }
 
 t.test('a module can reach nothing outside its tenant: every escape is denied', async (t) => {
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: await outside(t, 'escapee'), PLINTH_PLUGINS: 'escapee' } })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: await outside(t, 'escapee'), PLINTH_MODULES: 'escapee' } })
   t.teardown(th.close)
   const acme = await th.createTenant('acme')
   await th.createTenant('beta')
@@ -56,7 +56,7 @@ t.test('a module can reach nothing outside its tenant: every escape is denied', 
 t.test("a module migration that reaches outside its tenant's schema fails for that tenant", async (t) => {
   const root = await outside(t, 'escapee')
   await fs.writeFile(path.join(root, 'escapee/migrations/002_public.sql'), 'CREATE TABLE public.escapee_log (x int);\n')
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: root, PLINTH_PLUGINS: 'escapee', PLINTH_DEFAULT_PLUGINS: 'none' } })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: root, PLINTH_MODULES: 'escapee', PLINTH_DEFAULT_MODULES: 'none' } })
   t.teardown(th.close)
   await th.createTenant('acme')
   t.match(await th.host.enableModule('acme', 'escapee'), { status: 'failed', error: /002_public\.sql failed: permission denied for schema public/ })
@@ -129,7 +129,7 @@ t.test('a key made a moment ago on another instance, for a tenant made there too
 })
 
 t.test("a route's guards run without a database connection; its handler gets one", async (t) => {
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: await outside(t, 'expresscases'), PLINTH_PLUGINS: 'expresscases' } })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: await outside(t, 'expresscases'), PLINTH_MODULES: 'expresscases' } })
   t.teardown(th.close)
   await th.createTenant('acme')
   const inUse = () => th.host.tenantClientPool.totalCount - th.host.tenantClientPool.idleCount
@@ -201,7 +201,7 @@ type Outcome = { ok: true; rows: any[] } | { ok: false; code: string | null; nam
 type Step = string | { text: string; params?: unknown[]; name?: string }
 
 async function attackerHost(t: Parameters<typeof outside>[0], env: Record<string, string> = {}) {
-  const th = await startTestHost({ env: { PLINTH_PLUGIN_DIRS: await outside(t, 'attacker'), PLINTH_PLUGINS: 'attacker,inventory', ...env } })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: await outside(t, 'attacker'), PLINTH_MODULES: 'attacker,inventory', ...env } })
   t.teardown(th.close)
   const acme = await th.createTenant('acme')
   const beta = await th.createTenant('beta')
@@ -340,9 +340,9 @@ t.test("the host never runs a tenant's functions with its own privileges", async
     (await call('DELETE', '/acme/roles/reader/principals/user:alice')).statusCode,
     (await call('GET', '/acme')).statusCode,
     (await call('GET', '/')).statusCode,
-    (await call('GET', '/acme/plugins')).statusCode,
-    (await call('POST', '/acme/plugins/inventory/disable')).statusCode,
-    (await call('POST', '/acme/plugins/inventory/enable')).statusCode,
+    (await call('GET', '/acme/modules')).statusCode,
+    (await call('POST', '/acme/modules/inventory/disable')).statusCode,
+    (await call('POST', '/acme/modules/inventory/enable')).statusCode,
     (await call('POST', '/acme/suspend')).statusCode,
     (await call('POST', '/acme/resume')).statusCode,
     (await call('DELETE', '/acme/roles/reader/grants/attacker.notes.read')).statusCode,
@@ -352,7 +352,7 @@ t.test("the host never runs a tenant's functions with its own privileges", async
   statuses.push((await call('DELETE', `/acme/keys/${key.id}`)).statusCode)
   t.ok(statuses.every((s) => s < 300), `every admin call went through: ${statuses.join(' ')}`)
   // The CLI, as an operator runs it: its own process, the same services.
-  const cliEnv = { ...th.database.env, PLINTH_PLUGIN_DIRS: th.host.config.pluginDirs.join(','), PLINTH_PLUGINS: 'attacker,inventory' }
+  const cliEnv = { ...th.database.env, PLINTH_MODULE_DIRS: th.host.config.moduleDirs.join(','), PLINTH_MODULES: 'attacker,inventory' }
   for (const args of [['role', 'list', '--tenant', 'acme'], ['key', 'list', '--tenant', 'acme'], ['tenant', 'show', 'acme'], ['migrate'], ['doctor']]) {
     const ran = await plinth([...args, '--json'], cliEnv)
     t.ok(ran.code === 0 || args[0] === 'doctor', `plinth ${args.join(' ')}: exit ${ran.code} ${ran.stderr}`)
@@ -408,7 +408,7 @@ t.test('a role of an earlier plinth (NOLOGIN) is made to log in on first use; ma
   const { th, acme, note, notes } = await attackerHost(t, { DB_POOL_MAX: '2' })
   await th.host.tenantConnections!.end().catch(() => {})
   await th.host.pool.query(`ALTER ROLE "${acme.role}" NOLOGIN`)
-  const restarted = await startTestHost({ database: th.database, env: { PLINTH_PLUGIN_DIRS: th.host.config.pluginDirs.join(','), PLINTH_PLUGINS: 'attacker,inventory', DB_POOL_MAX: '2' } })
+  const restarted = await startTestHost({ database: th.database, env: { PLINTH_MODULE_DIRS: th.host.config.moduleDirs.join(','), PLINTH_MODULES: 'attacker,inventory', DB_POOL_MAX: '2' } })
   t.teardown(restarted.close)
   const res = await restarted.app.inject({ method: 'POST', url: '/api/plugins/attacker/notes', headers: { ...admin, 'x-tenant': 'acme' }, payload: { body: 'after' } })
   t.equal(res.statusCode, 201, 'its first request after the upgrade works')

@@ -1,5 +1,5 @@
 // The module author's toolkit, used as an author uses it, as processes: `plinth module new`, the
-// module's own suite (`npx tap` in its own repository, `npm run test:plugin` in plinth's), its
+// module's own suite (`npx tap` in its own repository, `npm run test:module` in plinth's), its
 // types, the built host loading it, the dev loop, and the CLI reading .env.
 import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
@@ -87,7 +87,7 @@ t.test('a scaffolded module in its own repository: installs, passes its suite an
   t.equal(build.code, 0, build.stderr)
   const database = await createTestDatabase()
   t.teardown(database.drop)
-  const server = await startServer({ ...database.env, PLINTH_PLUGIN_DIRS: repo, PLINTH_STRICT_PLUGINS: '1' }, 'dist/main.js')
+  const server = await startServer({ ...database.env, PLINTH_MODULE_DIRS: repo, PLINTH_STRICT_MODULES: '1' }, 'dist/main.js')
   t.teardown(() => server.child.kill('SIGKILL'))
   const listed = await (await fetch(`${server.url}/api/plugins`)).json()
   t.same(
@@ -97,7 +97,7 @@ t.test('a scaffolded module in its own repository: installs, passes its suite an
   )
 })
 
-t.test('plinth module new in this repository: npm run test:plugin runs its suite, and only it', ownRepository, async (t) => {
+t.test('plinth module new in this repository: npm run test:module runs its suite, and only it', ownRepository, async (t) => {
   // A checkout of its own (src copied, the rest linked): the module is written into its src/plugins.
   const checkout = await tmp(t, 'plinth-checkout-')
   await fs.cp(path.join(PROJECT_ROOT, 'src'), path.join(checkout, 'src'), { recursive: true })
@@ -109,20 +109,20 @@ t.test('plinth module new in this repository: npm run test:plugin runs its suite
   const made = await run(process.execPath, ['bin/plinth.js', 'module', 'new', 'shelf'], checkout)
   t.equal(made.code, 0, made.stderr)
   t.match(made.stdout, `created module shelf in ${path.join(checkout, 'src/plugins/shelf')}`)
-  t.match(made.stdout, 'npm run test:plugin -- shelf')
+  t.match(made.stdout, 'npm run test:module -- shelf')
   t.notMatch(made.stdout, 'package.json', 'inside plinth it needs no package of its own')
 
-  const suite = await run('npm', ['run', 'test:plugin', '--', 'shelf'], checkout, serverEnv)
+  const suite = await run('npm', ['run', 'test:module', '--', 'shelf'], checkout, serverEnv)
   succeeded(t, suite, 'its suite passes')
   t.match(output(suite), /^ok 1 - src\/plugins\/shelf\/test\/shelf\.test\.ts/m)
   t.notMatch(output(suite), /inventory\/test|tickets\/test/, 'no other suite ran')
 
-  const unknown = await run('npm', ['run', 'test:plugin', '--', 'no-such-module'], checkout)
+  const unknown = await run('npm', ['run', 'test:module', '--', 'no-such-module'], checkout)
   t.equal(unknown.code, 2)
   t.match(output(unknown), 'no test folder for module no-such-module')
 })
 
-t.test("a stranger's module folder with no package.json: test:plugin gives its suite plinth/testing", async (t) => {
+t.test("a stranger's module folder with no package.json: test:module gives its suite plinth/testing", async (t) => {
   const dir = await tmp(t, 'plinth-stranger-')
   await fs.cp(path.join(PROJECT_ROOT, 'test/fixtures/stranger/bookings'), path.join(dir, 'bookings'), { recursive: true })
   await fs.mkdir(path.join(dir, 'bookings/test'))
@@ -139,7 +139,7 @@ t.test('a booking is made and listed', async (t) => {
 })
 `,
   )
-  const suite = await run('npm', ['run', 'test:plugin', '--', 'bookings'], PROJECT_ROOT, { ...serverEnv, PLINTH_PLUGIN_DIRS: dir })
+  const suite = await run('npm', ['run', 'test:module', '--', 'bookings'], PROJECT_ROOT, { ...serverEnv, PLINTH_MODULE_DIRS: dir })
   succeeded(t, suite, 'its suite passes')
   t.match(output(suite), /# \{ total: 2, pass: 2 \}/)
   const strays = (await fs.readdir(PROJECT_ROOT)).filter((entry) => entry === 'tmp' || entry.startsWith('plinth-stranger'))
@@ -152,7 +152,7 @@ t.test('the CLI reads .env in its folder, under the environment, and names what 
   const modules = await tmp(t, 'plinth-dotenv-modules-')
   t.equal((await plinth(['module', 'new', 'shelf', '--dir', modules], {})).code, 0)
   const work = await tmp(t, 'plinth-dotenv-')
-  const settings = { ...database.env, PLINTH_PLUGIN_DIRS: modules }
+  const settings = { ...database.env, PLINTH_MODULE_DIRS: modules }
   await fs.writeFile(path.join(work, '.env'), Object.entries(settings).map(([k, v]) => `${k}=${v}`).join('\n') + '\n')
   const env = { PLINTH_ENV_FILE: '' }
 
@@ -160,12 +160,12 @@ t.test('the CLI reads .env in its folder, under the environment, and names what 
   t.equal(created.code, 0, created.stderr)
   t.match(created.stdout, 'modules: inventory, shelf, tickets', 'the module from .env was enabled for the new tenant')
 
-  const unknown = await plinth(['plugin', 'enable', 'bookings', '--tenant', 'acme'], env, work)
+  const unknown = await plinth(['module', 'enable', 'bookings', '--tenant', 'acme'], env, work)
   t.equal(unknown.code, 1)
   t.match(unknown.stderr, 'No module has the id "bookings". Modules found: inventory, tickets, shelf')
-  t.match(unknown.stderr, `PLINTH_PLUGIN_DIRS: ${modules}`)
+  t.match(unknown.stderr, `PLINTH_MODULE_DIRS: ${modules}`)
 
-  const overridden = await plinth(['plugin', 'list'], { ...env, PLINTH_PLUGINS: 'inventory' }, work)
+  const overridden = await plinth(['plugin', 'list'], { ...env, PLINTH_MODULES: 'inventory' }, work)
   t.equal(overridden.code, 0, overridden.stderr)
   t.notMatch(overridden.stdout, 'shelf', 'the environment wins over .env')
 
@@ -187,12 +187,12 @@ t.test('the CLI reads .env in its folder, under the environment, and names what 
   t.match(after.stdout, 'tenants: nothing pending', 'recovered once, then nothing to say')
 })
 
-t.test('npm run dev restarts on a new migration or a changed file in a PLINTH_PLUGIN_DIRS folder', ownRepository, async (t) => {
+t.test('npm run dev restarts on a new migration or a changed file in a PLINTH_MODULE_DIRS folder', ownRepository, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const modules = await tmp(t, 'plinth-dev-modules-')
   t.equal((await plinth(['module', 'new', 'shelf', '--dir', modules], {})).code, 0)
-  const dev = spawn('npm', ['run', 'dev'], { cwd: PROJECT_ROOT, env: childEnv({ ...database.env, PLINTH_PLUGIN_DIRS: modules, PORT: '0', LOG_PRETTY: '0' }), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const dev = spawn('npm', ['run', 'dev'], { cwd: PROJECT_ROOT, env: childEnv({ ...database.env, PLINTH_MODULE_DIRS: modules, PORT: '0', LOG_PRETTY: '0' }), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   t.teardown(() => {
     try {
       process.kill(-dev.pid!, 'SIGKILL')

@@ -1,8 +1,14 @@
-// A database made by an earlier plinth (ea774a4: public migrations 001 and 002, tenant migration
-// 001, no tenant roles, RBAC tables under their first names) upgrades by migrations alone: every
-// tenant, key, grant and row is there afterwards, the tenants get their roles and their module
-// tables, and the key made back then still reads its tenant's items.
+// Databases made by earlier plinths upgrade by migrations alone, with every tenant, key, grant and
+// row there afterwards:
+// - ea774a4 (public migrations 001 and 002, tenant migration 001, no tenant roles, RBAC tables
+//   under their first names), rebuilt here statement by statement: the tenants get their roles and
+//   their module tables, and the key made back then still reads its tenant's items;
+// - 726d13e (the last before migration 007 renamed sys_tenant_plugin), made by that commit's own
+//   CLI, run as a real process from a copy of its tree.
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import t from 'tap'
@@ -11,6 +17,9 @@ import { openDatabase } from '../src/tenancy/database.ts'
 import { migratePublic, readMigrations } from '../src/tenancy/migrations.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { startTestHost } from '../src/testing/host.ts'
+import { finished } from './helpers/process.ts'
+import { spawn } from 'node:child_process'
+import { childEnv } from './helpers/process.ts'
 
 const EARLIER_PUBLIC = ['001_platform.sql', '002_api_keys.sql']
 const KEY_ID = 'oldkey000001'
@@ -61,7 +70,7 @@ t.test('an earlier database upgrades by migrations alone, with everything in it 
   await earlierPlinth(database.env)
 
   const th = await startTestHost({ database })
-  t.same(th.host.lastMigration!.publicApplied, ['003_change_feed_xid.sql', '004_tenant_roles.sql', '005_tenant_migration_by_file.sql', '006_tenant_boundary.sql'], 'only the newer public migrations ran')
+  t.same(th.host.lastMigration!.publicApplied, ['003_change_feed_xid.sql', '004_tenant_roles.sql', '005_tenant_migration_by_file.sql', '006_tenant_boundary.sql', '007_module_word.sql'], 'only the newer public migrations ran')
   t.match(th.host.lastMigration!.tenants, [{ tenant: 'acme', source: 'host', status: 'ok', applied: ['002_rbac_names.sql'] }])
 
   const acme = th.host.registry.byCode('acme')!
@@ -96,4 +105,64 @@ t.test('an earlier database upgrades by migrations alone, with everything in it 
   t.teardown(again.close)
   t.same(again.host.lastMigration!.publicApplied, [])
   t.same(again.host.lastMigration!.tenants, [])
+})
+
+/** The tree of an earlier commit, with this checkout's node_modules; undefined when the clone lacks that commit. */
+function treeAt(commit: string): string | undefined {
+  try {
+    execFileSync('git', ['-C', PROJECT_ROOT, 'cat-file', '-e', `${commit}^{commit}`], { stdio: 'ignore' })
+  } catch {
+    return undefined
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `plinth-at-${commit}-`))
+  execFileSync('sh', ['-c', `git -C "${PROJECT_ROOT}" archive ${commit} | tar -x -C "${dir}"`])
+  fs.symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(dir, 'node_modules'))
+  return dir
+}
+
+const BEFORE_MODULE_WORD = '726d13e'
+const earlierTree = treeAt(BEFORE_MODULE_WORD)
+
+t.test(`a database made by ${BEFORE_MODULE_WORD}'s own CLI upgrades: modules, keys, grants and rows intact`, earlierTree ? {} : { skip: `this clone has no commit ${BEFORE_MODULE_WORD} (a shallow clone)` }, async (t) => {
+  const tree = earlierTree!
+  t.teardown(() => fs.rmSync(tree, { recursive: true, force: true }))
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const earlier = async (...args: string[]) => {
+    const run = await finished(spawn(process.execPath, [path.join(tree, 'bin/plinth.js'), ...args], { cwd: tree, env: childEnv(database.env), stdio: ['ignore', 'pipe', 'pipe'] }))
+    t.equal(run.code, 0, `${BEFORE_MODULE_WORD}: plinth ${args.join(' ')} ${run.stderr}`)
+    return run.stdout
+  }
+  const demo = JSON.parse(await earlier('demo', '--json'))
+  await earlier('tenant', 'create', 'acme', '--name', 'Acme')
+  await earlier('plugin', 'disable', 'tickets', '--tenant', 'acme')
+  await earlier('role', 'create', 'reader', '--tenant', 'demo')
+  await earlier('role', 'grant', 'reader', 'inventory.items.read', '--tenant', 'demo')
+  const reader = JSON.parse(await earlier('key', 'create', '--tenant', 'demo', '--name', 'reader', '--role', 'reader', '--json'))
+
+  const th = await startTestHost({ database })
+  t.teardown(th.close)
+  t.same(th.host.lastMigration!.publicApplied, ['007_module_word.sql'], 'only the rename ran')
+  t.same(th.host.lastMigration!.tenants, [], 'no tenant had anything pending')
+  t.same(
+    th.host.registry.list().map((x) => x.code),
+    ['acme', 'demo'],
+  )
+  const acme = th.host.registry.byCode('acme')!
+  t.same(th.host.tenantModules.enabledFor(acme.id).sort(), ['inventory'], "acme's modules as that plinth left them: tickets disabled")
+  t.match(th.host.tenantModules.state(acme.id, 'tickets'), { enabled: false }, 'and the disabled row is kept')
+
+  const asDemo = { authorization: `Bearer ${demo.key}` }
+  const items = await th.app.inject({ url: '/api/plugins/inventory/items', headers: asDemo })
+  t.equal(items.statusCode, 200, "the demo key made back then reads, on the tenant's own login")
+  t.ok(items.json().items.length > 0, 'and finds the sample items made back then')
+  const asReader = { authorization: `Bearer ${reader.key}` }
+  t.equal((await th.app.inject({ url: '/api/plugins/inventory/items', headers: asReader })).statusCode, 200, 'the grant made back then holds')
+  t.equal((await th.app.inject({ method: 'POST', url: '/api/plugins/inventory/items', headers: asReader, payload: { name: 'x' } })).statusCode, 403, 'and gives no more')
+  t.equal((await th.app.inject({ url: '/api/plugins/tickets/tickets', headers: asDemo })).statusCode, 200, "demo's tickets still serve")
+
+  // An instance not yet upgraded, in a fleet rolling over, still reads and writes the old name.
+  await th.host.pool.query(`UPDATE public.sys_tenant_plugin SET enabled = true WHERE plugin_id = 'tickets' AND tenant_id = $1`, [acme.id])
+  await th.host.tenantModules.refresh(acme.id)
+  t.same(th.host.tenantModules.enabledFor(acme.id).sort(), ['inventory', 'tickets'], 'through the view migration 007 leaves for it')
 })

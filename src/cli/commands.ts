@@ -36,9 +36,9 @@ export const USAGE = `Usage: plinth <command> [options]
   role revoke <role> <permission> --tenant <code>
   role assign <role> --principal <key:id|user:sub> --tenant <code>
   role unassign <role> --principal <key:id|user:sub> --tenant <code>
-  plugin list                                             modules found, with status and reason
-  plugin enable <id> --tenant <code>                      enable a module for a tenant (applies its migrations)
-  plugin disable <id> --tenant <code>                     its routes answer 404 there; its data stays
+  module list                                             modules found, with status and reason
+  module enable <id> --tenant <code>                      enable a module for a tenant (applies its migrations)
+  module disable <id> --tenant <code>                     its routes answer 404 there; its data stays
   module new <id> [--dir <folder>]                        scaffold a module (src/plugins, or a folder of your own)
 
 Options: --json (machine-readable output), -h, --help
@@ -105,11 +105,11 @@ function needTenant(options: Options): string {
 function knownModule(host: Host, id: string): void {
   if (host.modules.some((m) => m.id === id)) return
   const found = host.modules.map((m) => m.id).join(', ') || 'none'
-  const dirs = host.config.pluginDirs.length ? host.config.pluginDirs.join(', ') : 'not set'
-  const only = host.config.plugins === '*' ? '' : ` PLINTH_PLUGINS loads only: ${host.config.plugins.join(', ')}.`
+  const dirs = host.config.moduleDirs.length ? host.config.moduleDirs.join(', ') : 'not set'
+  const only = host.config.modules === '*' ? '' : ` PLINTH_MODULES loads only: ${host.config.modules.join(', ')}.`
   throw new Error(
-    `No module has the id "${id}". Modules found: ${found} (looked in ${BUILTIN_MODULES_DIR}; PLINTH_PLUGIN_DIRS: ${dirs}).${only} ` +
-      'A folder of modules outside plinth goes in PLINTH_PLUGIN_DIRS, in the environment or in .env.',
+    `No module has the id "${id}". Modules found: ${found} (looked in ${BUILTIN_MODULES_DIR}; PLINTH_MODULE_DIRS: ${dirs}).${only} ` +
+      'A folder of modules outside plinth goes in PLINTH_MODULE_DIRS, in the environment or in .env.',
   )
 }
 
@@ -150,8 +150,8 @@ export const commands: Record<string, Command> = {
     const code = one(args, 'tenant code')
     if (!options.name) throw new UsageError('tenant create needs --name')
     const tenant = await host.tenants.create({ code, name: options.name, domain: options.domain })
-    await host.plugins.refresh(tenant.id)
-    const modules = host.plugins.enabledFor(tenant.id).sort()
+    await host.tenantModules.refresh(tenant.id)
+    const modules = host.tenantModules.enabledFor(tenant.id).sort()
     return {
       text: `created tenant ${tenant.code} (schema ${tenant.schema}, ${tenant.status}); modules: ${modules.join(', ') || 'none'}\n`,
       json: { ...tenant, modules },
@@ -247,13 +247,13 @@ export const commands: Record<string, Command> = {
     await host.roles.unassign(await host.tenants.get(needTenant(options)), role, options.principal)
     return { text: `unassigned ${role} from ${options.principal}\n`, json: { role, principal: options.principal } }
   },
-  'plugin list': async (host) => {
+  'module list': async (host) => {
     const modules = host.modules.map((m) => describeModule(m, true))
     const text = modules.length === 0 ? 'no modules\n' : table([['ID', 'VERSION', 'API', 'STATUS', 'REASON'], ...modules.map((m) => [m.id, m.version ?? '-', m.api ?? '-', m.status, m.reason ?? ''])])
     return { text, json: modules }
   },
-  'plugin enable': async (host, args, options) => {
-    if (!options.tenant) throw new UsageError('plugin enable needs --tenant')
+  'module enable': async (host, args, options) => {
+    if (!options.tenant) throw new UsageError('module enable needs --tenant')
     const id = one(args, 'module id')
     knownModule(host, id)
     const result = await host.enableModule(options.tenant, id)
@@ -262,19 +262,19 @@ export const commands: Record<string, Command> = {
       : `enabled ${result.source} for ${result.tenant}, but its migrations ${result.status}: ${result.error}\n`
     return { text, json: result, exitCode: result.status === 'ok' ? 0 : 1 }
   },
-  'plugin disable': async (host, args, options) => {
-    if (!options.tenant) throw new UsageError('plugin disable needs --tenant')
+  'module disable': async (host, args, options) => {
+    if (!options.tenant) throw new UsageError('module disable needs --tenant')
     const id = one(args, 'module id')
     const tenant = await host.tenants.get(options.tenant)
     // A module no longer found may still be enabled somewhere: that one can be disabled.
-    if (!host.plugins.state(tenant.id, id)) knownModule(host, id)
+    if (!host.tenantModules.state(tenant.id, id)) knownModule(host, id)
     await host.disableModule(options.tenant, id)
     return { text: `disabled ${id} for ${options.tenant}\n`, json: { tenant: options.tenant, module: id, enabled: false } }
   },
   demo: async (host) => {
     const existing = host.registry.byCode(DEMO_TENANT)
     const tenant = existing ?? (await host.tenants.create({ code: DEMO_TENANT, name: 'Demo' }))
-    if (!host.plugins.state(tenant.id, 'inventory')?.enabled) await host.enableModule(DEMO_TENANT, 'inventory')
+    if (!host.tenantModules.state(tenant.id, 'inventory')?.enabled) await host.enableModule(DEMO_TENANT, 'inventory')
     if (!existing) {
       await host.withTenantTx(tenant.id, async (db) => {
         for (const [name, quantity] of [['Kettle', 3], ['Teapot', 12], ['Mug', 40]] as const) {

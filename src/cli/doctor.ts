@@ -13,7 +13,7 @@ export interface Check {
   fix?: string
 }
 
-const PLATFORM_TABLES = ['sys_tenant', 'sys_api_key', 'sys_change', 'sys_migration', 'sys_tenant_migration', 'sys_tenant_plugin', 'sys_setting']
+const PLATFORM_TABLES = ['sys_tenant', 'sys_api_key', 'sys_change', 'sys_migration', 'sys_tenant_migration', 'sys_tenant_module', 'sys_setting']
 const RBAC_TABLES = ['plinth_role', 'plinth_role_grant', 'plinth_principal_role']
 
 export async function runDoctor(host: Host, options: { url?: string }): Promise<Check[]> {
@@ -48,11 +48,11 @@ export async function runDoctor(host: Host, options: { url?: string }): Promise<
 
   // Modules: every one found loads, its api accepts this host.
   const unavailable = host.modules.filter((m) => m.status !== 'loaded')
-  add(unavailable.length ? { check: 'modules load', result: 'fail', detail: unavailable.map((m) => `${m.id} ${m.status}: ${m.reason}`).join('; '), fix: 'fix the module (docs/modules.md lists the rules), or leave it out of PLINTH_PLUGINS' } : { check: `${host.modules.length} module(s) load, api 1.x accepted`, result: 'ok' })
+  add(unavailable.length ? { check: 'modules load', result: 'fail', detail: unavailable.map((m) => `${m.id} ${m.status}: ${m.reason}`).join('; '), fix: 'fix the module (docs/modules.md lists the rules), or leave it out of PLINTH_MODULES' } : { check: `${host.modules.length} module(s) load, api 1.x accepted`, result: 'ok' })
 
   // Migrations applied everywhere; no module failed for a tenant.
   const failedMigrations = host.lastMigration?.tenants.filter((r) => r.status !== 'ok') ?? []
-  const failedModules = tenants.flatMap((t) => host.modules.filter((m) => host.plugins.state(t.id, m.id)?.status === 'failed').map((m) => `${m.id} for ${t.code}`))
+  const failedModules = tenants.flatMap((t) => host.modules.filter((m) => host.tenantModules.state(t.id, m.id)?.status === 'failed').map((m) => `${m.id} for ${t.code}`))
   add(failedMigrations.length || failedModules.length ? { check: 'tenant migrations applied', result: 'fail', detail: [...failedMigrations.map((r) => `${r.source} for ${r.tenant}: ${r.error}`), ...failedModules].join('; '), fix: 'fix the cause, then `plinth migrate` (docs/modules.md: recovering from an edited migration)' } : { check: 'every tenant migration applied, no module failed for a tenant', result: 'ok' })
 
   // Grants that give nothing.

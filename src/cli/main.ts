@@ -33,7 +33,10 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
-  const [group, action, ...rest] = positionals
+  const [given, action, ...rest] = positionals
+  // `plugin list|enable|disable` are the deprecated names of `module ...`.
+  const group = given === 'plugin' ? 'module' : given
+  if (given === 'plugin') process.stderr.write(`plinth: "plinth plugin ${action ?? ''}" is deprecated: name it "plinth module ${action ?? ''}"\n`)
   if (group === 'module' && action === 'new' && !values.help) return newModule(rest, values.dir)
   const command = commands[`${group} ${action}`] ?? commands[group ?? '']
   if (values.help || !command) {
@@ -44,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
 
   loadEnvFile()
   const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })
+  for (const line of config.deprecations) process.stderr.write(`plinth: ${line}\n`)
   // Logs go to stderr: stdout is the command's output, for people and for pipes.
   const log = createLogger(config, process.stderr)
   const host = await Host.open({ config, log, followChanges: false })
@@ -67,10 +71,10 @@ function newModule(args: string[], dir: string | undefined): number {
       `  cd ${root} && npm install          # links this plinth; tap, tsx and typescript`,
       `  npx tap                            # the module's suite (embedded database, or DATABASE_URL)`,
       `  npm run typecheck`,
-      `  PLINTH_PLUGIN_DIRS=${root}         # in plinth's .env: the host and the CLI load it from there`,
+      `  PLINTH_MODULE_DIRS=${root}         # in plinth's .env: the host and the CLI load it from there`,
     )
   } else {
-    lines.push(`  npm run test:plugin -- ${args[0]}     # its suite`, `  npm run dev                          # serve it under /api/plugins/${args[0]}`)
+    lines.push(`  npm run test:module -- ${args[0]}     # its suite`, `  npm run dev                          # serve it under /api/plugins/${args[0]}`)
   }
   process.stdout.write(lines.join('\n') + '\n')
   return 0

@@ -27,7 +27,7 @@ export function scaffoldModule(id: string, dir: string | undefined): Scaffolded 
   const standalone = root !== path.join(PROJECT_ROOT, 'src/plugins')
   const files: Record<string, string> = {
     [`${id}/module.config.ts`]: manifestFile(id),
-    [`${id}/plugin.ts`]: pluginFile(id),
+    [`${id}/plugin.ts`]: definitionFile(id),
     [`${id}/migrations/001_${table(id)}.sql`]: migrationFile(id),
     [`${id}/test/${id}.test.ts`]: testFile(id),
   }
@@ -64,7 +64,7 @@ export default defineManifest({
 `
 }
 
-function pluginFile(id: string) {
+function definitionFile(id: string) {
   const t = table(id)
   return `// ${title(id)}: items to list, read, create, update and delete, for each tenant in its own schema.
 // Written against plinth's module contract (docs/contract.md); plinth/module only adds types.

@@ -12,7 +12,7 @@ import { healthRoutes, metricsRoute } from './health.ts'
 import { jsonBody } from './json-body.ts'
 import { openApi } from './openapi.ts'
 import { selfRoutes } from './self.ts'
-import { pluginListRoutes } from './modules/list.ts'
+import { moduleListRoutes } from './modules/list.ts'
 import { mountModule, registerModules } from './modules/mount.ts'
 import type { Host } from './host.ts'
 import { requestContext, requestIdFor } from './request-context.ts'
@@ -69,19 +69,19 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   await registerModules(host)
   const unavailable = host.modules.filter((m) => m.status !== 'loaded')
   const failedMigrations = host.lastMigration?.tenants.filter((r) => r.source !== 'host' && r.status !== 'ok') ?? []
-  if (host.config.strictPlugins && (unavailable.length > 0 || failedMigrations.length > 0)) {
+  if (host.config.strictModules && (unavailable.length > 0 || failedMigrations.length > 0)) {
     const reasons = [
       ...unavailable.map((m) => `${m.id} ${m.status}: ${m.reason}`),
       ...failedMigrations.map((r) => `${r.source} migration ${r.status} for tenant ${r.tenant}: ${r.error}`),
     ]
-    throw new StrictModulesError(`PLINTH_STRICT_PLUGINS=1 and ${reasons.length} module problem(s):\n  ${reasons.join('\n  ')}`)
+    throw new StrictModulesError(`PLINTH_STRICT_MODULES=1 and ${reasons.length} module problem(s):\n  ${reasons.join('\n  ')}`)
   }
 
   // Before any route: the document is built from the routes registered after it.
   await app.register(openApi, { modules: host.modules })
   await app.register(healthRoutes, { host })
   if (host.metrics && host.config.metricsPort === undefined) await app.register(metricsRoute, { host, metrics: host.metrics })
-  await app.register(pluginListRoutes, { host })
+  await app.register(moduleListRoutes, { host })
   await app.register(selfRoutes, { host, identities })
   // A second folder with a module id already found is refused (loader.ts) and not mounted.
   const mounted = new Set<string>()

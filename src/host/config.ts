@@ -49,14 +49,16 @@ export interface Config {
   shutdownTimeoutMs: number
   bodyLimitBytes: number
   /** Folders holding module folders, besides src/plugins. */
-  pluginDirs: string[]
+  moduleDirs: string[]
   /** Which discovered modules to load: all, or these ids. */
-  plugins: '*' | string[]
+  modules: '*' | string[]
   /** Which loaded modules a new tenant gets: all, or these ids. */
-  defaultPlugins: '*' | string[]
-  strictPlugins: boolean
-  pluginRegisterTimeoutMs: number
+  defaultModules: '*' | string[]
+  strictModules: boolean
+  moduleRegisterTimeoutMs: number
   jwt: JwtConfig
+  /** One line for each old variable name the environment used (DEPRECATED_NAMES): the host logs them, the CLI prints them. */
+  deprecations: string[]
 }
 
 export class ConfigError extends Error {
@@ -95,11 +97,11 @@ export const DEFAULTS = {
   PLINTH_METRICS_TENANTS: '',
   PLINTH_SHUTDOWN_TIMEOUT_MS: '10000',
   PLINTH_BODY_LIMIT_BYTES: '1048576',
-  PLINTH_PLUGIN_DIRS: '',
-  PLINTH_PLUGINS: '*',
-  PLINTH_DEFAULT_PLUGINS: '*',
-  PLINTH_STRICT_PLUGINS: '0',
-  PLINTH_PLUGIN_REGISTER_TIMEOUT_MS: '5000',
+  PLINTH_MODULE_DIRS: '',
+  PLINTH_MODULES: '*',
+  PLINTH_DEFAULT_MODULES: '*',
+  PLINTH_STRICT_MODULES: '0',
+  PLINTH_MODULE_REGISTER_TIMEOUT_MS: '5000',
   PLINTH_JWT_SECRET: '',
   PLINTH_JWT_PUBLIC_KEY_FILE: '',
   PLINTH_JWT_JWKS_FILE: '',
@@ -114,15 +116,41 @@ function metricsTenants(raw: string): Config['metricsTenants'] {
   return value.split(',').map((code) => code.trim()).filter(Boolean)
 }
 
-/** PLINTH_PLUGIN_DIRS as folders: comma-separated, resolved against the working folder. */
-export function pluginDirsFrom(value: string | undefined): string[] {
+/**
+ * Names the modules' variables had when the code said "plugin" for a module. Each still works;
+ * setting one prints a one-line notice, and setting it beside its new name to another value is an error.
+ */
+export const DEPRECATED_NAMES = {
+  PLINTH_PLUGIN_DIRS: 'PLINTH_MODULE_DIRS',
+  PLINTH_PLUGINS: 'PLINTH_MODULES',
+  PLINTH_DEFAULT_PLUGINS: 'PLINTH_DEFAULT_MODULES',
+  PLINTH_STRICT_PLUGINS: 'PLINTH_STRICT_MODULES',
+  PLINTH_PLUGIN_REGISTER_TIMEOUT_MS: 'PLINTH_MODULE_REGISTER_TIMEOUT_MS',
+} as const satisfies Record<string, keyof typeof DEFAULTS>
+
+/** An environment variable under its current name, or under its deprecated one. */
+export function envValue(env: Env, name: keyof typeof DEFAULTS): string | undefined {
+  const value = env[name]
+  if (value !== undefined && value !== '') return value
+  const old = (Object.keys(DEPRECATED_NAMES) as (keyof typeof DEPRECATED_NAMES)[]).find((o) => DEPRECATED_NAMES[o] === name)
+  return old === undefined ? value : env[old]
+}
+
+/** PLINTH_MODULE_DIRS as folders: comma-separated, resolved against the working folder. */
+export function moduleDirsFrom(value: string | undefined): string[] {
   return (value ?? '').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d))
 }
 
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = []
+  const deprecations: string[] = []
+  for (const [old, name] of Object.entries(DEPRECATED_NAMES)) {
+    if (env[old] === undefined || env[old] === '') continue
+    if (env[name] !== undefined && env[name] !== '' && env[name] !== env[old]) problems.push(`${old} and ${name} are the same setting and differ: set ${name} only`)
+    else deprecations.push(`${old} is deprecated: name it ${name}`)
+  }
   const read = (name: keyof typeof DEFAULTS) => {
-    const value = env[name]
+    const value = envValue(env, name)
     return value === undefined || value === '' ? DEFAULTS[name] : value
   }
   const integer = (name: keyof typeof DEFAULTS, min: number, max: number) => {
@@ -235,12 +263,13 @@ export function loadConfig(env: Env = process.env): Config {
     apiHosts: [...new Set([...read('PLINTH_API_HOSTS').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean), host.toLowerCase()])],
     shutdownTimeoutMs: integer('PLINTH_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     bodyLimitBytes: integer('PLINTH_BODY_LIMIT_BYTES', 1, 1024 ** 3),
-    pluginDirs: pluginDirsFrom(read('PLINTH_PLUGIN_DIRS')),
-    plugins: moduleList('PLINTH_PLUGINS'),
-    defaultPlugins: moduleList('PLINTH_DEFAULT_PLUGINS'),
-    strictPlugins: flag('PLINTH_STRICT_PLUGINS'),
-    pluginRegisterTimeoutMs: integer('PLINTH_PLUGIN_REGISTER_TIMEOUT_MS', 1, 600_000),
+    moduleDirs: moduleDirsFrom(read('PLINTH_MODULE_DIRS')),
+    modules: moduleList('PLINTH_MODULES'),
+    defaultModules: moduleList('PLINTH_DEFAULT_MODULES'),
+    strictModules: flag('PLINTH_STRICT_MODULES'),
+    moduleRegisterTimeoutMs: integer('PLINTH_MODULE_REGISTER_TIMEOUT_MS', 1, 600_000),
     jwt,
+    deprecations,
   }
   // A fair share by default: half the pool, so one tenant's stuck requests leave the rest to others.
   // 0: no per-tenant bound (one tenant per deployment, or a pool each).

@@ -10,7 +10,7 @@ import { openDatabase, type Database } from '../tenancy/database.ts'
 import { migrateAll, migrateTenants, type MigrateReport, type TenantMigrationResult } from '../tenancy/migrate.ts'
 import { readMigrations, type MigrationFile, type MigrationSource } from '../tenancy/migrations.ts'
 import type { SchemaServer } from '../tenancy/scripts.ts'
-import { TenantPlugins } from '../tenancy/plugins.ts'
+import { TenantModules } from '../tenancy/tenant-modules.ts'
 import { TenantRegistry } from '../tenancy/registry.ts'
 import { Tenants } from '../tenancy/tenants.ts'
 import { FairShare } from '../tenancy/fair-share.ts'
@@ -55,7 +55,7 @@ export class Host {
   readonly tenants: Tenants
   readonly registry: TenantRegistry
   readonly changes: ChangeFeed
-  readonly plugins: TenantPlugins
+  readonly tenantModules: TenantModules
   readonly keys: ApiKeys
   /** The pool as tenant transactions take it: each tenant's fair share, per-statement bounds. */
   readonly tenantPool: TenantPool
@@ -116,7 +116,7 @@ export class Host {
       ? new Metrics({ pool: db.pool, tenantConnections: this.tenantConnections, changes: this.changes, registry: this.registry, modules: () => this.modules }, config.metricsTenants)
       : undefined
     this.tenantPool.observer = this.metrics
-    this.plugins = new TenantPlugins(db.pool, this.changes)
+    this.tenantModules = new TenantModules(db.pool, this.changes)
     this.keys = new ApiKeys(db.pool, this.changes)
     this.permissionSets = new PermissionSets(db.pool, (tenantId) => this.catalog(tenantId))
     this.roles = new Roles(db.pool, () => this.catalog(), this.changes)
@@ -126,7 +126,7 @@ export class Host {
     this.changes.on('tenant', async (id) => {
       await Promise.all([this.registry.refresh(id), this.refreshTenantModules(id)])
     })
-    this.changes.on('plugin', (id) => this.refreshTenantModules(id))
+    this.changes.on('module', (id) => this.refreshTenantModules(id))
     this.tenants = new Tenants({
       pool: db.pool,
       tenantPool: this.tenantPool,
@@ -141,7 +141,7 @@ export class Host {
 
   /** Re-reads a tenant's modules; they decide what its grants give, so its permission sets go too. */
   private async refreshTenantModules(tenantId: string) {
-    await this.plugins.refresh(tenantId)
+    await this.tenantModules.refresh(tenantId)
     this.permissionSets.invalidate(tenantId)
   }
 
@@ -158,11 +158,11 @@ export class Host {
     })
     const host = new Host(config, log, db, options)
     try {
-      // A folder named twice (src/plugins in PLINTH_PLUGIN_DIRS too) is read once, not refused as duplicates.
-      host.modules = await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.pluginDirs])], config.plugins)
+      // A folder named twice (src/plugins in PLINTH_MODULE_DIRS too) is read once, not refused as duplicates.
+      host.modules = await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules)
       await host.migrate()
       await host.registry.load()
-      await host.plugins.load()
+      await host.tenantModules.load()
       await host.keys.load()
       host.identities = new BearerIdentities(host.keys, await JwtVerifier.create(config.jwt), host.registry, host.permissionSets, config.adminToken, host.authFailures)
       if (options.followChanges !== false) await host.changes.start()
@@ -191,21 +191,21 @@ export class Host {
    * modules enabled there.
    */
   catalog(tenantId?: string): string[] {
-    const enabled = tenantId === undefined ? undefined : new Set(this.plugins.enabledFor(tenantId))
+    const enabled = tenantId === undefined ? undefined : new Set(this.tenantModules.enabledFor(tenantId))
     return this.modules
       .filter((m) => m.status === 'loaded' && (!enabled || enabled.has(m.id)))
       .flatMap((m) => m.manifest!.permissions)
   }
 
   private isDefaultModule(id: string) {
-    const defaults = this.config.defaultPlugins
+    const defaults = this.config.defaultModules
     return defaults === '*' || defaults.includes(id)
   }
 
   /** A module's migrations succeeding or failing for a tenant decides whether its routes serve there. */
   private recordModuleResult = async (result: TenantMigrationResult & { tenantId: string }) => {
     if (result.source === 'host') return
-    await this.plugins.setStatus(result.tenantId, result.source, result.status === 'ok' ? 'ready' : 'failed', result.error ?? null)
+    await this.tenantModules.setStatus(result.tenantId, result.source, result.status === 'ok' ? 'ready' : 'failed', result.error ?? null)
   }
 
   /** Where tenant schemas are made: one PostgreSQL, or the workers behind a Citus coordinator. */
@@ -231,7 +231,7 @@ export class Host {
     const record = this.modules.find((m) => m.id === moduleId)
     if (!record) throw new HttpProblem(404, 'MODULE_NOT_FOUND', `No module has the id ${JSON.stringify(moduleId)}.`)
     if (record.status !== 'loaded') throw new HttpProblem(409, 'MODULE_UNAVAILABLE', `Module ${moduleId} is ${record.status}; fix it before enabling it.`)
-    await this.plugins.setEnabled(tenant.id, moduleId, true)
+    await this.tenantModules.setEnabled(tenant.id, moduleId, true)
     const [result] = await migrateTenants(this.pool, {
       sources: [{ source: moduleId, files: record.migrations, baseline: record.baseline }],
       concurrency: 1,
@@ -241,7 +241,7 @@ export class Host {
       onSuccess: this.recordModuleResult,
       onFailure: this.recordModuleResult,
     })
-    if (!result) await this.plugins.setStatus(tenant.id, moduleId, 'ready', null)
+    if (!result) await this.tenantModules.setStatus(tenant.id, moduleId, 'ready', null)
     return result ?? { tenant: tenant.code, source: moduleId, status: 'ok', applied: [] }
   }
 
@@ -261,10 +261,10 @@ export class Host {
   /** Disables a module for a tenant: its routes answer 404 there; its tables and data stay. */
   async disableModule(tenantCode: string, moduleId: string) {
     const tenant = await this.tenants.get(tenantCode)
-    if (!this.plugins.state(tenant.id, moduleId) && !this.modules.some((m) => m.id === moduleId)) {
+    if (!this.tenantModules.state(tenant.id, moduleId) && !this.modules.some((m) => m.id === moduleId)) {
       throw new HttpProblem(404, 'MODULE_NOT_FOUND', `No module has the id ${JSON.stringify(moduleId)}.`)
     }
-    await this.plugins.setEnabled(tenant.id, moduleId, false)
+    await this.tenantModules.setEnabled(tenant.id, moduleId, false)
   }
 
   async migrate(): Promise<MigrateReport> {
@@ -291,12 +291,12 @@ export class Host {
 
   /**
    * A module `failed` for a tenant with nothing pending there any more (an edited migration put
-   * back as it was applied) is ready again: migrate is how an operator recovers, not `plugin enable`.
+   * back as it was applied) is ready again: migrate is how an operator recovers, not `module enable`.
    */
   private async recoverFailedModules(report: MigrateReport): Promise<TenantMigrationResult[]> {
     const { rows } = await this.pool.query<{ tenantId: string; code: string; moduleId: string; error: string | null }>(
-      `SELECT p.tenant_id AS "tenantId", t.code, p.plugin_id AS "moduleId", p.error
-         FROM public.sys_tenant_plugin p JOIN public.sys_tenant t ON t.id = p.tenant_id
+      `SELECT p.tenant_id AS "tenantId", t.code, p.module_id AS "moduleId", p.error
+         FROM public.sys_tenant_module p JOIN public.sys_tenant t ON t.id = p.tenant_id
         WHERE p.enabled AND p.status = 'failed'`,
     )
     const recovered: TenantMigrationResult[] = []
@@ -304,7 +304,7 @@ export class Host {
       const loaded = this.modules.some((m) => m.id === row.moduleId && m.status === 'loaded')
       const triedNow = report.tenants.some((r) => r.tenant === row.code && (r.source === row.moduleId || (r.source === 'host' && r.status !== 'ok')))
       if (!loaded || triedNow) continue
-      await this.plugins.setStatus(row.tenantId, row.moduleId, 'ready', null)
+      await this.tenantModules.setStatus(row.tenantId, row.moduleId, 'ready', null)
       this.log.info({ tenant: row.code, module: row.moduleId, was: row.error }, 'module ready again for the tenant: nothing of it is pending there')
       recovered.push({ tenant: row.code, source: row.moduleId, status: 'ok', applied: [], recovered: row.error ?? 'failed before' })
     }
@@ -316,7 +316,7 @@ export class Host {
    * For a module (`moduleId`), outside a request only where the module is enabled.
    */
   withTenantTx<T>(tenantIdOrCode: string, work: (db: TenantDb) => Promise<T>, moduleId?: string): Promise<T> {
-    return withTenantTx(this.tenantPool, this.registry, tenantIdOrCode, work, moduleId ? { id: moduleId, enablement: this.plugins } : undefined)
+    return withTenantTx(this.tenantPool, this.registry, tenantIdOrCode, work, moduleId ? { id: moduleId, enablement: this.tenantModules } : undefined)
   }
 
   async close() {

@@ -23,7 +23,7 @@ export async function selfRoutes(app: FastifyInstance, { host, identities }: { h
   // holds every permission it lists.
   app.get('/api/nav', async (request) => {
     const permissions = request.principal!.permissions
-    const enabled = new Set(host.plugins.enabledFor(request.tenant!.id))
+    const enabled = new Set(host.tenantModules.enabledFor(request.tenant!.id))
     const modules = host.modules
       .filter((m) => m.status === 'loaded' && enabled.has(m.id) && m.manifest?.nav)
       .map((m) => ({

@@ -27,6 +27,7 @@ export async function runServer(appOptions: AppOptions = {}) {
 
   const log = createLogger(config)
   if (envFile) log.info({ file: envFile }, 'settings read from the env file, under the environment')
+  for (const line of config.deprecations) log.warn(line)
   // Log writes are asynchronous: flush them before exiting, or the reason for the exit is lost.
   const exit = (code: number) => log.flush(() => process.exit(code))
   let host: Host

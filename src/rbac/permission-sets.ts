@@ -1,6 +1,6 @@
 // Each principal's effective permissions in its tenant, cached per instance: a hit costs no query.
 // A tenant's entries are dropped when its roles or its modules change (change feed topics `rbac`
-// and `plugin`), and a read that started before such a drop is not cached.
+// and `module`), and a read that started before such a drop is not cached.
 import type pg from 'pg'
 import type { Tenant } from '../tenancy/registry.ts'
 import { quoteIdent } from '../tenancy/schema-name.ts'

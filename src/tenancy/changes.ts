@@ -23,7 +23,9 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from 'pino'
 
-export type ChangeTopic = 'tenant' | 'plugin' | 'rbac' | 'key'
+export type ChangeTopic = 'tenant' | 'module' | 'rbac' | 'key'
+/** What an instance older than public migration 007 records for a module change, in a fleet rolling over. */
+const OLD_MODULE_TOPIC = 'plugin' as ChangeTopic
 type Listener = (key: string) => void | Promise<void>
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>
@@ -249,7 +251,7 @@ export class ChangeFeed implements CacheFreshness {
     )
     for (const row of rows) {
       if (this.applied.has(row.id)) continue
-      await this.emitLocal(row.topic, row.key)
+      await this.emitLocal(row.topic === OLD_MODULE_TOPIC ? 'module' : row.topic, row.key)
       // Recorded only once applied: a change that failed to apply is read again.
       this.applied.set(row.id, BigInt(row.xid))
       const id = BigInt(row.id)

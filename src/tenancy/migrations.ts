@@ -241,19 +241,19 @@ const PENDING = `WITH f AS MATERIALIZED (
     SELECT f.* FROM f
      WHERE $5::uuid IS NOT NULL
         OR (CASE WHEN f.source = 'host' THEN (SELECT count(*) FROM public.sys_tenant)
-                 ELSE (SELECT count(*) FROM public.sys_tenant_plugin p WHERE p.plugin_id = f.source AND p.enabled) END)
+                 ELSE (SELECT count(*) FROM public.sys_tenant_module p WHERE p.module_id = f.source AND p.enabled) END)
            <> (SELECT count(*) FROM public.sys_tenant_migration m
                 WHERE m.source = f.source AND m.name = f.name AND m.checksum = f.checksum
-                  AND (f.source = 'host' OR EXISTS (SELECT 1 FROM public.sys_tenant_plugin p
-                                                      WHERE p.tenant_id = m.tenant_id AND p.plugin_id = f.source AND p.enabled)))
+                  AND (f.source = 'host' OR EXISTS (SELECT 1 FROM public.sys_tenant_module p
+                                                      WHERE p.tenant_id = m.tenant_id AND p.module_id = f.source AND p.enabled)))
   )
   SELECT t.id AS "tenantId", t.code, t.schema_name AS schema, t.role_name AS role, f.source, f.name, m.checksum AS "appliedChecksum"
     FROM pending_somewhere f
     JOIN public.sys_tenant t ON $5::uuid IS NULL OR t.id = $5
     LEFT JOIN public.sys_tenant_migration m ON m.tenant_id = t.id AND m.source = f.source AND m.name = f.name
    WHERE (m.name IS NULL OR m.checksum <> f.checksum)
-     AND (f.source = 'host' OR EXISTS (SELECT 1 FROM public.sys_tenant_plugin p
-                                         WHERE p.tenant_id = t.id AND p.plugin_id = f.source AND p.enabled))
+     AND (f.source = 'host' OR EXISTS (SELECT 1 FROM public.sys_tenant_module p
+                                         WHERE p.tenant_id = t.id AND p.module_id = f.source AND p.enabled))
    ORDER BY t.code, f.ord`
 
 /**

@@ -321,7 +321,7 @@ async function provisionBatch(
        INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
      ), modules AS (
-       INSERT INTO public.sys_tenant_plugin (tenant_id, plugin_id) SELECT * FROM unnest($5::uuid[], $6::text[])
+       INSERT INTO public.sys_tenant_module (tenant_id, module_id) SELECT * FROM unnest($5::uuid[], $6::text[])
      )
      INSERT INTO public.sys_change (topic, key) SELECT 'tenant', unnest($7::text[])`,
     [
@@ -392,7 +392,7 @@ function dropSchemaAndRole(schema: string, role: string): string {
 async function enableModules(client: pg.PoolClient, tenantId: string, sources: MigrationSource[]) {
   const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
   if (modules.length === 0) return
-  await client.query('INSERT INTO public.sys_tenant_plugin (tenant_id, plugin_id) SELECT $1, unnest($2::text[])', [tenantId, modules])
+  await client.query('INSERT INTO public.sys_tenant_module (tenant_id, module_id) SELECT $1, unnest($2::text[])', [tenantId, modules])
 }
 
 /** This database's prefix for tenant role names (migration public/004). */

@@ -417,7 +417,7 @@ export function inSchemaTransaction<T>(pool: pg.Pool, schema: string, work: (cli
 export const PLATFORM_SEARCH_PATH = 'SET LOCAL search_path TO pg_catalog, pg_temp'
 
 /**
- * A plain transaction on `public` for platform writes (tenants, plugins, roles). BEGIN is sent
+ * A plain transaction on `public` for platform writes (tenants, modules, roles). BEGIN is sent
  * without waiting: work's first statement travels right behind it (the pool pipelines), and fails
  * with it if it fails.
  */

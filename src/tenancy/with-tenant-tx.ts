@@ -35,7 +35,7 @@ export class TenantUnavailableError extends Error {
   }
 }
 
-/** Whether a module is enabled and ready for a tenant (tenancy/plugins.ts's cached rows). */
+/** Whether a module is enabled and ready for a tenant (tenancy/tenant-modules.ts's cached rows). */
 export interface ModuleEnablement {
   state(tenantId: string, moduleId: string): { enabled: boolean; status: 'ready' | 'failed' } | undefined
 }

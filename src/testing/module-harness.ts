@@ -12,14 +12,14 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { BUILTIN_MODULES_DIR } from '../host/host.ts'
-import { pluginDirsFrom } from '../host/config.ts'
+import { envValue, moduleDirsFrom } from '../host/config.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { baselineDifferences } from './baseline.ts'
 import { startTestHost, type TestHost } from './host.ts'
 
 export interface ModuleHostOptions {
   /**
-   * The modules to load, each a module id (found in src/plugins or PLINTH_PLUGIN_DIRS) or a module
+   * The modules to load, each a module id (found in src/plugins or PLINTH_MODULE_DIRS) or a module
    * folder. Default: the module folder the test file sits in. Nothing else loads.
    */
   modules?: string[]
@@ -134,7 +134,7 @@ function resolveModules(given: string[] | undefined): { ids: string[]; dirs: str
     entries.push(folder)
   }
   const ids: string[] = []
-  const dirs = pluginDirsFrom(process.env.PLINTH_PLUGIN_DIRS)
+  const dirs = moduleDirsFrom(envValue(process.env, 'PLINTH_MODULE_DIRS'))
   for (const entry of entries) {
     if (!entry.includes('/') && !entry.includes(path.sep)) {
       ids.push(entry)
@@ -152,7 +152,7 @@ function resolveModules(given: string[] | undefined): { ids: string[]; dirs: str
 export async function startModuleHost(t: Teardown, options: ModuleHostOptions = {}): Promise<ModuleHost> {
   const { ids, dirs } = resolveModules(options.modules)
   const th = await startTestHost({
-    env: { PLINTH_PLUGINS: ids.join(','), PLINTH_PLUGIN_DIRS: dirs.join(','), PLINTH_DEFAULT_PLUGINS: '*', ...options.env },
+    env: { PLINTH_MODULES: ids.join(','), PLINTH_MODULE_DIRS: dirs.join(','), PLINTH_DEFAULT_MODULES: '*', ...options.env },
   })
   t.teardown(th.close)
   const missing = ids.filter((id) => !th.host.modules.some((m) => m.id === id))
@@ -162,7 +162,7 @@ export async function startModuleHost(t: Teardown, options: ModuleHostOptions = 
     const looked = [BUILTIN_MODULES_DIR, ...dirs].join(', ')
     throw new Error(
       [
-        ...missing.map((id) => `module ${id} not found (looked in ${looked}; name a folder, or add its parent to PLINTH_PLUGIN_DIRS)`),
+        ...missing.map((id) => `module ${id} not found (looked in ${looked}; name a folder, or add its parent to PLINTH_MODULE_DIRS)`),
         ...unavailable.map((m) => `module ${m.id} ${m.status}: ${m.reason}`),
       ].join('; '),
     )

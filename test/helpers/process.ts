@@ -15,7 +15,7 @@ export interface Finished {
  * no .env either (a developer's own would), unless the test names one with PLINTH_ENV_FILE.
  */
 export function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const { DATABASE_URL: _url, PLINTH_DATA_DIR: _dir, PLINTH_PLUGIN_DIRS: _dirs, ...rest } = process.env
+  const { DATABASE_URL: _url, PLINTH_DATA_DIR: _dir, PLINTH_MODULE_DIRS: _dirs, PLINTH_PLUGIN_DIRS: _oldDirs, ...rest } = process.env
   return { ...rest, PLINTH_ENV_FILE: 'none', ...env }
 }
 

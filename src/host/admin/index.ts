@@ -7,7 +7,7 @@ import { problems } from '../../problems.ts'
 import type { Host } from '../host.ts'
 import { isAdminToken } from '../../rbac/admin-token.ts'
 import { adminAccessRoutes } from './access.ts'
-import { adminTenantPluginRoutes } from './tenant-plugins.ts'
+import { adminTenantModuleRoutes } from './tenant-modules.ts'
 import { adminTenantRoutes } from './tenants.ts'
 
 // What an operator sends is taken as sent: a number is never turned into a string, nor a string
@@ -26,6 +26,6 @@ export async function adminRoutes(app: FastifyInstance, { host }: { host: Host }
     throw problems.unauthorized()
   })
   await app.register(adminTenantRoutes, { prefix: '/tenants', host })
-  await app.register(adminTenantPluginRoutes, { prefix: '/tenants', host })
+  await app.register(adminTenantModuleRoutes, { prefix: '/tenants', host })
   await app.register(adminAccessRoutes, { prefix: '/tenants', host })
 }

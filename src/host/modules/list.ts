@@ -5,7 +5,7 @@ import { isAdminToken } from '../../rbac/admin-token.ts'
 import type { Host } from '../host.ts'
 import { describeModule } from './loader.ts'
 
-export async function pluginListRoutes(app: FastifyInstance, { host }: { host: Host }) {
+export async function moduleListRoutes(app: FastifyInstance, { host }: { host: Host }) {
   app.get('/api/plugins', async (request) => {
     const admin = isAdminToken(request.headers.authorization, host.config.adminToken)
     return {

@@ -74,7 +74,7 @@ async function moduleFolders(root: string): Promise<string[]> {
 /**
  * Imports `<name>.js` (a compiled module, as the built host's own are) or else `<name>.ts`. A host
  * started from dist/ runs plain JavaScript; the first TypeScript module it meets registers tsx, so
- * modules in PLINTH_PLUGIN_DIRS load unchanged either way.
+ * modules in PLINTH_MODULE_DIRS load unchanged either way.
  */
 async function importModuleFile(dir: string, name: string) {
   const js = path.join(dir, `${name}.js`)

@@ -52,7 +52,7 @@ function enabledTenants(host: Host, moduleId: string): ModuleTenant[] {
   return host.registry
     .list()
     .filter((tenant) => {
-      const state = host.plugins.state(tenant.id, moduleId)
+      const state = host.tenantModules.state(tenant.id, moduleId)
       return tenant.status === 'active' && state?.enabled === true && state.status === 'ready'
     })
     .map(({ id, code, name, schema }) => ({ id, code, name, schema }))
@@ -61,7 +61,7 @@ function enabledTenants(host: Host, moduleId: string): ModuleTenant[] {
 /** Runs every loaded module's register(ctx); afterwards each record says loaded, failed or refused. */
 export async function registerModules(host: Host) {
   for (const record of host.modules) {
-    await registerModule(record, (r, router, declare) => moduleContext(host, r, router, declare), host.config.pluginRegisterTimeoutMs)
+    await registerModule(record, (r, router, declare) => moduleContext(host, r, router, declare), host.config.moduleRegisterTimeoutMs)
     if (record.status === 'loaded') await checkMountable(record)
     if (record.status === 'loaded') host.log.info({ module: record.id, version: record.version, routes: record.routes.length }, 'module loaded')
     else host.log.error({ module: record.id, status: record.status, reason: record.reason }, `module ${record.status}`)
@@ -144,7 +144,7 @@ export function mountModule(app: FastifyInstance, host: Host, record: ModuleReco
         scope.addHook('onRequest', function checkModuleForTenant(request: FastifyRequest, _reply, done) {
           // Deny by default: a route that does not say it is public needs a credential of the tenant.
           if (!request.principal && request.routeOptions.config.public !== true) return done(problems.unauthorized())
-          const state = host.plugins.state(request.tenant!.id, record.id)
+          const state = host.tenantModules.state(request.tenant!.id, record.id)
           if (!state?.enabled) return done(new HttpProblem(404, 'MODULE_NOT_ENABLED', `Module ${record.id} is not enabled for this tenant.`))
           if (state.status !== 'ready') {
             return done(new HttpProblem(503, 'MODULE_UNAVAILABLE', `Module ${record.id} is not available for this tenant; an operator has been told why.`))

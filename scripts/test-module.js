@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// npm run test:plugin -- <id> [<id>...]: one module's tap suites alone, whether the module is in
-// src/plugins or in a PLINTH_PLUGIN_DIRS folder (set in the environment or in .env).
+// npm run test:module -- <id> [<id>...]: one module's tap suites alone, whether the module is in
+// src/plugins or in a PLINTH_MODULE_DIRS folder (set in the environment or in .env).
 // - A folder of modules with its own package.json (what `plinth module new --dir` writes) is its
 //   own tap project: its suites run there, as `npx tap` would run them.
 // - Otherwise they run in this project, and a module folder with no node_modules gets plinth/testing,
@@ -9,17 +9,23 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { register } from 'tsx/esm/api'
+
+// The settings are read as the host reads them (src/host/env-file.ts, src/host/config.ts).
+register()
+const { loadEnvFile } = await import('../src/host/env-file.ts')
+const { envValue, moduleDirsFrom } = await import('../src/host/config.ts')
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const envFile = process.env.PLINTH_ENV_FILE || '.env'
-if (envFile !== 'none' && fs.existsSync(envFile)) process.loadEnvFile(envFile)
+loadEnvFile()
 
+if (process.env.npm_lifecycle_event === 'test:plugin') console.error('plinth: npm run test:plugin is deprecated: name it npm run test:module')
 const ids = process.argv.slice(2)
 if (ids.length === 0) {
-  console.error('usage: npm run test:plugin -- <module id> [...]')
+  console.error('usage: npm run test:module -- <module id> [...]')
   process.exit(2)
 }
-const roots = [path.join(root, 'src/plugins'), ...(process.env.PLINTH_PLUGIN_DIRS ?? '').split(',').map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d))]
+const roots = [path.join(root, 'src/plugins'), ...moduleDirsFrom(envValue(process.env, 'PLINTH_MODULE_DIRS'))]
 /** Files to run, by the folder tap runs them from. */
 const runs = new Map()
 for (const id of ids) {

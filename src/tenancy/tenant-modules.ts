@@ -1,23 +1,23 @@
-// Which modules each tenant has (public.sys_tenant_plugin), cached like the tenant registry: a
+// Which modules each tenant has (public.sys_tenant_module), cached like the tenant registry: a
 // module route checks its tenant's enablement without a query, and a change on any instance
-// reaches every instance through the change feed (topic `plugin`, key = tenant id).
+// reaches every instance through the change feed (topic `module`, key = tenant id).
 import type pg from 'pg'
 import { RefreshOrder } from './refresh-order.ts'
 import { recordChange, type ChangeFeed } from './changes.ts'
 import { inTransaction } from './transaction.ts'
 
-export interface TenantPluginState {
+export interface TenantModuleState {
   enabled: boolean
   status: 'ready' | 'failed'
   error: string | null
 }
 
-type Row = TenantPluginState & { tenantId: string; pluginId: string }
+type Row = TenantModuleState & { tenantId: string; moduleId: string }
 
-const SELECT = `SELECT tenant_id AS "tenantId", plugin_id AS "pluginId", enabled, status, error FROM public.sys_tenant_plugin`
+const SELECT = `SELECT tenant_id AS "tenantId", module_id AS "moduleId", enabled, status, error FROM public.sys_tenant_module`
 
-export class TenantPlugins {
-  private byTenant = new Map<string, Map<string, TenantPluginState>>()
+export class TenantModules {
+  private byTenant = new Map<string, Map<string, TenantModuleState>>()
   private order = new RefreshOrder()
 
   constructor(
@@ -40,8 +40,8 @@ export class TenantPlugins {
     for (const row of rows) this.put(row)
   }
 
-  state(tenantId: string, pluginId: string): TenantPluginState | undefined {
-    return this.byTenant.get(tenantId)?.get(pluginId)
+  state(tenantId: string, moduleId: string): TenantModuleState | undefined {
+    return this.byTenant.get(tenantId)?.get(moduleId)
   }
 
   /** Enabled module ids of a tenant. */
@@ -49,37 +49,37 @@ export class TenantPlugins {
     return [...(this.byTenant.get(tenantId)?.entries() ?? [])].filter(([, s]) => s.enabled).map(([id]) => id)
   }
 
-  async setEnabled(tenantId: string, pluginId: string, enabled: boolean) {
+  async setEnabled(tenantId: string, moduleId: string, enabled: boolean) {
     await this.write(
       tenantId,
-      `INSERT INTO public.sys_tenant_plugin (tenant_id, plugin_id, enabled) VALUES ($1, $2, $3)
-       ON CONFLICT (tenant_id, plugin_id) DO UPDATE SET enabled = EXCLUDED.enabled, updated_at = now()`,
-      [tenantId, pluginId, enabled],
+      `INSERT INTO public.sys_tenant_module (tenant_id, module_id, enabled) VALUES ($1, $2, $3)
+       ON CONFLICT (tenant_id, module_id) DO UPDATE SET enabled = EXCLUDED.enabled, updated_at = now()`,
+      [tenantId, moduleId, enabled],
     )
   }
 
   /** Records how the module's migrations went for the tenant: its routes serve only when ready. */
-  async setStatus(tenantId: string, pluginId: string, status: TenantPluginState['status'], error: string | null) {
-    const current = this.state(tenantId, pluginId)
+  async setStatus(tenantId: string, moduleId: string, status: TenantModuleState['status'], error: string | null) {
+    const current = this.state(tenantId, moduleId)
     if (current && current.status === status && current.error === error) return
     await this.write(
       tenantId,
-      `UPDATE public.sys_tenant_plugin SET status = $3, error = $4, updated_at = now() WHERE tenant_id = $1 AND plugin_id = $2`,
-      [tenantId, pluginId, status, error],
+      `UPDATE public.sys_tenant_module SET status = $3, error = $4, updated_at = now() WHERE tenant_id = $1 AND module_id = $2`,
+      [tenantId, moduleId, status, error],
     )
   }
 
   private async write(tenantId: string, sql: string, params: unknown[]) {
     await inTransaction(this.pool, async (client) => {
       await client.query(sql, params)
-      await recordChange(client, 'plugin', tenantId)
+      await recordChange(client, 'module', tenantId)
     })
-    await this.changes?.announce('plugin', tenantId)
+    await this.changes?.announce('module', tenantId)
   }
 
   private put(row: Row) {
     let modules = this.byTenant.get(row.tenantId)
     if (!modules) this.byTenant.set(row.tenantId, (modules = new Map()))
-    modules.set(row.pluginId, { enabled: row.enabled, status: row.status, error: row.error })
+    modules.set(row.moduleId, { enabled: row.enabled, status: row.status, error: row.error })
   }
 }
