@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { PROJECT_ROOT } from '../src/host/host.ts'
+import { PROJECT_ROOT } from '../src/host/paths.ts'
 import { buildPlinth, codeVersion, cpuSeconds, load, median, requireDatabaseUrl, startServer, type Server } from './support.ts'
 
 const PARTS: [string, RegExp][] = [

@@ -7,8 +7,9 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { PROJECT_ROOT } from '../src/host/host.ts'
-import { readMigrations, stepsFromScratch, type MigrationSource } from '../src/tenancy/migrations.ts'
+import { PROJECT_ROOT } from '../src/host/paths.ts'
+import { readMigrations } from '../src/tenancy/migration-files.ts'
+import { stepsFromScratch, type MigrationSource } from '../src/tenancy/migrations.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import pg from 'pg'
 import { buildPlinth, codeVersion, cpuSeconds, load, machine, median, openBenchHost, postgresCpuSeconds, requireDatabaseUrl, startServer } from './support.ts'
@@ -112,6 +113,19 @@ try {
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`plinth migrate exited ${code}`))))
   })
   report.noopMigrateCliSeconds = ms((performance.now() - cli0) / 1000)
+
+  // A read-only command from a shell, as an operator runs it: wall time of the whole process
+  // (tsx, the database, every tenant printed), five runs. It imports no module code and migrates nothing.
+  const readRuns: number[] = []
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now()
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin/plinth.js'), 'tenant', 'list'], { env: { ...process.env, ...env, PLINTH_ENV_FILE: 'none' }, stdio: 'ignore' })
+      child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`plinth tenant list exited ${code}`))))
+    })
+    readRuns.push(performance.now() - t0)
+  }
+  report.tenantListCliMs = { medianMs: ms(median(readRuns)), runs: readRuns.map(ms) }
 
   // A new migration for a module every tenant has: applied to all of them. Beside it, the floor:
   // the same two statements sent to every schema by plain clients, as many at once as the host's

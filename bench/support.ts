@@ -6,7 +6,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { sql } from 'drizzle-orm'
 import { loadConfig } from '../src/host/config.ts'
-import { Host, PROJECT_ROOT } from '../src/host/host.ts'
+import { Host } from '../src/host/host.ts'
+import { PROJECT_ROOT } from '../src/host/paths.ts'
 import { createLogger } from '../src/host/logger.ts'
 
 export function requireDatabaseUrl(): string {

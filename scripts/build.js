@@ -4,12 +4,16 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sourceStamp } from './source-stamp.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const dist = path.join(root, 'dist')
+const stamp = sourceStamp(root)
 fs.rmSync(dist, { recursive: true, force: true })
 execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
 for (const id of fs.readdirSync(path.join(root, 'src/plugins'))) {
   const migrations = path.join(root, 'src/plugins', id, 'migrations')
   if (fs.existsSync(migrations)) fs.cpSync(migrations, path.join(dist, 'plugins', id, 'migrations'), { recursive: true })
 }
+// Last: a build that failed part way leaves no stamp, so nothing runs it as current.
+fs.writeFileSync(path.join(dist, '.source-stamp'), stamp)

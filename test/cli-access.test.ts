@@ -53,7 +53,7 @@ t.test('key, role and module commands: output, exit codes, and a secret shown on
   t.equal((await plinth(['role', 'delete', 'editor', '--tenant', 'acme'], env)).code, 0)
 
   const modules = JSON.parse((await plinth(['module', 'list', '--json'], env)).stdout)
-  t.match(modules, [{ id: 'inventory', status: 'loaded' }, { id: 'tickets', status: 'loaded' }])
+  t.match(modules, [{ id: 'inventory', status: 'found' }, { id: 'tickets', status: 'found' }])
   t.equal((await plinth(['module', 'disable', 'tickets', '--tenant', 'acme'], env)).code, 0)
   const aliased = await plinth(['plugin', 'enable', 'tickets', '--tenant', 'acme'], { ...env, PLINTH_DEFAULT_PLUGINS: '*' })
   t.equal(aliased.code, 0, 'the deprecated names still work')

@@ -3,7 +3,12 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import pino from 'pino'
 import t from 'tap'
+import { PROJECT_ROOT } from '../src/host/paths.ts'
+import { openDatabase } from '../src/tenancy/database.ts'
+import { readMigrations } from '../src/tenancy/migration-files.ts'
+import { migratePublic } from '../src/tenancy/migrations.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { plinth, startServer } from './helpers/process.ts'
 
@@ -87,6 +92,46 @@ t.test('with a host running, its caches follow what the CLI does within a second
   t.equal(await within(1000, 200), 200, 'served again once resumed')
 })
 
+t.test('only plinth migrate migrates: reads import no module code, writes refuse a database a migration behind', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-throws-'))
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }))
+  await fs.mkdir(path.join(dir, 'throws'))
+  await fs.writeFile(path.join(dir, 'throws/module.config.ts'), "export default { id: 'throws', name: 'T', version: '1.0.0', api: '1.x', permissions: ['throws.things.read'] }\n")
+  await fs.writeFile(path.join(dir, 'throws/plugin.ts'), "throw new Error('thrown as the module is imported')\n")
+  const env = { ...database.env, PLINTH_MODULE_DIRS: dir }
+
+  // The database as the plinth before this one left it: every public migration but the newest.
+  const files = await readMigrations(path.join(PROJECT_ROOT, 'migrations/public'))
+  const newest = files.at(-1)!.name
+  const db = await openDatabase({ databaseUrl: database.env.DATABASE_URL, dataDir: database.env.PLINTH_DATA_DIR, poolMax: 1, acquireTimeoutMs: 5000, log: pino({ level: 'silent' }) })
+  await migratePublic(db.pool, files.slice(0, -1))
+  await db.close()
+  for (const args of [['tenant', 'list'], ['module', 'list'], ['tenant', 'create', 'acme', '--name', 'Acme'], ['doctor']]) {
+    const refused = await plinth(args, env)
+    t.equal(refused.code, 1, `plinth ${args.join(' ')} refuses`)
+    t.equal(refused.stderr, `plinth: 1 public migration(s) pending (${newest}): run \`plinth migrate\` first\n`)
+  }
+  const ledger = await openDatabase({ databaseUrl: database.env.DATABASE_URL, dataDir: database.env.PLINTH_DATA_DIR, poolMax: 1, acquireTimeoutMs: 5000, log: pino({ level: 'silent' }) })
+  const { rows } = await ledger.pool.query('SELECT count(*)::int AS n FROM public.sys_migration')
+  await ledger.close()
+  t.equal(rows[0].n, files.length - 1, 'and nothing was applied')
+
+  const migrate = await plinth(['migrate'], env)
+  t.equal(migrate.code, 0, migrate.stderr)
+  t.match(migrate.stdout, `public: applied ${newest}`)
+  t.equal((await plinth(['tenant', 'create', 'acme', '--name', 'Acme'], env)).code, 0)
+  const list = await plinth(['tenant', 'list'], env)
+  t.equal(list.code, 0, 'a module that throws on import stops no read-only command')
+  t.match(list.stdout, /^acme\s+Acme\s+active/m)
+  t.notMatch(list.stderr, 'thrown as the module is imported', 'its code was never imported')
+  const modules = JSON.parse((await plinth(['module', 'list', '--json'], env)).stdout)
+  t.match(modules.find((m: any) => m.id === 'throws'), { status: 'found' }, 'module list reads its manifest only')
+  const roles = JSON.parse((await plinth(['role', 'list', '--tenant', 'acme', '--json'], env)).stdout)
+  t.ok(roles.some((r: any) => r.name === 'admin'), 'role list reads the tenant without any module code')
+})
+
 t.test('plinth migrate exits 1 when a migration fails, and says which', async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
@@ -101,7 +146,7 @@ t.test('plinth migrate exits 1 when a migration fails, and says which', async (t
   await fs.writeFile(path.join(plugins, 'failing/migrations/001_broken.sql'), 'SELECT 1 / 0;\n')
   const env = { ...database.env, PLINTH_MODULE_DIRS: plugins, PLINTH_MODULES: 'failing', PLINTH_DEFAULT_MODULES: 'none' }
   t.equal((await plinth(['tenant', 'create', 'acme', '--name', 'Acme'], env)).code, 0)
-  await plinth(['plugin', 'enable', 'failing', '--tenant', 'acme'], env)
+  await plinth(['module', 'enable', 'failing', '--tenant', 'acme'], env)
   const migrate = await plinth(['migrate'], env)
   t.equal(migrate.code, 1, 'a failed migration is a failed command')
   t.match(migrate.stdout + migrate.stderr, /acme.*failing.*failed/s)

@@ -1,62 +1,19 @@
-// What each `plinth` command does, given an open Host. Each returns text for people and the same
-// facts as JSON for scripts (--json).
+// What each `plinth` command that writes does, given an open Host (the read-only ones are in
+// reads.ts). Each returns text for people and the same facts as JSON for scripts (--json).
 import fs from 'node:fs/promises'
-import { BUILTIN_MODULES_DIR, type Host } from '../host/host.ts'
-import { describeModule } from '../host/modules/loader.ts'
+import type { Host } from '../host/host.ts'
+import { BUILTIN_MODULES_DIR } from '../host/paths.ts'
 import { sql } from 'drizzle-orm'
 import { doctorText, runDoctor } from './doctor.ts'
 import type { MigrateReport } from '../tenancy/migrate.ts'
 import type { Tenant } from '../tenancy/registry.ts'
+import { needTenant, one, tenantTable, two, UsageError, type CommandOutput, type Options } from './usage.ts'
 import { moveTenant, nodeName } from '../tenancy/placement.ts'
 import type { NewTenant } from '../tenancy/tenants.ts'
 import { dropOrphanedTenantRoles, orphanedTenantRoles } from '../tenancy/orphan-roles.ts'
 
-export const USAGE = `Usage: plinth <command> [options]
-
-  tenant create <code> --name <name> [--domain <host>]   create a tenant, its schema and tables
-  tenant create-many <file|->                             create the tenants a JSON list names: [{"code", "name", "domain"?}, ...]
-      [--concurrency <n>] [--batch-size <n>]              (defaults 2 and 25; see docs/benchmarks.md)
-  tenant list                                             list tenants
-  tenant show <code>                                      one tenant
-  tenant suspend <code>                                   refuse its requests (403 TENANT_SUSPENDED)
-  tenant resume <code>                                    serve it again
-  tenant drop <code> --confirm <code>                     delete the tenant and ALL its data
-  tenant move <code> --to <host:port>                     move its schema to another Citus worker while it serves
-  migrate                                                 apply pending migrations, report per tenant
-  demo                                                    a demo tenant with sample items and a key, and the curl to try
-  doctor [--url http://host:port]                         the seed's checklist and plinth's own; exit 1 when a check fails
-  orphan-roles [--drop]                                   tenant roles on this server whose database is gone; --drop removes them
-  key create --tenant <code> --name <name> [--role <r>]...  issue an API key (its secret is shown once)
-  key list --tenant <code>                                the tenant's keys (never their secrets)
-  key revoke <key id> --tenant <code>                     the key stops working on every instance
-  role list --tenant <code>                               roles, grants, holders, grants that give nothing
-  role create <name> --tenant <code> [--description <d>]
-  role delete <name> --tenant <code>
-  role grant <role> <permission> --tenant <code>          exact (inventory.items.read) or pattern (inventory.*, *)
-  role revoke <role> <permission> --tenant <code>
-  role assign <role> --principal <key:id|user:sub> --tenant <code>
-  role unassign <role> --principal <key:id|user:sub> --tenant <code>
-  module list                                             modules found, with status and reason
-  module enable <id> --tenant <code>                      enable a module for a tenant (applies its migrations)
-  module disable <id> --tenant <code>                     its routes answer 404 there; its data stays
-  module new <id> [--dir <folder>]                        scaffold a module (src/plugins, or a folder of your own)
-
-Options: --json (machine-readable output), -h, --help
-Environment: DATABASE_URL, or PLINTH_DATA_DIR for the embedded database (see .env.example); what
-the environment does not set is read from .env in the working folder (PLINTH_ENV_FILE: another file, or none).
-`
-
-export class UsageError extends Error {}
-
 const DEMO_TENANT = 'demo'
 
-export interface CommandOutput {
-  text: string
-  json: unknown
-  exitCode?: number
-}
-
-type Options = { drop?: boolean; to?: string; concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string; role?: string[]; principal?: string; description?: string; url?: string }
 type Command = (host: Host, args: string[], options: Options) => Promise<CommandOutput>
 
 /** A JSON array of tenants, from a file or standard input. */
@@ -86,21 +43,6 @@ function positiveInteger(value: string | undefined, flag: string): number | unde
   return Number(value)
 }
 
-function one(args: string[], what: string): string {
-  if (args.length !== 1) throw new UsageError(`expected one ${what}, got ${args.length}`)
-  return args[0]
-}
-
-function two(args: string[], what: string): [string, string] {
-  if (args.length !== 2) throw new UsageError(`expected ${what}, got ${args.length} argument(s)`)
-  return [args[0], args[1]]
-}
-
-function needTenant(options: Options): string {
-  if (!options.tenant) throw new UsageError('this command needs --tenant <code>')
-  return options.tenant
-}
-
 /** The module, or an error that says which modules there are and where they were looked for. */
 function knownModule(host: Host, id: string): void {
   if (host.modules.some((m) => m.id === id)) return
@@ -111,19 +53,6 @@ function knownModule(host: Host, id: string): void {
     `No module has the id "${id}". Modules found: ${found} (looked in ${BUILTIN_MODULES_DIR}; PLINTH_MODULE_DIRS: ${dirs}).${only} ` +
       'A folder of modules outside plinth goes in PLINTH_MODULE_DIRS, in the environment or in .env.',
   )
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n'
-}
-
-function tenantTable(tenants: Tenant[]): string {
-  if (tenants.length === 0) return 'no tenants\n'
-  return table([
-    ['CODE', 'NAME', 'STATUS', 'DOMAIN', 'SCHEMA', 'CREATED'],
-    ...tenants.map((t) => [t.code, t.name, t.status, t.domain ?? '-', t.schema, t.createdAt]),
-  ])
 }
 
 const tenantOutput = (verb: string) => (tenant: Tenant): CommandOutput => ({
@@ -169,14 +98,6 @@ export const commands: Record<string, Command> = {
     for (const f of report.failed) lines.push(`  ${String(f.code)} (entry ${f.index + 1}): ${f.error}: ${f.detail}${f.errors ? ' ' + f.errors.map((e) => `${e.path} ${e.message}`).join('; ') : ''}`)
     return { text: lines.join('\n') + '\n', json: report, exitCode: report.failed.length > 0 ? 1 : 0 }
   },
-  'tenant list': async (host) => {
-    const tenants = await host.tenants.list()
-    return { text: tenantTable(tenants), json: tenants }
-  },
-  'tenant show': async (host, args) => {
-    const tenant = await host.tenants.get(one(args, 'tenant code'))
-    return { text: tenantTable([tenant]), json: tenant }
-  },
   'tenant suspend': async (host, args) => tenantOutput('suspended')(await host.tenants.suspend(one(args, 'tenant code'))),
   'tenant resume': async (host, args) => tenantOutput('resumed')(await host.tenants.resume(one(args, 'tenant code'))),
   'tenant drop': async (host, args, options) =>
@@ -198,22 +119,9 @@ export const commands: Record<string, Command> = {
       json: created,
     }
   },
-  'key list': async (host, _args, options) => {
-    const keys = await host.keys.list((await host.tenants.get(needTenant(options))).id)
-    const text = keys.length === 0 ? 'no keys\n' : table([['ID', 'NAME', 'CREATED', 'REVOKED'], ...keys.map((k) => [k.id, k.name, k.createdAt, k.revokedAt ?? '-'])])
-    return { text, json: keys }
-  },
   'key revoke': async (host, args, options) => {
     const key = await host.keys.revoke((await host.tenants.get(needTenant(options))).id, one(args, 'key id'))
     return { text: `revoked key ${key.id} (${key.name})\n`, json: key }
-  },
-  'role list': async (host, _args, options) => {
-    const roles = await host.roles.list(await host.tenants.get(needTenant(options)))
-    const text = table([
-      ['ROLE', 'GRANTS', 'HOLDERS', 'GIVES NOTHING'],
-      ...roles.map((r) => [r.name, r.grants.join(' ') || '-', r.principals.join(' ') || '-', r.unknownGrants.join(' ') || '-']),
-    ])
-    return { text, json: roles }
   },
   'role create': async (host, args, options) => {
     const name = one(args, 'role name')
@@ -246,11 +154,6 @@ export const commands: Record<string, Command> = {
     if (!options.principal) throw new UsageError('role unassign needs --principal')
     await host.roles.unassign(await host.tenants.get(needTenant(options)), role, options.principal)
     return { text: `unassigned ${role} from ${options.principal}\n`, json: { role, principal: options.principal } }
-  },
-  'module list': async (host) => {
-    const modules = host.modules.map((m) => describeModule(m, true))
-    const text = modules.length === 0 ? 'no modules\n' : table([['ID', 'VERSION', 'API', 'STATUS', 'REASON'], ...modules.map((m) => [m.id, m.version ?? '-', m.api ?? '-', m.status, m.reason ?? ''])])
-    return { text, json: modules }
   },
   'module enable': async (host, args, options) => {
     if (!options.tenant) throw new UsageError('module enable needs --tenant')

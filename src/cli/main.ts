@@ -1,14 +1,17 @@
 // plinth <command>: operate a plinth database whether or not a host is running on it. It reads the
-// same environment as the host (DATABASE_URL, or the embedded database in PLINTH_DATA_DIR) and
-// brings the database up to date before it acts, as a starting host would.
+// same environment as the host (DATABASE_URL, or the embedded database in PLINTH_DATA_DIR). Each
+// command opens only what it needs: a read-only one the database alone (reads.ts); one that writes
+// a whole Host, with its modules' code, on a database whose public migrations are all applied;
+// `plinth migrate` is the one that applies them.
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../host/config.ts'
 import { HttpProblem } from '../problems.ts'
-import { Host } from '../host/host.ts'
 import { createLogger } from '../host/logger.ts'
 import { loadEnvFile } from '../host/env-file.ts'
-import { commands, UsageError, USAGE } from './commands.ts'
+import { PendingMigrationsError } from '../tenancy/migration-files.ts'
+import { openReader, reads } from './reads.ts'
+import { UsageError, USAGE, type CommandOutput } from './usage.ts'
 import { scaffoldModule, ScaffoldError } from './scaffold.ts'
 
 async function main(argv: string[]): Promise<number> {
@@ -38,26 +41,40 @@ async function main(argv: string[]): Promise<number> {
   const group = given === 'plugin' ? 'module' : given
   if (given === 'plugin') process.stderr.write(`plinth: "plinth plugin ${action ?? ''}" is deprecated: name it "plinth module ${action ?? ''}"\n`)
   if (group === 'module' && action === 'new' && !values.help) return newModule(rest, values.dir)
-  const command = commands[`${group} ${action}`] ?? commands[group ?? '']
-  if (values.help || !command) {
+  const read = Object.hasOwn(reads, `${group} ${action}`) ? reads[`${group} ${action}`] : undefined
+  const commands = read ? {} : (await import('./commands.ts')).commands
+  const named = Object.hasOwn(commands, `${group} ${action}`) ? commands[`${group} ${action}`] : undefined
+  const command = named ?? (Object.hasOwn(commands, group ?? '') ? commands[group!] : undefined)
+  if (values.help || !(read || command)) {
     process.stdout.write(USAGE)
     return values.help || !group ? 0 : 2
   }
-  const args = commands[`${group} ${action}`] ? rest : [action, ...rest].filter(Boolean)
+  const args = read || named ? rest : [action, ...rest].filter(Boolean)
 
   loadEnvFile()
   const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })
   for (const line of config.deprecations) process.stderr.write(`plinth: ${line}\n`)
   // Logs go to stderr: stdout is the command's output, for people and for pipes.
   const log = createLogger(config, process.stderr)
-  const host = await Host.open({ config, log, followChanges: false })
-  try {
-    const output = await command(host, args, values)
-    process.stdout.write(values.json ? JSON.stringify(output.json, null, 2) + '\n' : output.text)
-    return output.exitCode ?? 0
-  } finally {
-    await host.close()
+  let output: CommandOutput
+  if (read) {
+    const reader = await openReader(config, log)
+    try {
+      output = await read(reader, args, values)
+    } finally {
+      await reader.close()
+    }
+  } else {
+    const { Host } = await import('../host/host.ts')
+    const host = await Host.open({ config, log, followChanges: false, migrate: group === 'migrate' })
+    try {
+      output = await command!(host, args, values)
+    } finally {
+      await host.close()
+    }
   }
+  process.stdout.write(values.json ? JSON.stringify(output.json, null, 2) + '\n' : output.text)
+  return output.exitCode ?? 0
 }
 
 /** `plinth module new`: writes files, needs no database. */
@@ -83,7 +100,7 @@ function newModule(args: string[], dir: string | undefined): number {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    if (err instanceof ConfigError) process.stderr.write(`plinth: ${err.message}\n`)
+    if (err instanceof ConfigError || err instanceof PendingMigrationsError) process.stderr.write(`plinth: ${err.message}\n`)
     else if (err instanceof ScaffoldError) process.stderr.write(`plinth: ${err.message}\n`)
     else if (err instanceof UsageError || (err as any)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       process.stderr.write(`plinth: ${err.message}\n\n${USAGE}`)

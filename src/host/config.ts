@@ -2,7 +2,7 @@
 // A bad value is a ConfigError naming the variable; secrets are never echoed back.
 import path from 'node:path'
 import type { JwtConfig } from '../rbac/jwt.ts'
-import { MODULE_ID } from './modules/manifest.ts'
+import { MODULE_ID } from './modules/contract.ts'
 
 export interface Config {
   /** Unset: the embedded database (PGlite) under dataDir. */

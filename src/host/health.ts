@@ -2,11 +2,13 @@
 // host's migrations are applied and the change feed is within its bound), the index at /, and
 // /metrics behind its token.
 import type { FastifyInstance } from 'fastify'
-import { HttpProblem, problems, sendProblem } from '../problems.ts'
+import { HttpProblem, sendProblem } from '../problems.ts'
 import { isAdminToken } from '../rbac/admin-token.ts'
 import type { Host } from './host.ts'
 import type { Metrics } from './metrics.ts'
+import { requireOperatorToken } from './operator-token.ts'
 import { PLINTH_VERSION } from './version.ts'
+import { within } from './within.ts'
 
 const READY_TIMEOUT_MS = 2000
 
@@ -23,7 +25,7 @@ export async function healthRoutes(app: FastifyInstance, { host }: { host: Host 
   app.get('/health/ready', async (request, reply) => {
     const failedHost = host.lastMigration?.tenants.filter((t) => t.source === 'host' && t.status !== 'ok') ?? []
     try {
-      await withTimeout(host.pool.query('SELECT 1'), READY_TIMEOUT_MS)
+      await within(READY_TIMEOUT_MS, 'SELECT 1', () => host.pool.query('SELECT 1'))
     } catch {
       return sendProblem(request, reply, new HttpProblem(503, 'NOT_READY', 'The database does not answer.', { headers: { 'retry-after': '1' } }))
     }
@@ -61,22 +63,7 @@ export async function healthRoutes(app: FastifyInstance, { host }: { host: Host 
 export async function metricsRoute(app: FastifyInstance, { host, metrics }: { host: Host; metrics: Metrics }) {
   const token = host.config.metricsToken ?? host.config.adminToken
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
-    // A braked address learns nothing, not even whether the token it sends is right.
-    host.authFailures.check(request)
-    if (!isAdminToken(request.headers.authorization, token)) {
-      host.authFailures.failed(request, { reason: token ? 'bad metrics token' : 'no PLINTH_METRICS_TOKEN or PLINTH_ADMIN_TOKEN set' }, 'metrics authentication failed')
-      throw problems.unauthorized()
-    }
+    requireOperatorToken(request, host.authFailures, token, { name: 'metrics', unset: 'no PLINTH_METRICS_TOKEN or PLINTH_ADMIN_TOKEN set' })
     return reply.type(metrics.contentType).send(await metrics.text())
   })
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timed out')), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
 }

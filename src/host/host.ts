@@ -8,7 +8,8 @@ import { ChangeFeed, recordChange } from '../tenancy/changes.ts'
 import { quoteIdent } from '../tenancy/schema-name.ts'
 import { openDatabase, type Database } from '../tenancy/database.ts'
 import { migrateAll, migrateTenants, type MigrateReport, type TenantMigrationResult } from '../tenancy/migrate.ts'
-import { readMigrations, type MigrationFile, type MigrationSource } from '../tenancy/migrations.ts'
+import { PendingMigrationsError, pendingPublicMigrations, readMigrations, type MigrationFile } from '../tenancy/migration-files.ts'
+import type { MigrationSource } from '../tenancy/migrations.ts'
 import type { SchemaServer } from '../tenancy/scripts.ts'
 import { TenantModules } from '../tenancy/tenant-modules.ts'
 import { TenantRegistry } from '../tenancy/registry.ts'
@@ -16,9 +17,11 @@ import { Tenants } from '../tenancy/tenants.ts'
 import { FairShare } from '../tenancy/fair-share.ts'
 import { loginClients, TenantConnections } from '../tenancy/tenant-connections.ts'
 import { repairTenantLogin, storedTenantSecret, tenantLogins, type TenantLogins } from '../tenancy/tenant-login.ts'
-import { PLATFORM_SEARCH_PATH, sharedClients, type TenantDb, type TenantPool } from '../tenancy/transaction.ts'
+import { PLATFORM_SEARCH_PATH } from '../tenancy/platform-transaction.ts'
+import { sharedClients, type TenantDb, type TenantPool } from '../tenancy/transaction.ts'
 import { withTenantTx } from '../tenancy/with-tenant-tx.ts'
 import type { Config } from './config.ts'
+import { BUILTIN_MODULES_DIR, HOST_MIGRATIONS_DIR } from './paths.ts'
 import { ApiKeys } from '../rbac/api-keys.ts'
 import { FailureBrake } from '../rbac/failure-brake.ts'
 import { Metrics } from './metrics.ts'
@@ -27,7 +30,7 @@ import { JwtVerifier } from '../rbac/jwt.ts'
 import { PermissionSets } from '../rbac/permission-sets.ts'
 import { Roles } from '../rbac/roles.ts'
 import { HttpProblem, problems } from '../problems.ts'
-import { discoverModules, type ModuleRecord } from './modules/loader.ts'
+import { discoverModules, type ModuleRecord } from './modules/discovery.ts'
 
 /** 'login' on PostgreSQL unless configured otherwise; the embedded database has one login. */
 function tenantConnectionMode(config: Config, db?: Database): 'login' | 'shared' {
@@ -38,9 +41,6 @@ function tenantConnectionMode(config: Config, db?: Database): 'login' | 'shared'
 /** How stale a cache may be on any instance: a change is honoured everywhere within this of committing. */
 export const CACHE_STALENESS_BOUND_MS = 1000
 
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-/** The built-in modules: src/plugins when run from source, dist/plugins when built. */
-export const BUILTIN_MODULES_DIR = fileURLToPath(new URL('../plugins', import.meta.url))
 
 export interface HostOptions {
   config: Config
@@ -49,6 +49,12 @@ export interface HostOptions {
   migrationsDir?: string
   /** Keep caches fresh from other processes' changes; the CLI, which lives for one command, does not. */
   followChanges?: boolean
+  /**
+   * Apply pending migrations as it opens (the server's start, `plinth migrate`); false: refuse a
+   * database whose public migrations are pending (PendingMigrationsError) and apply nothing, unless
+   * the database has none of them yet: a new database is set up whatever opens it first.
+   */
+  migrate?: boolean
 }
 
 export class Host {
@@ -160,7 +166,8 @@ export class Host {
     try {
       // A folder named twice (src/plugins in PLINTH_MODULE_DIRS too) is read once, not refused as duplicates.
       host.modules = await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules)
-      await host.migrate()
+      if (options.migrate !== false || (await host.isNewDatabase())) await host.migrate()
+      else await host.readMigrationFiles(true)
       await host.registry.load()
       await host.tenantModules.load()
       await host.keys.load()
@@ -267,10 +274,24 @@ export class Host {
     await this.tenantModules.setEnabled(tenant.id, moduleId, false)
   }
 
-  async migrate(): Promise<MigrateReport> {
-    const dir = this.options.migrationsDir ?? path.join(PROJECT_ROOT, 'migrations')
+  /** No public migration was ever applied here. */
+  private async isNewDatabase() {
+    await this.readMigrationFiles()
+    return (await pendingPublicMigrations(this.pool, this.publicFiles)).length === this.publicFiles.length
+  }
+
+  /** The host's own migration files; `refusePending`: and none of the public ones may be unapplied. */
+  private async readMigrationFiles(refusePending = false) {
+    const dir = this.options.migrationsDir ?? HOST_MIGRATIONS_DIR
     this.publicFiles = await readMigrations(path.join(dir, 'public'))
     this.tenantFiles = await readMigrations(path.join(dir, 'tenant'))
+    if (!refusePending) return
+    const pending = await pendingPublicMigrations(this.pool, this.publicFiles)
+    if (pending.length > 0) throw new PendingMigrationsError(pending)
+  }
+
+  async migrate(): Promise<MigrateReport> {
+    await this.readMigrationFiles()
     const report = await migrateAll(this.pool, {
       publicFiles: this.publicFiles,
       sources: this.migrationSources(),

@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ModuleRecord } from './modules/loader.ts'
+import type { ModuleRecord } from './modules/discovery.ts'
 
 /** plinth's one error shape (problems.ts), as every error response documents it. */
 const Problem = {

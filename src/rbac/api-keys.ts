@@ -7,7 +7,7 @@ import type pg from 'pg'
 import { HttpProblem } from '../problems.ts'
 import { recordChange, type ChangeFeed } from '../tenancy/changes.ts'
 import { MissLookups } from '../tenancy/miss-lookups.ts'
-import { inTransaction } from '../tenancy/transaction.ts'
+import { inTransaction } from '../tenancy/platform-transaction.ts'
 
 export interface ApiKey {
   id: string

@@ -9,6 +9,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { HttpProblem } from '../problems.ts'
+import { Budget } from '../platform/budget.ts'
 
 export interface FailureBrakeOptions {
   /**
@@ -23,8 +24,8 @@ export interface FailureBrakeOptions {
 }
 
 interface Window {
-  startedAt: number
-  failures: number
+  /** The address's failures: the brake holds while none is left. */
+  failures: Budget
   unlogged: number
 }
 
@@ -47,10 +48,11 @@ export class FailureBrake {
   /** Throws 429 while the request's address is braked. */
   check(request: FastifyRequest) {
     if (this.options.limit === 0) return
-    const window = this.current(request.ip, Date.now())
-    if (window && window.failures >= this.options.limit) {
+    const now = Date.now()
+    const window = this.current(request.ip, now)
+    if (window?.failures.exhausted(now)) {
       window.unlogged++
-      const retryAfter = Math.max(1, Math.ceil((window.startedAt + this.options.windowMs - Date.now()) / 1000))
+      const retryAfter = Math.max(1, Math.ceil((window.failures.endsAt - now) / 1000))
       throw new HttpProblem(429, 'TOO_MANY_FAILED_ATTEMPTS', 'Too many failed authentications from this address; retry later.', {
         headers: { 'retry-after': String(retryAfter) },
       })
@@ -64,9 +66,9 @@ export class FailureBrake {
     let window = this.current(request.ip, now)
     if (!window) {
       if (this.windows.size >= this.options.maxAddresses) this.windows.delete(this.windows.keys().next().value!)
-      this.windows.set(request.ip, (window = { startedAt: now, failures: 0, unlogged: 0 }))
+      this.windows.set(request.ip, (window = { failures: new Budget(this.options.limit, this.options.windowMs), unlogged: 0 }))
     }
-    window.failures++
+    window.failures.take(now)
     request.log.warn({ ...line, address: request.ip }, message)
   }
 
@@ -78,21 +80,21 @@ export class FailureBrake {
   private current(address: string, now: number): Window | undefined {
     const window = this.windows.get(address)
     if (!window) return undefined
-    if (now - window.startedAt < this.options.windowMs) return window
+    if (!window.failures.over(now)) return window
     this.close(address, window)
     return undefined
   }
 
   /** Ends windows that are over, writing their summary lines. */
   private sweep(now = Date.now()) {
-    for (const [address, window] of this.windows) if (now - window.startedAt >= this.options.windowMs) this.close(address, window)
+    for (const [address, window] of this.windows) if (window.failures.over(now)) this.close(address, window)
   }
 
   private close(address: string, window: Window) {
     this.windows.delete(address)
     if (window.unlogged > 0) {
       this.log.warn(
-        { address, failures: window.failures, notLogged: window.unlogged, windowMs: this.options.windowMs },
+        { address, failures: window.failures.used, notLogged: window.unlogged, windowMs: this.options.windowMs },
         `${window.unlogged} more authentication attempts from this address were refused (429) while it was braked`,
       )
     }

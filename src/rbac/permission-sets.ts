@@ -2,6 +2,7 @@
 // A tenant's entries are dropped when its roles or its modules change (change feed topics `rbac`
 // and `module`), and a read that started before such a drop is not cached.
 import type pg from 'pg'
+import { Budget } from '../platform/budget.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { quoteIdent } from '../tenancy/schema-name.ts'
 import { effectivePermissions } from './permissions.ts'
@@ -15,9 +16,7 @@ const RECHECKS_PER_SECOND = 50
 
 export class PermissionSets {
   private byTenant = new Map<string, TenantEntry>()
-  /** Rechecks this second (recheck): a budget, not a cache. */
-  private recheckWindow = 0
-  private rechecks = 0
+  private readonly rechecks = new Budget(RECHECKS_PER_SECOND)
 
   constructor(
     private readonly pool: pg.Pool,
@@ -48,15 +47,7 @@ export class PermissionSets {
    * cached set answers (a flood of refused requests does not become a flood of queries).
    */
   async recheck(tenant: Tenant, principalId: string): Promise<ReadonlySet<string>> {
-    const now = Date.now()
-    if (now - this.recheckWindow >= 1000) {
-      this.recheckWindow = now
-      this.rechecks = 0
-    }
-    if (this.rechecks < RECHECKS_PER_SECOND) {
-      this.rechecks++
-      this.entry(tenant.id).principals.delete(principalId)
-    }
+    if (this.rechecks.take()) this.entry(tenant.id).principals.delete(principalId)
     return this.get(tenant, principalId)
   }
 

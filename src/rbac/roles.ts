@@ -5,7 +5,7 @@ import type pg from 'pg'
 import { HttpProblem } from '../problems.ts'
 import { recordChange, type ChangeFeed } from '../tenancy/changes.ts'
 import type { Tenant } from '../tenancy/registry.ts'
-import { inSchemaTransaction } from '../tenancy/transaction.ts'
+import { inSchemaTransaction } from '../tenancy/platform-transaction.ts'
 import { isGrant, unknownGrants } from './permissions.ts'
 
 export const ROLE_NAME = /^[a-z][a-z0-9_-]{0,62}$/

@@ -2,14 +2,15 @@
 // files with bounded concurrency. Deciding that nothing is pending is one query on `public`; a
 // tenant is visited only when it has something to apply. A failure stays with its tenant (and
 // source): the run goes on and reports every tenant as ok, failed or skipped.
+import pLimit from 'p-limit'
 import type pg from 'pg'
+import type { MigrationFile } from './migration-files.ts'
 import {
   applyTenantFile,
   fileStep,
   findPendingTenantMigrations,
   migratePublic,
   stepsFromScratch,
-  type MigrationFile,
   type MigrationSource,
   type MigrationStep,
   type PendingTenantMigration,
@@ -107,12 +108,7 @@ async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], op
     }
   }
 
-  // Workers take the next tenant by index: shift() would move the whole queue each time.
-  const queue = [...byTenant.values()]
-  let next = 0
-  const workers = Array.from({ length: Math.max(1, Math.min(options.concurrency, queue.length)) }, async () => {
-    while (next < queue.length) await migrateTenant(queue[next++])
-  })
-  await Promise.all(workers)
+  const limit = pLimit(Math.max(1, options.concurrency))
+  await Promise.all([...byTenant.values()].map((tenant) => limit(() => migrateTenant(tenant))))
   return results.sort((a, b) => a.tenant.localeCompare(b.tenant) || order.indexOf(a.source) - order.indexOf(b.source))
 }

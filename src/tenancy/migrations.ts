@@ -1,24 +1,17 @@
 // Applies SQL migration files, each once, each in its own transaction, recorded with a checksum.
 //
-// Public migrations (migrations/public) run once per database under a transaction-scoped advisory
-// lock (it holds through PgBouncer in transaction mode), so hosts starting together apply each
-// file exactly once. Tenant migrations (migrations/tenant, and
+// Public migrations (migrations/public) run once per database, each under a lock on the ledger
+// table (transaction-scoped, so it holds through PgBouncer in transaction mode): hosts starting
+// together apply each file exactly once. Tenant migrations (migrations/tenant, and
 // later each module's) are recorded in public.sys_tenant_migration, so finding what is pending across
 // every tenant is one query on `public` and never a visit to each schema.
-import { hash } from 'node:crypto'
-import fs from 'node:fs/promises'
-import path from 'node:path'
 import type pg from 'pg'
+import { MigrationError, type Baseline, type MigrationFile } from './migration-files.ts'
 import { quoteIdent, quoteUuid } from './schema-name.ts'
 import { runScript, settleInOrder, type SchemaServer } from './scripts.ts'
 import { recordChange } from './changes.ts'
-import { inTransaction, TenantTransaction, type TenantPool } from './transaction.ts'
-
-export interface MigrationFile {
-  name: string
-  sql: string
-  checksum: string
-}
+import { inTransaction } from './platform-transaction.ts'
+import { TenantTransaction, type TenantPool } from './transaction.ts'
 
 /** A named, ordered list of tenant migrations: the host's own (`host`) or a module's (its id). */
 export interface MigrationSource {
@@ -26,19 +19,6 @@ export interface MigrationSource {
   files: MigrationFile[]
   /** What a tenant that has none of the files gets in place of the first ones (readBaseline). */
   baseline?: Baseline
-}
-
-/**
- * A module's `migrations/baseline/<name>.sql`: the schema its files up to and including `<name>`
- * make, written afresh. A new tenant gets it in place of those files, and the ledger records each
- * of them as applied, so what follows applies as usual. Tenants that already have some of the files
- * go on file by file. It lets a module's history stay as it was applied (never edited) while new
- * tenants skip what the history did the slow way or the way Citus refuses (docs/modules.md).
- */
-export interface Baseline {
-  file: MigrationFile
-  /** The history files it stands for, in order. */
-  covers: MigrationFile[]
 }
 
 /** What one transaction applies to a tenant: a file, or a baseline that stands for several. */
@@ -50,62 +30,11 @@ export interface MigrationStep {
   records: MigrationFile[]
 }
 
-export class MigrationError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'MIGRATION_EDITED' | 'MIGRATION_FAILED' | 'BASELINE_UNMATCHED',
-    readonly file: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options)
-    this.name = 'MigrationError'
-  }
-}
-
-// Taken only to create the ledger on a database that has none: no tenant exists yet then, so no
-// module code can hold it. Every later step locks the ledger table itself (lockedTransaction).
 const FIRST_MIGRATION_LOCK = 7_201_947_305_110_001n
 
 /** A tenant step that failed, named by its source and label. */
 function stepFailed(source: string, step: MigrationStep, err: unknown): MigrationError {
   return new MigrationError(`migration ${source}/${step.label} failed: ${(err as Error).message}`, 'MIGRATION_FAILED', step.label, { cause: err })
-}
-
-export function checksum(sql: string): string {
-  return hash('sha256', sql, 'hex')
-}
-
-/** Reads `*.sql` in file-name order; a missing folder is an empty list. */
-export async function readMigrations(dir: string): Promise<MigrationFile[]> {
-  let names: string[]
-  try {
-    names = (await fs.readdir(dir)).filter((n) => n.endsWith('.sql')).sort()
-  } catch (err: any) {
-    if (err.code === 'ENOENT') return []
-    throw err
-  }
-  return Promise.all(
-    names.map(async (name) => {
-      const sql = await fs.readFile(path.join(dir, name), 'utf8')
-      return { name, sql, checksum: checksum(sql) }
-    }),
-  )
-}
-
-/** The newest baseline in `<dir>/baseline`, if any; it must take the name of one of the history files. */
-export async function readBaseline(dir: string, history: MigrationFile[]): Promise<Baseline | undefined> {
-  const baselines = await readMigrations(path.join(dir, 'baseline'))
-  const newest = baselines.at(-1)
-  if (!newest) return undefined
-  const last = history.findIndex((f) => f.name === newest.name)
-  if (last === -1) {
-    throw new MigrationError(
-      `baseline/${newest.name} names no migration file: a baseline takes the name of the last file it stands for`,
-      'BASELINE_UNMATCHED',
-      newest.name,
-    )
-  }
-  return { file: newest, covers: history.slice(0, last + 1) }
 }
 
 export const fileStep = (file: MigrationFile): MigrationStep => ({ label: file.name, sql: file.sql, records: [file] })

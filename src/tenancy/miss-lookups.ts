@@ -1,9 +1,13 @@
 // What a request names that a cache does not hold (a key, a tenant created a moment ago on another
 // instance or by the CLI) is looked up before the request is refused, so new things work on the very
 // next request. A flood of made-up names must not become a flood of queries, so:
-// - a name found missing is remembered as missing for a short while (bounded in memory);
+// - a name found missing is remembered as missing for a short while (an LRU with a TTL, bounded);
 // - lookups of one name at once share one query;
 // - at most `perSecond` lookups run a second; past that a miss is answered without one.
+// None of it is on the path of a request whose name the cache holds.
+import { LRUCache } from 'lru-cache'
+import { Budget } from '../platform/budget.ts'
+
 export interface MissLookupOptions {
   perSecond: number
   missTtlMs: number
@@ -13,36 +17,26 @@ export interface MissLookupOptions {
 const DEFAULTS: MissLookupOptions = { perSecond: 50, missTtlMs: 2000, maxMisses: 10_000 }
 
 export class MissLookups<T> {
-  private misses = new Map<string, number>()
-  private inFlight = new Map<string, Promise<T | undefined>>()
-  private windowStart = 0
-  private spent = 0
-  private readonly options: MissLookupOptions
+  private readonly misses: LRUCache<string, true>
+  private readonly inFlight = new Map<string, Promise<T | undefined>>()
+  private readonly budget: Budget
 
   constructor(
     private readonly lookup: (name: string) => Promise<T | undefined>,
     options: Partial<MissLookupOptions> = {},
   ) {
-    this.options = { ...DEFAULTS, ...options }
+    const { perSecond, missTtlMs, maxMisses } = { ...DEFAULTS, ...options }
+    this.misses = new LRUCache({ max: maxMisses, ttl: missTtlMs })
+    this.budget = new Budget(perSecond)
   }
 
   async find(name: string): Promise<T | undefined> {
-    const now = Date.now()
-    const missedUntil = this.misses.get(name)
-    if (missedUntil !== undefined) {
-      if (missedUntil > now) return undefined
-      this.misses.delete(name)
-    }
+    if (this.misses.has(name)) return undefined
     const pending = this.inFlight.get(name)
     if (pending) return pending
-    if (now - this.windowStart >= 1000) {
-      this.windowStart = now
-      this.spent = 0
-    }
-    if (this.spent >= this.options.perSecond) return undefined
-    this.spent++
+    if (!this.budget.take()) return undefined
     const lookup = this.lookup(name).then((found) => {
-      if (found === undefined) this.remember(name)
+      if (found === undefined) this.misses.set(name, true)
       return found
     })
     this.inFlight.set(name, lookup)
@@ -56,11 +50,5 @@ export class MissLookups<T> {
   /** Forgets that `name` was missing: it was just created here. */
   forget(name: string) {
     this.misses.delete(name)
-  }
-
-  private remember(name: string) {
-    // Oldest first: a Map keeps insertion order.
-    if (this.misses.size >= this.options.maxMisses) this.misses.delete(this.misses.keys().next().value!)
-    this.misses.set(name, Date.now() + this.options.missTtlMs)
   }
 }

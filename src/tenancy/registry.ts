@@ -2,6 +2,7 @@
 // Loaded whole at start (a thousand tenants is one small query) and refreshed row by row when the
 // change feed says a tenant changed, on this instance or another.
 import type pg from 'pg'
+import { HttpProblem } from '../problems.ts'
 import { MissLookups } from './miss-lookups.ts'
 import { RefreshOrder } from './refresh-order.ts'
 
@@ -19,8 +20,31 @@ export interface Tenant {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-const SELECT_TENANT = `SELECT id, code, name, domain, schema_name AS schema, role_name AS role, status, created_at AS "createdAt"
-                         FROM public.sys_tenant`
+/**
+ * public.sys_tenant's columns as a Tenant: every query that reads or returns tenants names these.
+ * The creation time comes as ISO 8601 text, as operators are shown it, with no Date made per row.
+ */
+export const TENANT_COLUMNS = `id, code, name, domain, schema_name AS schema, role_name AS role, status,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "createdAt"`
+
+const SELECT_TENANT = `SELECT ${TENANT_COLUMNS} FROM public.sys_tenant`
+
+/** Every tenant, by code, read from the table (not the cache): what operators list. */
+export async function listTenants(db: pg.Pool | pg.PoolClient): Promise<Tenant[]> {
+  const { rows } = await db.query<Tenant>(`${SELECT_TENANT} ORDER BY code`)
+  return rows
+}
+
+/** One tenant by code, read from the table; TENANT_NOT_FOUND when there is none. */
+export async function tenantByCode(db: pg.Pool | pg.PoolClient, code: string): Promise<Tenant> {
+  const { rows } = await db.query<Tenant>(`${SELECT_TENANT} WHERE code = $1`, [code])
+  if (!rows[0]) throw tenantNotFound(code)
+  return rows[0]
+}
+
+export function tenantNotFound(code: string) {
+  return new HttpProblem(404, 'TENANT_NOT_FOUND', `No tenant has the code ${JSON.stringify(code)}.`)
+}
 
 export class TenantRegistry {
   private byId = new Map<string, Tenant>()

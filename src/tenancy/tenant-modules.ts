@@ -4,7 +4,7 @@
 import type pg from 'pg'
 import { RefreshOrder } from './refresh-order.ts'
 import { recordChange, type ChangeFeed } from './changes.ts'
-import { inTransaction } from './transaction.ts'
+import { inTransaction } from './platform-transaction.ts'
 
 export interface TenantModuleState {
   enabled: boolean

@@ -1,15 +1,17 @@
 // Tenant lifecycle: create (schema + tenant migrations, all or nothing), list, suspend, resume and
 // drop. The CLI and the admin API both call this; neither talks to sys_tenant on its own.
 import { randomUUID } from 'node:crypto'
+import pLimit from 'p-limit'
 import type pg from 'pg'
 import type { Logger } from 'pino'
 import { HttpProblem, toProblem, type FieldError } from '../problems.ts'
 import { recordChange, type ChangeFeed } from './changes.ts'
 import { applyNewTenantModules, applyTenantFile, applyTenantFilesInTransaction, roleFor, stepsFromScratch, type MigrationSource } from './migrations.ts'
 import { runScript, type SchemaServer } from './scripts.ts'
-import type { Tenant } from './registry.ts'
+import { listTenants, TENANT_COLUMNS, tenantByCode, tenantNotFound, type Tenant } from './registry.ts'
 import { isTenantCode, quoteIdent, roleForSchema, schemaForCode } from './schema-name.ts'
-import { inTransaction, type TenantPool } from './transaction.ts'
+import { inTransaction } from './platform-transaction.ts'
+import type { TenantPool } from './transaction.ts'
 import type { TenantLogins } from './tenant-login.ts'
 
 export interface NewTenant {
@@ -52,7 +54,6 @@ export interface TenantsOptions {
 
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
-const SELECT_TENANT = `id, code, name, domain, schema_name AS schema, role_name AS role, status, created_at AS "createdAt"`
 
 /** An IPv4 literal, or any name whose last label is all digits: no tenant's host name. */
 const IP_LITERAL = /(^|\.)\d+$/
@@ -94,7 +95,7 @@ export class Tenants {
       const role = roleForSchema(await tenantRolePrefix(client), schema)
       const login = await this.loginClause(role)
       const { rows } = await client.query<Tenant>(
-        `INSERT INTO public.sys_tenant (code, name, domain, schema_name, role_name) VALUES ($1, $2, $3, $4, $5) RETURNING ${SELECT_TENANT}`,
+        `INSERT INTO public.sys_tenant (code, name, domain, schema_name, role_name) VALUES ($1, $2, $3, $4, $5) RETURNING ${TENANT_COLUMNS}`,
         [input.code, input.name.trim(), input.domain ?? null, schema, role],
       )
       const created = rows[0]
@@ -112,7 +113,7 @@ export class Tenants {
     })
     if (apart.length > 0) await this.applyModulesApart(tenant, apart)
     await this.options.changes?.announce('tenant', tenant.id)
-    return normalise(tenant)
+    return tenant
   }
 
   /**
@@ -191,40 +192,37 @@ export class Tenants {
     // files then run on its own login (create() says why).
     const batchSources = this.loginMode ? sources.filter((s) => s.source === 'host') : sources
     const moduleSources = this.loginMode ? sources.filter((s) => s.source !== 'host') : []
-    let next = 0
-    const worker = async () => {
-      for (let b = next++; b < batches.length; b = next++) {
-        const batch = batches[b]
-        // On Citus each tenant is created on its own (create() says why).
-        const created =
-          this.options.server === 'postgres'
-            ? await inTransaction(this.options.pool, (client) => provisionBatch(client, batch.map((e) => e.input), batchSources, (role) => this.loginClause(role))).catch(() => null)
-            : null
-        if (created) {
-          for (const [i, tenant] of created.entries()) {
-            if (moduleSources.length > 0) {
-              try {
-                await this.applyModulesApart(tenant, moduleSources)
-              } catch (err) {
-                fail(batch[i].index, tenant.code, err)
-                continue
-              }
+    const limit = pLimit(Math.max(1, concurrency))
+    const provision = async (batch: (typeof valid)[number][]) => {
+      // On Citus each tenant is created on its own (create() says why).
+      const created =
+        this.options.server === 'postgres'
+          ? await inTransaction(this.options.pool, (client) => provisionBatch(client, batch.map((e) => e.input), batchSources, (role) => this.loginClause(role))).catch(() => null)
+          : null
+      if (created) {
+        for (const [i, tenant] of created.entries()) {
+          if (moduleSources.length > 0) {
+            try {
+              await this.applyModulesApart(tenant, moduleSources)
+            } catch (err) {
+              fail(batch[i].index, tenant.code, err)
+              continue
             }
-            report.created.push(normalise(tenant))
-            await this.options.changes?.announce('tenant', tenant.id)
           }
-          continue
+          report.created.push(tenant)
+          await this.options.changes?.announce('tenant', tenant.id)
         }
-        // Which of them failed, and why: one at a time, each in its own transaction.
-        for (const { index, input } of batch) {
-          await this.create(input).then(
-            (tenant) => void report.created.push(tenant),
-            (err) => fail(index, input.code, err),
-          )
-        }
+        return
+      }
+      // Which of them failed, and why: one at a time, each in its own transaction.
+      for (const { index, input } of batch) {
+        await this.create(input).then(
+          (tenant) => void report.created.push(tenant),
+          (err) => fail(index, input.code, err),
+        )
       }
     }
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, batches.length)) }, worker))
+    await Promise.all(batches.map((batch) => limit(() => provision(batch))))
     report.failed.sort((a, b) => a.index - b.index)
     return report
   }
@@ -239,15 +237,12 @@ export class Tenants {
     return this.options.server === 'citus' ? 'LOGIN' : 'NOLOGIN'
   }
 
-  async list(): Promise<Tenant[]> {
-    const { rows } = await this.options.pool.query<Tenant>(`SELECT ${SELECT_TENANT} FROM public.sys_tenant ORDER BY code`)
-    return rows.map(normalise)
+  list(): Promise<Tenant[]> {
+    return listTenants(this.options.pool)
   }
 
-  async get(code: string): Promise<Tenant> {
-    const { rows } = await this.options.pool.query<Tenant>(`SELECT ${SELECT_TENANT} FROM public.sys_tenant WHERE code = $1`, [code])
-    if (!rows[0]) throw notFound(code)
-    return normalise(rows[0])
+  get(code: string): Promise<Tenant> {
+    return tenantByCode(this.options.pool, code)
   }
 
   suspend(code: string) {
@@ -264,28 +259,28 @@ export class Tenants {
       throw new HttpProblem(400, 'CONFIRMATION_REQUIRED', `Dropping a tenant deletes all its data; confirm by repeating its code (${code}).`)
     }
     const tenant = await inTransaction(this.options.pool, async (client) => {
-      const { rows } = await client.query<Tenant>(`DELETE FROM public.sys_tenant WHERE code = $1 RETURNING ${SELECT_TENANT}`, [code])
-      if (!rows[0]) throw notFound(code)
+      const { rows } = await client.query<Tenant>(`DELETE FROM public.sys_tenant WHERE code = $1 RETURNING ${TENANT_COLUMNS}`, [code])
+      if (!rows[0]) throw tenantNotFound(code)
       await runScript(client, dropSchemaAndRole(rows[0].schema, rows[0].role), this.options.server)
       await recordChange(client, 'tenant', rows[0].id)
       return rows[0]
     })
     await this.options.changes?.announce('tenant', tenant.id)
-    return normalise(tenant)
+    return tenant
   }
 
   private async setStatus(code: string, status: Tenant['status']): Promise<Tenant> {
     const tenant = await inTransaction(this.options.pool, async (client) => {
       const { rows } = await client.query<Tenant>(
-        `UPDATE public.sys_tenant SET status = $2 WHERE code = $1 RETURNING ${SELECT_TENANT}`,
+        `UPDATE public.sys_tenant SET status = $2 WHERE code = $1 RETURNING ${TENANT_COLUMNS}`,
         [code, status],
       )
-      if (!rows[0]) throw notFound(code)
+      if (!rows[0]) throw tenantNotFound(code)
       await recordChange(client, 'tenant', rows[0].id)
       return rows[0]
     })
     await this.options.changes?.announce('tenant', tenant.id)
-    return normalise(tenant)
+    return tenant
   }
 }
 
@@ -307,7 +302,7 @@ async function provisionBatch(
   const { rows } = await client.query<Tenant>(
     `INSERT INTO public.sys_tenant (id, code, name, domain, schema_name, role_name)
      SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-     RETURNING ${SELECT_TENANT}`,
+     RETURNING ${TENANT_COLUMNS}`,
     [inputs.map(() => randomUUID()), inputs.map((i) => i.code), inputs.map((i) => i.name.trim()), inputs.map((i) => i.domain ?? null), schemas, schemas.map((schema) => roleForSchema(prefix, schema))],
   )
   const scripts = await Promise.all(rows.map(async (tenant) => tenantScript(tenant, sources, await loginClause(tenant.role))))
@@ -405,10 +400,3 @@ function tenantExists(field: 'code' | 'domain') {
   return new HttpProblem(409, 'TENANT_EXISTS', `A tenant with this ${field} already exists.`)
 }
 
-function notFound(code: string) {
-  return new HttpProblem(404, 'TENANT_NOT_FOUND', `No tenant has the code ${JSON.stringify(code)}.`)
-}
-
-function normalise(tenant: Tenant): Tenant {
-  return { ...tenant, createdAt: new Date(tenant.createdAt).toISOString() }
-}

@@ -3,7 +3,7 @@
 // drizzle-orm and `tap` from this host, as the module's own files take the contract's packages
 // from it when the host loads them (host/modules/resolution-hooks.ts).
 import { envValue, moduleDirsFrom } from '../host/config.ts'
-import { registerResolutionHooks } from '../host/modules/loader.ts'
+import { registerResolutionHooks } from '../host/modules/discovery.ts'
 
 registerResolutionHooks(
   moduleDirsFrom(envValue(process.env, 'PLINTH_MODULE_DIRS')),

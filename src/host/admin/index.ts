@@ -3,9 +3,8 @@
 import AjvCompiler from '@fastify/ajv-compiler'
 import type { FastifyInstance } from 'fastify'
 import { ROUTING_OPTIONS } from '../fastify-options.ts'
-import { problems } from '../../problems.ts'
 import type { Host } from '../host.ts'
-import { isAdminToken } from '../../rbac/admin-token.ts'
+import { requireOperatorToken } from '../operator-token.ts'
 import { adminAccessRoutes } from './access.ts'
 import { adminTenantModuleRoutes } from './tenant-modules.ts'
 import { adminTenantRoutes } from './tenants.ts'
@@ -19,11 +18,7 @@ const textValidator = buildValidator({}, ROUTING_OPTIONS.ajv)
 export async function adminRoutes(app: FastifyInstance, { host }: { host: Host }) {
   app.setValidatorCompiler((route) => (route.httpPart === 'body' ? bodyValidator(route) : textValidator(route)))
   app.addHook('onRequest', async (request) => {
-    // A braked address learns nothing, not even whether the token it sends is right.
-    host.authFailures.check(request)
-    if (isAdminToken(request.headers.authorization, host.config.adminToken)) return
-    host.authFailures.failed(request, { reason: host.config.adminToken ? 'bad admin token' : 'PLINTH_ADMIN_TOKEN is not set' }, 'admin authentication failed')
-    throw problems.unauthorized()
+    requireOperatorToken(request, host.authFailures, host.config.adminToken, { name: 'admin', unset: 'PLINTH_ADMIN_TOKEN is not set' })
   })
   await app.register(adminTenantRoutes, { prefix: '/tenants', host })
   await app.register(adminTenantModuleRoutes, { prefix: '/tenants', host })

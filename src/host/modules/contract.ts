@@ -7,6 +7,9 @@ import type { TenantDb } from '../../tenancy/transaction.ts'
 
 /** The host API version this plinth implements; a module's `api` range must accept it. */
 export const HOST_API_VERSION = '1.1.0'
+
+/** A module id: the folder's name, the manifest's id, the segment of /api/plugins/<id>. */
+export const MODULE_ID = '^[a-z][a-z0-9-]{0,39}$'
 /**
  * Every host API version this plinth serves: 1.1 only adds to 1.0, so a module written for
  * `1.0.x` runs here too.

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import { isAdminToken } from '../../rbac/admin-token.ts'
 import type { Host } from '../host.ts'
-import { describeModule } from './loader.ts'
+import { describeModule } from './discovery.ts'
 
 export async function moduleListRoutes(app: FastifyInstance, { host }: { host: Host }) {
   app.get('/api/plugins', async (request) => {

@@ -4,9 +4,8 @@
 import semver from 'semver'
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
-import { HOST_API_VERSION, SERVED_API_VERSIONS, type ModuleDefinition, type ModuleManifest } from './contract.ts'
+import { HOST_API_VERSION, MODULE_ID, SERVED_API_VERSIONS, type ModuleDefinition, type ModuleManifest } from './contract.ts'
 
-export const MODULE_ID = '^[a-z][a-z0-9-]{0,39}$'
 const PERMISSION = /^([a-z][a-z0-9-]*)\.([a-z][a-z0-9_-]*)\.([a-z][a-z0-9_-]*)$/
 
 export const ManifestSchema = Type.Object({

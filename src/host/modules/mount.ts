@@ -19,7 +19,9 @@ import type { Guard, ModuleContext, ModuleTenant } from './contract.ts'
 import { chainHandler, type OpenTransaction } from './express/chain.ts'
 import { decorateExpressRequest } from './express/request.ts'
 import type { CompiledRoute } from './express/router.ts'
-import { registerModule, within, type ModuleRecord } from './loader.ts'
+import type { ModuleRecord } from './discovery.ts'
+import { registerModule } from './loader.ts'
+import { within } from '../within.ts'
 
 const HEALTH_TIMEOUT_MS = 2000
 

@@ -1,0 +1,86 @@
+// The read-only commands. They open the database and read it: no module's code is imported (a
+// module's manifest is, for the permissions it declares) and nothing is migrated, so an operator
+// may run them against production at any time, and a module that throws on import stops none of
+// them. A database whose public migrations are pending is refused: its tables may not be the ones
+// these queries read.
+import path from 'node:path'
+import type { Logger } from 'pino'
+import type { Config } from '../host/config.ts'
+import type { ModuleRecord } from '../host/modules/discovery.ts'
+import { BUILTIN_MODULES_DIR, HOST_MIGRATIONS_DIR } from '../host/paths.ts'
+import { ApiKeys } from '../rbac/api-keys.ts'
+import { Roles } from '../rbac/roles.ts'
+import { openDatabase, type Database } from '../tenancy/database.ts'
+import { PendingMigrationsError, pendingPublicMigrations, readMigrations } from '../tenancy/migration-files.ts'
+import { listTenants, tenantByCode } from '../tenancy/registry.ts'
+import { TenantModules } from '../tenancy/tenant-modules.ts'
+import { needTenant, one, table, tenantTable, type CommandOutput, type Options } from './usage.ts'
+
+export interface Reader {
+  db: Database
+  /** Every module found, with its manifest read and checked; status `found`, or why not. */
+  modules(): Promise<ModuleRecord[]>
+}
+
+type Read = (reader: Reader, args: string[], options: Options) => Promise<CommandOutput>
+
+export async function openReader(config: Config, log: Logger): Promise<Reader & { close(): Promise<void> }> {
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2, acquireTimeoutMs: config.dbAcquireTimeoutMs, log })
+  try {
+    const pending = await pendingPublicMigrations(db.pool, await readMigrations(path.join(HOST_MIGRATIONS_DIR, 'public')))
+    if (pending.length > 0) throw new PendingMigrationsError(pending)
+  } catch (err) {
+    await db.close()
+    throw err
+  }
+  let modules: Promise<ModuleRecord[]> | undefined
+  return {
+    db,
+    // A folder named twice (src/plugins in PLINTH_MODULE_DIRS too) is read once.
+    // Loaded on first need: checking manifests takes typebox, which tenant and key commands never do.
+    modules: () =>
+      (modules ??= import('../host/modules/discovery.ts').then(({ discoverModules }) =>
+        discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules, { code: false }),
+      )),
+    close: () => db.close(),
+  }
+}
+
+export const reads: Record<string, Read> = {
+  'tenant list': async ({ db }) => {
+    const tenants = await listTenants(db.pool)
+    return { text: tenantTable(tenants), json: tenants }
+  },
+  'tenant show': async ({ db }, args) => {
+    const tenant = await tenantByCode(db.pool, one(args, 'tenant code'))
+    return { text: tenantTable([tenant]), json: tenant }
+  },
+  'key list': async ({ db }, _args, options) => {
+    const keys = await new ApiKeys(db.pool).list((await tenantByCode(db.pool, needTenant(options))).id)
+    const text = keys.length === 0 ? 'no keys\n' : table([['ID', 'NAME', 'CREATED', 'REVOKED'], ...keys.map((k) => [k.id, k.name, k.createdAt, k.revokedAt ?? '-'])])
+    return { text, json: keys }
+  },
+  'role list': async (reader, _args, options) => {
+    const tenant = await tenantByCode(reader.db.pool, needTenant(options))
+    const enablement = new TenantModules(reader.db.pool)
+    await enablement.refresh(tenant.id)
+    const enabled = new Set(enablement.enabledFor(tenant.id))
+    // What a grant can give there: the permissions of the modules found that the tenant has enabled.
+    const catalog = (await reader.modules()).filter((m) => m.status === 'found' && enabled.has(m.id)).flatMap((m) => m.manifest!.permissions)
+    const roles = await new Roles(reader.db.pool, () => catalog).list(tenant)
+    const text = table([
+      ['ROLE', 'GRANTS', 'HOLDERS', 'GIVES NOTHING'],
+      ...roles.map((r) => [r.name, r.grants.join(' ') || '-', r.principals.join(' ') || '-', r.unknownGrants.join(' ') || '-']),
+    ])
+    return { text, json: roles }
+  },
+  'module list': async (reader) => {
+    const { describeModule } = await import('../host/modules/discovery.ts')
+    const modules = (await reader.modules()).map((m) => describeModule(m, true))
+    const rows = modules.map((m) => [m.id, m.version ?? '-', m.api ?? '-', m.status, m.reason ?? ''])
+    const text = modules.length === 0
+      ? 'no modules\n'
+      : table([['ID', 'VERSION', 'API', 'STATUS', 'REASON'], ...rows]) + 'found: its manifest passes; its code is not imported here (`plinth doctor` loads and registers each module)\n'
+    return { text, json: modules }
+  },
+}

@@ -1,0 +1,78 @@
+// What the \`plinth\` command says and how it reads its arguments: shared by the read-only commands
+// (reads.ts) and the ones that open a whole Host (commands.ts).
+import type { Tenant } from '../tenancy/registry.ts'
+
+export const USAGE = `Usage: plinth <command> [options]
+
+  tenant create <code> --name <name> [--domain <host>]   create a tenant, its schema and tables
+  tenant create-many <file|->                             create the tenants a JSON list names: [{"code", "name", "domain"?}, ...]
+      [--concurrency <n>] [--batch-size <n>]              (defaults 2 and 25; see docs/benchmarks.md)
+  tenant list                                             list tenants
+  tenant show <code>                                      one tenant
+  tenant suspend <code>                                   refuse its requests (403 TENANT_SUSPENDED)
+  tenant resume <code>                                    serve it again
+  tenant drop <code> --confirm <code>                     delete the tenant and ALL its data
+  tenant move <code> --to <host:port>                     move its schema to another Citus worker while it serves
+  migrate                                                 apply pending migrations, report per tenant (the only command that migrates)
+  demo                                                    a demo tenant with sample items and a key, and the curl to try
+  doctor [--url http://host:port]                         the seed's checklist and plinth's own; exit 1 when a check fails
+  orphan-roles [--drop]                                   tenant roles on this server whose database is gone; --drop removes them
+  key create --tenant <code> --name <name> [--role <r>]...  issue an API key (its secret is shown once)
+  key list --tenant <code>                                the tenant's keys (never their secrets)
+  key revoke <key id> --tenant <code>                     the key stops working on every instance
+  role list --tenant <code>                               roles, grants, holders, grants that give nothing
+  role create <name> --tenant <code> [--description <d>]
+  role delete <name> --tenant <code>
+  role grant <role> <permission> --tenant <code>          exact (inventory.items.read) or pattern (inventory.*, *)
+  role revoke <role> <permission> --tenant <code>
+  role assign <role> --principal <key:id|user:sub> --tenant <code>
+  role unassign <role> --principal <key:id|user:sub> --tenant <code>
+  module list                                             modules found, with status and reason
+  module enable <id> --tenant <code>                      enable a module for a tenant (applies its migrations)
+  module disable <id> --tenant <code>                     its routes answer 404 there; its data stays
+  module new <id> [--dir <folder>]                        scaffold a module (src/plugins, or a folder of your own)
+
+Options: --json (machine-readable output), -h, --help
+Every command but migrate refuses (exit 1) a database whose public migrations are pending. The
+read-only ones (tenant list|show, key list, role list, module list) import no module's code.
+Environment: DATABASE_URL, or PLINTH_DATA_DIR for the embedded database (see .env.example); what
+the environment does not set is read from .env in the working folder (PLINTH_ENV_FILE: another file, or none).
+`
+
+export class UsageError extends Error {}
+
+export interface CommandOutput {
+  text: string
+  json: unknown
+  exitCode?: number
+}
+
+export type Options = { drop?: boolean; to?: string; concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string; role?: string[]; principal?: string; description?: string; url?: string }
+
+export function one(args: string[], what: string): string {
+  if (args.length !== 1) throw new UsageError(`expected one ${what}, got ${args.length}`)
+  return args[0]
+}
+
+export function two(args: string[], what: string): [string, string] {
+  if (args.length !== 2) throw new UsageError(`expected ${what}, got ${args.length} argument(s)`)
+  return [args[0], args[1]]
+}
+
+export function needTenant(options: Options): string {
+  if (!options.tenant) throw new UsageError('this command needs --tenant <code>')
+  return options.tenant
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n'
+}
+
+export function tenantTable(tenants: Tenant[]): string {
+  if (tenants.length === 0) return 'no tenants\n'
+  return table([
+    ['CODE', 'NAME', 'STATUS', 'DOMAIN', 'SCHEMA', 'CREATED'],
+    ...tenants.map((t) => [t.code, t.name, t.status, t.domain ?? '-', t.schema, t.createdAt]),
+  ])
+}
