@@ -4,7 +4,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { buildApp } from '../src/host/app.ts'
 import { PROJECT_ROOT } from '../src/host/paths.ts'
-import { countDatabaseWork } from '../src/testing/count-database-work.ts'
+import { countDatabaseWork } from '../test/helpers/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { buildPlinth, codeVersion, cpuSeconds, createBenchTenant, load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
 

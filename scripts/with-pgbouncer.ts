@@ -2,7 +2,7 @@
 //   node --import tsx scripts/with-pgbouncer.ts transaction|session -- <command> [args...]
 // .ci/run uses it to run suites through PgBouncer in transaction mode as well as directly.
 import { spawn } from 'node:child_process'
-import { startPgBouncer } from '../src/testing/pgbouncer.ts'
+import { startPgBouncer } from '../test/helpers/pgbouncer.ts'
 
 const [mode, separator, command, ...args] = process.argv.slice(2)
 if ((mode !== 'transaction' && mode !== 'session') || separator !== '--' || !command || !process.env.DATABASE_URL) {

@@ -78,6 +78,8 @@ export const problems = {
   internal: () =>
     new HttpProblem(500, 'INTERNAL_ERROR', 'Something went wrong on our side; the request id identifies it in our logs.'),
   forbidden: (detail = 'The credential does not grant this.') => new HttpProblem(403, 'FORBIDDEN', detail),
+  /** A module called a part of Express plinth does not serve: the module's author reads what to use instead. */
+  unsupportedExpressCall: (detail: string) => new HttpProblem(501, 'UNSUPPORTED_EXPRESS_CALL', detail),
 }
 
 const FASTIFY_CODES: Record<string, { status: number; code: string; detail: string }> = {

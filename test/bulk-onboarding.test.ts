@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { startTestHost, TEST_ADMIN_TOKEN, type TestHost } from '../src/testing/host.ts'
-import { countDatabaseWork } from '../src/testing/count-database-work.ts'
+import { countDatabaseWork } from './helpers/count-database-work.ts'
 import { plinth } from './helpers/process.ts'
 
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }

@@ -2,7 +2,7 @@
 // what it sends to the database: a hit costs nothing, a change to the tenant's roles empties it, a
 // read that raced such a change is not kept, and refusals re-read at most 50 times a second.
 import t from 'tap'
-import { countDatabaseWork } from '../src/testing/count-database-work.ts'
+import { countDatabaseWork } from './helpers/count-database-work.ts'
 import { startTestHost } from '../src/testing/host.ts'
 
 async function hostWithKey(t: { teardown(fn: () => unknown): void }) {

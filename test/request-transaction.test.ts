@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import http from 'node:http'
 import t, { type Test } from 'tap'
 import { startTestHost } from '../src/testing/host.ts'
-import { countDatabaseWork } from '../src/testing/count-database-work.ts'
+import { countDatabaseWork } from './helpers/count-database-work.ts'
 import { createNoteTable, noteRoutes } from './helpers/notes.ts'
 
 const poolIsIdle = (pool: { totalCount: number; idleCount: number; waitingCount: number }) =>

@@ -7,7 +7,7 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { createTestDatabase, type TestDatabase } from '../src/testing/database.ts'
 import { TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
-import { pgbouncerBinary, startPgBouncer } from '../src/testing/pgbouncer.ts'
+import { pgbouncerBinary, startPgBouncer } from './helpers/pgbouncer.ts'
 import { plinth, startServer, type ServerProcess } from './helpers/process.ts'
 
 const BOUND_MS = 1000

@@ -1,7 +1,7 @@
 // Express's `res` (Express 5's response, as expressjs.com documents it) over Fastify's reply. The
 // reply is sent through Fastify, so the request's COMMIT still happens before anything leaves.
-// What plinth does not serve (files, views, JSONP, streaming writes) is refused when the module
-// registers (unsupported.ts); the methods below throw the same message should one be reached anyway.
+// What plinth does not serve (files, views, JSONP, streaming writes) throws as it is called,
+// saying what to use instead (unsupported.ts).
 import accepts from 'accepts'
 import * as contentDisposition from 'content-disposition'
 import { stringifySetCookie, type SetCookie } from 'cookie'
@@ -11,7 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import mime from 'mime-types'
 import { STATUS_CODES } from 'node:http'
 import path from 'node:path'
-import { UNSUPPORTED_RESPONSE_METHODS, unsupportedMessage } from './unsupported.ts'
+import { refuseUnsupportedMethods } from './unsupported.ts'
 
 type HeaderValue = string | number | readonly string[]
 export type Next = (arg?: unknown) => void
@@ -230,11 +230,4 @@ export class ExpressResponse {
   }
 }
 
-// Present, so a call that slipped past the check at registration still says what to do instead.
-for (const name of UNSUPPORTED_RESPONSE_METHODS) {
-  Object.defineProperty(ExpressResponse.prototype, name, {
-    value: function unsupported() {
-      throw new Error(unsupportedMessage(`res.${name}`))
-    },
-  })
-}
+refuseUnsupportedMethods(ExpressResponse.prototype)

@@ -12,7 +12,6 @@
 // - router.use() paths are static prefixes; route paths take `:name`, a last `:name?`, and a last
 //   `*name` (or `*`). Optional groups and regular expressions are refused at registration.
 import type { RouteOptions } from '../contract.ts'
-import { unsupportedCall, unsupportedMessage } from './unsupported.ts'
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS'
 type Fn = (...args: any[]) => unknown
@@ -98,8 +97,6 @@ export function collectingRouter(): CollectingRouter {
       if (typeof fn !== 'function') {
         throw new RouteDeclarationError(`${where}: argument ${i + 1} is ${fn === null ? 'null' : typeof fn}, not a function (a sub-router cannot be mounted; declare its routes on ctx.router)`)
       }
-      const call = unsupportedCall(fn)
-      if (call) throw new RouteDeclarationError(`${where}: ${unsupportedMessage(call)}`)
     })
     return fns as Fn[]
   }

@@ -1,6 +1,8 @@
-// The parts of Express plinth does not serve, each with what to use instead. A module whose
-// route functions call one is refused when it registers, naming the call, rather than answering
-// an opaque 500 at request time.
+// The parts of Express's \`res\` plinth does not serve, each with what to use instead. Calling one
+// throws 501 UNSUPPORTED_EXPRESS_CALL naming the call, as the call is made, however the module
+// reached the method (res.sendFile, a renamed or destructured res, a helper it was passed to):
+// through the module's own error handlers first, as any error in Express.
+import { problems } from '../../../problems.ts'
 
 const INSTEAD: Record<string, string> = {
   'res.sendFile': 'plinth modules answer from code, not from disk: read the file and answer with res.type(...).send(buffer)',
@@ -12,29 +14,13 @@ const INSTEAD: Record<string, string> = {
   'res.flushHeaders': 'a response is sent whole, after the transaction commits: call res.send(body)',
 }
 
-export const UNSUPPORTED_RESPONSE_METHODS = Object.keys(INSTEAD).map((call) => call.slice('res.'.length))
-
-export function unsupportedMessage(call: string) {
-  return `${call} is not supported by plinth; ${INSTEAD[call]}`
-}
-
-const IDENTIFIER = /^[A-Za-z_$][\w$]*$/
-
-/** The name a function gives its response parameter (its second, or third for an error handler). */
-function responseParameter(fn: Function): string | undefined {
-  const source = Function.prototype.toString.call(fn)
-  const head = /^(?:async\s*)?(?:function\b[^(]*)?\(([^)]*)\)/.exec(source)
-  if (!head) return undefined
-  const names = head[1].split(',').map((p) => p.trim().replace(/\s*[:=].*$/, ''))
-  const name = names[fn.length === 4 ? 2 : 1]
-  return name && IDENTIFIER.test(name) ? name : undefined
-}
-
-/** The first unsupported Express call a route function makes on its `res`, if any. */
-export function unsupportedCall(fn: Function): string | undefined {
-  const res = responseParameter(fn)
-  if (!res) return undefined
-  const source = Function.prototype.toString.call(fn)
-  const call = new RegExp(`\\b${res.replace(/\$/g, '\\$')}\\s*\\.\\s*(${UNSUPPORTED_RESPONSE_METHODS.join('|')})\\s*\\(`).exec(source)
-  return call ? `res.${call[1]}` : undefined
+/** Puts each unsupported method on Express's response class: it throws, saying what to use instead. */
+export function refuseUnsupportedMethods(prototype: object) {
+  for (const call of Object.keys(INSTEAD)) {
+    Object.defineProperty(prototype, call.slice('res.'.length), {
+      value: function unsupported() {
+        throw problems.unsupportedExpressCall(`${call} is not supported by plinth; ${INSTEAD[call]}`)
+      },
+    })
+  }
 }

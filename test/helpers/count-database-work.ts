@@ -11,7 +11,7 @@
 // statement joins it).
 import net from 'node:net'
 import pg from 'pg'
-import { clientSocket } from '../tenancy/transaction.ts'
+import { clientSocket } from '../../src/tenancy/transaction.ts'
 
 export interface DatabaseWork {
   statements: number
