@@ -34,8 +34,8 @@ const isPlainObject = (value: object) => {
 /**
  * The logged object with every secret-named key's value replaced, at any depth up to MAX_DEPTH,
  * in plain objects and arrays. Copies only what holds a secret: a line without one (every request
- * line) costs one scan of its keys. pino's own `redact` does the same job by path, and with
- * wildcard paths it cost ~6 µs a line, this 0.4 µs (docs/benchmarks.md).
+ * line) costs one scan of its keys. Not pino's own `redact`: it works by path, and with the
+ * wildcard paths this needs it costs an order of magnitude more a line (docs/benchmarks-history.md).
  */
 export function redactSecrets<T>(value: T, depth = 0): T {
   if (depth > MAX_DEPTH || value === null || typeof value !== 'object') return value
@@ -57,8 +57,8 @@ export function redactSecrets<T>(value: T, depth = 0): T {
   return (copy ?? value) as T
 }
 
-// pino's isoTime formats a new Date for every line (~3 µs here); under load several lines share a
-// millisecond, so the string is built once per millisecond instead.
+// pino's isoTime formats a new Date for every line; under load several lines share a millisecond,
+// so the string is built once per millisecond instead.
 let lastMillis = 0
 let lastTime = ''
 function isoTimeCachedPerMillisecond() {

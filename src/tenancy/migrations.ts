@@ -198,8 +198,8 @@ export async function findPendingTenantMigrations(pool: pg.Pool, sources: Migrat
   const files = sources.flatMap((s) => s.files.map((f) => ({ source: s.source, ...f })))
   if (files.length === 0) return []
   // Without JIT: with thousands of tenants the planner's estimate passes jit_above_cost, and
-  // compiling the plan (with inlining and optimisation, past 500,000) takes longer than running it
-  // (290 ms against 50 ms, 10,000 tenants). Sent with the query, in its round trip.
+  // compiling the plan (with inlining and optimisation, past 500,000) takes several times longer
+  // than running it (docs/benchmarks-history.md, "Why the code is so"). Sent with the query, in its round trip.
   const client = await pool.connect()
   try {
     const [, { rows }] = await settleInOrder(

@@ -1,10 +1,9 @@
 // Where a tenant's schema lives on a Citus cluster, and moving it to another worker while it
 // serves (docs/scale-out.md). Citus's own citus_schema_move does the work, in its block_writes
-// mode: the tenant's writes wait while its tables are copied (about a second for 20,000 rows
-// here), then go to the new worker; reads go on. Its other mode, logical replication, keeps writes
-// flowing during the copy, but on Citus 13.2.2 writes made inside a SAVEPOINT (every withTenantTx
-// call in a request) while it switched over kept landing in the old placement and were lost with
-// it: in 2 of 3 runs of half a minute's load, against 0 of 7 in block_writes mode.
+// mode: the tenant's writes wait while its tables are copied, then go to the new worker; reads go
+// on. Its other mode, logical replication, keeps writes flowing during the copy, but writes made
+// inside a SAVEPOINT (every withTenantTx call in a request) while it switched over can land in the
+// old placement and be lost with it (docs/benchmarks-history.md, "Why the code is so").
 import type pg from 'pg'
 import { HttpProblem } from '../problems.ts'
 import type { Tenant } from './registry.ts'

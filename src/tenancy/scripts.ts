@@ -2,8 +2,8 @@
 // statement goes as a query of its own, pipelined (still one round trip): Citus forwards a
 // distributed table's DDL to its workers with the query string it came in, and a worker refuses a
 // string of several commands; and in a tenant move by logical replication, writes of transactions
-// whose BEGIN came in one string with other statements landed in the tenant's old placement
-// (Citus 13.2.2, 4 runs in 6; 0 in 11 with BEGIN apart; placement.ts, docs/scale-out.md).
+// whose BEGIN came in one string with other statements can land in the tenant's old placement
+// (placement.ts; the runs that showed it are in docs/benchmarks-history.md, "Why the code is so").
 import type pg from 'pg'
 import { splitSqlStatements } from './sql-statements.ts'
 
