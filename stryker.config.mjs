@@ -36,7 +36,9 @@ export default {
   tsconfigFile: 'tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   mutate: [
-    'src/tenancy/tenant-scope.ts',
+    'src/host/tenant-request.ts',
+    'src/tenancy/request-transaction.ts',
+    'src/tenancy/resolve-tenant.ts',
     'src/tenancy/transaction.ts',
     'src/tenancy/with-tenant-tx.ts',
     'src/tenancy/fair-share.ts',

@@ -3,7 +3,7 @@
 import cors from '@fastify/cors'
 import sensible from '@fastify/sensible'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { installTenantScope, requestDb } from '../tenancy/tenant-scope.ts'
+import { installTenantScope, requestDb } from './tenant-request.ts'
 import type { IdentityProvider } from '../rbac/principal.ts'
 import { adminRoutes } from './admin/index.ts'
 import { errorHandler, PROTOCOL_ERROR_OPTIONS } from './error-handler.ts'
@@ -50,8 +50,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   })
   app.decorate('plinth', host)
   app.decorateRequest('tenant', null)
-  app.decorateRequest('tenantTx', null)
-  app.decorateRequest('tenantTxOpening', null)
+  app.decorateRequest('transaction', null)
   app.decorateRequest('principal', null)
   app.decorateRequest('db', { getter: requestDb })
 

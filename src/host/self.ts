@@ -2,7 +2,7 @@
 // credential and settle its tenant like any tenant route; neither takes a database connection
 // once caches are warm.
 import type { FastifyInstance } from 'fastify'
-import { identifyAndResolve } from '../tenancy/tenant-scope.ts'
+import { identifyAndResolve } from './tenant-request.ts'
 import type { IdentityProvider } from '../rbac/principal.ts'
 import { problems } from '../problems.ts'
 import type { Host } from './host.ts'

@@ -48,13 +48,13 @@ export async function withTenantTx<T>(
   module?: { id: string; enablement: ModuleEnablement },
 ): Promise<T> {
   const inProgress = currentRequest.getStore()
-  const requestTenant = inProgress?.request.tenant
-  if (requestTenant && !inProgress.answered()) {
+  const requestTenant = inProgress?.tenant
+  if (requestTenant && inProgress.transaction && !inProgress.answered()) {
     if (tenantIdOrCode !== requestTenant.id && tenantIdOrCode !== requestTenant.code) {
       const other = registry.get(tenantIdOrCode) ?? registry.byCode(tenantIdOrCode)
       throw new CrossTenantError(other ? other.code : String(tenantIdOrCode), requestTenant)
     }
-    const tx = await inProgress.transaction()
+    const tx = await inProgress.transaction.open()
     if (!tx.finished) return tx.inSavepoint(work)
   }
   const tenant = typeof tenantIdOrCode === 'string' ? await registry.find(tenantIdOrCode) : undefined

@@ -56,7 +56,7 @@ export async function noteRoutes(scope: FastifyInstance) {
       if (then === 'lose-connection-quietly') await loseConnection().catch(() => {})
       // The network between host and database drops (either database): the socket is cut.
       if (then === 'cut-socket') {
-        ;(request.tenantTx!.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
+        ;((await request.transaction!.open()).client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
         await request.db.execute(sql`SELECT 1`)
       }
       // Says its length up front, as a handler may: a COMMIT that fails must still answer whole.

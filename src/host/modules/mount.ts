@@ -8,7 +8,7 @@
 // a module is mounted, its routes are mounted once on a scratch Fastify instance: whatever Fastify
 // refuses there (a clash, a schema that does not compile) fails that module alone.
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
-import { installTenantScope } from '../../tenancy/tenant-scope.ts'
+import { installTenantScope } from '../tenant-request.ts'
 import { currentRequest } from '../../tenancy/current-request.ts'
 import type { IdentityProvider } from '../../rbac/principal.ts'
 import { requiredPermission, requirePermission } from '../../rbac/require.ts'
@@ -16,7 +16,7 @@ import { HttpProblem, problems } from '../../problems.ts'
 import { ROUTING_OPTIONS } from '../fastify-options.ts'
 import type { Host } from '../host.ts'
 import type { Guard, ModuleContext, ModuleTenant } from './contract.ts'
-import { chainHandler, type OpenTransaction } from './express/chain.ts'
+import { chainHandler } from './express/chain.ts'
 import { decorateExpressRequest } from './express/request.ts'
 import type { CompiledRoute } from './express/router.ts'
 import type { ModuleRecord } from './discovery.ts'
@@ -43,7 +43,7 @@ function moduleContext(host: Host, record: ModuleRecord, router: ModuleContext['
     tenants: async () => enabledTenants(host, record.id),
     log(msg, meta) {
       const inProgress = currentRequest.getStore()
-      if (inProgress) inProgress.request.log.info({ module: record.id, ...meta }, msg)
+      if (inProgress) inProgress.log.info({ module: record.id, ...meta }, msg)
       else moduleLog.info(meta ?? {}, msg)
     },
   }
@@ -76,7 +76,7 @@ async function checkMountable(record: ModuleRecord) {
   scratch.register(
     async (scope) => {
       decorateExpressRequest(scope, modulePrefix(record.id))
-      mountRoutes(scope, record, record.routes, undefined)
+      mountRoutes(scope, record, record.routes)
     },
     { prefix: modulePrefix(record.id) },
   )
@@ -95,7 +95,7 @@ const isOwnHealth = (route: CompiledRoute) => route.url === '/health' && (route.
 /** The permissions a route's guards check (ctx.rbac.require), for its OpenAPI operation. */
 const routePermissions = (route: CompiledRoute) => [...new Set(route.steps.map((step) => requiredPermission(step.fn)).filter((p) => p !== undefined))]
 
-function mountRoutes(scope: FastifyInstance, record: ModuleRecord, routes: CompiledRoute[], open: OpenTransaction) {
+function mountRoutes(scope: FastifyInstance, record: ModuleRecord, routes: CompiledRoute[]) {
   for (const route of routes) {
     const { schema = {}, summary, description, tags } = route.options
     scope.route({
@@ -104,7 +104,7 @@ function mountRoutes(scope: FastifyInstance, record: ModuleRecord, routes: Compi
       schema: { ...schema, summary, description, tags: tags ?? [record.id] },
       config: { module: record.id, public: route.options.public === true, permissions: routePermissions(route) },
       exposeHeadRoute: route.exposeHeadRoute,
-      handler: chainHandler(route, open),
+      handler: chainHandler(route),
     })
   }
 }
@@ -140,9 +140,9 @@ export function mountModule(app: FastifyInstance, host: Host, record: ModuleReco
       }
       decorateExpressRequest(moduleScope, modulePrefix(record.id))
       // The module's own /health: open, as the contract says, so it has no tenant and no transaction.
-      mountRoutes(moduleScope, record, ownHealth, undefined)
+      mountRoutes(moduleScope, record, ownHealth)
       await moduleScope.register(async (scope) => {
-        const open = installTenantScope(scope, { tenantPool: host.tenantPool, registry: host.registry, identities, freshness: host.changes, openTransaction: 'on-demand' })
+        installTenantScope(scope, { tenantPool: host.tenantPool, registry: host.registry, identities, freshness: host.changes, openTransaction: 'on-demand' })
         scope.addHook('onRequest', function checkModuleForTenant(request: FastifyRequest, _reply, done) {
           // Deny by default: a route that does not say it is public needs a credential of the tenant.
           if (!request.principal && request.routeOptions.config.public !== true) return done(problems.unauthorized())
@@ -157,7 +157,6 @@ export function mountModule(app: FastifyInstance, host: Host, record: ModuleReco
           scope,
           record,
           record.routes.filter((route) => !isOwnHealth(route)),
-          open,
         )
       })
     },

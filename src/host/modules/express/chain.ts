@@ -7,13 +7,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { checkPermission, checkPermissionFresh, requiredPermission } from '../../../rbac/require.ts'
 import { currentRequest } from '../../../tenancy/current-request.ts'
-import type { TenantTransaction } from '../../../tenancy/transaction.ts'
 import { HttpProblem } from '../../../problems.ts'
 import { ExpressResponse, type Next } from './response.ts'
 import type { CompiledRoute, Step } from './router.ts'
-
-/** Opens (or returns) the request's transaction; absent where the route has no tenant (an open /health). */
-export type OpenTransaction = ((request: FastifyRequest, reply: FastifyReply) => Promise<TenantTransaction>) | undefined
 
 type Outcome =
   | { kind: 'next' }
@@ -30,19 +26,21 @@ const ROUTER: Outcome = { kind: 'router' }
 const SENT: Outcome = { kind: 'sent' }
 
 /** The Fastify handler of one compiled route: the chain, with module code in the request's context. */
-export function chainHandler(route: CompiledRoute, open: OpenTransaction) {
+export function chainHandler(route: CompiledRoute) {
   return function runModuleRoute(request: FastifyRequest, reply: FastifyReply) {
     const res = new ExpressResponse(request, reply)
     const inProgress = {
-      request,
-      transaction: () => (open ? open(request, reply) : Promise.reject(new Error('this route has no tenant, so no transaction'))),
+      tenant: request.tenant,
+      // None on an open route (a module's /health): it has no tenant.
+      transaction: request.transaction ?? undefined,
+      log: request.log,
       answered: () => res.headersSent || reply.sent,
     }
-    return currentRequest.run(inProgress, () => runChain(route, request, reply, res, open))
+    return currentRequest.run(inProgress, () => runChain(route, request, reply, res))
   }
 }
 
-async function runChain(route: CompiledRoute, request: FastifyRequest, reply: FastifyReply, res: ExpressResponse, open: OpenTransaction) {
+async function runChain(route: CompiledRoute, request: FastifyRequest, reply: FastifyReply, res: ExpressResponse) {
   if (route.wildcard) renameWildcard(request.params as Record<string, unknown>, route.wildcard)
   const steps = route.steps
   const paramsDone = route.paramCallbacks.size > 0 ? new Map<string, unknown>() : undefined
@@ -85,9 +83,10 @@ async function runChain(route: CompiledRoute, request: FastifyRequest, reply: Fa
         outcome = { kind: 'error', error: err }
       }
     } else {
-      if (step.isHandler && !step.handlesError && open && !request.tenantTx) {
+      // The request's transaction opens here, before the route's handler (its guards ran without a client).
+      if (step.isHandler && !step.handlesError && request.transaction) {
         try {
-          await open(request, reply)
+          await request.transaction.open()
         } catch (err) {
           fail(err, step)
           i = step.layerEnd
