@@ -13,7 +13,6 @@ import { Roles } from '../rbac/roles.ts'
 import { openDatabase, type Database } from '../tenancy/database.ts'
 import { PendingMigrationsError, pendingPublicMigrations, readMigrations } from '../tenancy/migration-files.ts'
 import { listTenants, tenantByCode } from '../tenancy/registry.ts'
-import { TenantModules } from '../tenancy/tenant-modules.ts'
 import { needTenant, one, table, tenantTable, type CommandOutput, type Options } from './usage.ts'
 
 export interface Reader {
@@ -62,11 +61,8 @@ export const reads: Record<string, Read> = {
   },
   'role list': async (reader, _args, options) => {
     const tenant = await tenantByCode(reader.db.pool, needTenant(options))
-    const enablement = new TenantModules(reader.db.pool)
-    await enablement.refresh(tenant.id)
-    const enabled = new Set(enablement.enabledFor(tenant.id))
-    // What a grant can give there: the permissions of the modules found that the tenant has enabled.
-    const catalog = (await reader.modules()).filter((m) => m.status === 'found' && enabled.has(m.id)).flatMap((m) => m.manifest!.permissions)
+    // What a grant can give: the permissions the modules found declare (as the host's role list says).
+    const catalog = (await reader.modules()).filter((m) => m.status === 'found').flatMap((m) => m.manifest!.permissions)
     const roles = await new Roles(reader.db.pool, () => catalog).list(tenant)
     const text = table([
       ['ROLE', 'GRANTS', 'HOLDERS', 'GIVES NOTHING'],

@@ -1,52 +1,37 @@
-// The services one plinth process holds, with or without an HTTP server: the database, its
-// bootstrap, the tenant registry and the change feed that keeps it fresh. The HTTP app (app.ts)
-// and the CLI both open a Host; only the app listens.
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+// One plinth process's services (built by compose.ts) and what is done with several of them at
+// once: opening (migrate or refuse, then load the caches), enabling a module, issuing a key,
+// migrating, closing. The HTTP app (app.ts) and the CLI's commands that write open a Host; only
+// the app listens.
 import type { Logger } from 'pino'
-import { ChangeFeed, recordChange } from '../tenancy/changes.ts'
-import { quoteIdent } from '../tenancy/schema-name.ts'
-import { openDatabase, type Database } from '../tenancy/database.ts'
+import type { ApiKeys } from '../rbac/api-keys.ts'
+import type { FailureBrake } from '../rbac/failure-brake.ts'
+import type { BearerIdentities } from '../rbac/identity.ts'
+import type { PermissionSets } from '../rbac/permission-sets.ts'
+import type { Roles } from '../rbac/roles.ts'
+import { recordChange, type ChangeFeed } from '../tenancy/changes.ts'
+import type { Database } from '../tenancy/database.ts'
 import { migrateAll, migrateTenants, type MigrateReport, type TenantMigrationResult } from '../tenancy/migrate.ts'
-import { PendingMigrationsError, pendingPublicMigrations, readMigrations, type MigrationFile } from '../tenancy/migration-files.ts'
+import { PendingMigrationsError, pendingPublicMigrations } from '../tenancy/migration-files.ts'
 import type { MigrationSource } from '../tenancy/migrations.ts'
-import type { SchemaServer } from '../tenancy/scripts.ts'
-import { TenantModules } from '../tenancy/tenant-modules.ts'
-import { TenantRegistry } from '../tenancy/registry.ts'
-import { Tenants } from '../tenancy/tenants.ts'
-import { FairShare } from '../tenancy/fair-share.ts'
-import { loginClients, TenantConnections } from '../tenancy/tenant-connections.ts'
-import { repairTenantLogin, storedTenantSecret, tenantLogins, type TenantLogins } from '../tenancy/tenant-login.ts'
 import { PLATFORM_SEARCH_PATH } from '../tenancy/platform-transaction.ts'
-import { sharedClients, type TenantDb, type TenantPool } from '../tenancy/transaction.ts'
+import type { TenantRegistry } from '../tenancy/registry.ts'
+import { quoteIdent } from '../tenancy/schema-name.ts'
+import type { SchemaServer } from '../tenancy/scripts.ts'
+import type { TenantConnections } from '../tenancy/tenant-connections.ts'
+import type { TenantLogins } from '../tenancy/tenant-login.ts'
+import type { TenantModules } from '../tenancy/tenant-modules.ts'
+import type { Tenants } from '../tenancy/tenants.ts'
+import type { TenantDb, TenantPool } from '../tenancy/transaction.ts'
 import { withTenantTx } from '../tenancy/with-tenant-tx.ts'
+import { HttpProblem } from '../problems.ts'
+import { openServices, readHostMigrationFiles, type HostMigrationFiles, type ServiceOptions, type Services } from './compose.ts'
 import type { Config } from './config.ts'
-import { BUILTIN_MODULES_DIR, HOST_MIGRATIONS_DIR } from './paths.ts'
-import { ApiKeys } from '../rbac/api-keys.ts'
-import { FailureBrake } from '../rbac/failure-brake.ts'
-import { Metrics } from './metrics.ts'
-import { BearerIdentities } from '../rbac/identity.ts'
-import { JwtVerifier } from '../rbac/jwt.ts'
-import { PermissionSets } from '../rbac/permission-sets.ts'
-import { Roles } from '../rbac/roles.ts'
-import { HttpProblem, problems } from '../problems.ts'
-import { discoverModules, type ModuleRecord } from './modules/discovery.ts'
+import type { Metrics } from './metrics.ts'
+import type { ModuleRecord } from './modules/discovery.ts'
 
-/** 'login' on PostgreSQL unless configured otherwise; the embedded database has one login. */
-function tenantConnectionMode(config: Config, db?: Database): 'login' | 'shared' {
-  if (db ? db.kind === 'embedded' : !config.databaseUrl) return 'shared'
-  return config.tenantConnections
-}
+export { CACHE_STALENESS_BOUND_MS } from './compose.ts'
 
-/** How stale a cache may be on any instance: a change is honoured everywhere within this of committing. */
-export const CACHE_STALENESS_BOUND_MS = 1000
-
-
-export interface HostOptions {
-  config: Config
-  log: Logger
-  /** Where the host's own SQL lives; tests point it elsewhere to exercise failures. */
-  migrationsDir?: string
+export interface HostOptions extends ServiceOptions {
   /** Keep caches fresh from other processes' changes; the CLI, which lives for one command, does not. */
   followChanges?: boolean
   /**
@@ -58,126 +43,71 @@ export interface HostOptions {
 }
 
 export class Host {
-  readonly tenants: Tenants
-  readonly registry: TenantRegistry
+  readonly config: Config
+  readonly log: Logger
+  readonly db: Database
+  readonly server: SchemaServer
+  readonly modules: readonly ModuleRecord[]
+  readonly logins: TenantLogins
+  readonly tenantConnections: TenantConnections | undefined
   readonly changes: ChangeFeed
   readonly tenantModules: TenantModules
-  readonly keys: ApiKeys
-  /** The pool as tenant transactions take it: each tenant's fair share, per-statement bounds. */
-  readonly tenantPool: TenantPool
   readonly permissionSets: PermissionSets
   readonly roles: Roles
-  /** Prometheus metrics; undefined with PLINTH_METRICS=0. */
+  readonly registry: TenantRegistry
   readonly metrics: Metrics | undefined
-  /** Failed authentications by client address: the brake on guessing credentials. */
+  readonly tenantPool: TenantPool
+  readonly tenants: Tenants
+  readonly keys: ApiKeys
   readonly authFailures: FailureBrake
-  /** Connections logged in as each tenant ('login' mode); undefined in 'shared' mode. */
-  readonly tenantConnections: TenantConnections | undefined
-  readonly logins: TenantLogins
-  identities!: BearerIdentities
-  /** Every module found, with its status; filled in by open(). */
-  modules: ModuleRecord[] = []
-  private publicFiles: MigrationFile[] = []
-  private tenantFiles: MigrationFile[] = []
+  readonly identities: BearerIdentities
+  /** The migrations of the host and of each loaded module, in the order they apply. */
+  readonly migrationSources: () => MigrationSource[]
+  private readonly hostFiles: HostMigrationFiles
+  /** What the last migrate() did; undefined when this host opened without migrating. */
   lastMigration: MigrateReport | undefined
 
-  private constructor(
-    readonly config: Config,
-    readonly log: Logger,
-    readonly db: Database,
-    private readonly options: HostOptions,
-  ) {
-    // A tenant this instance had not heard of yet (made a moment ago elsewhere) comes with its modules.
-    this.registry = new TenantRegistry(db.pool, (tenantId) => this.refreshTenantModules(tenantId))
-    this.authFailures = new FailureBrake(log, { limit: config.authFailureLimit })
-    this.logins = tenantLogins(async () => config.tenantSecret ?? (await storedTenantSecret(db.pool)))
-    this.tenantConnections =
-      tenantConnectionMode(config, db) === 'login'
-        ? new TenantConnections({
-            connectionString: db.connectionString,
-            max: config.dbPoolMax,
-            acquireTimeoutMs: config.dbAcquireTimeoutMs,
-            password: (role) => this.logins.password(role),
-            repairLogin: (role) => repairTenantLogin(db.pool, this.logins, role),
-            onIdleError: (err) => log.warn({ err: { message: err.message, code: (err as any).code } }, 'idle tenant connection failed'),
-          })
-        : undefined
-    this.tenantPool = {
-      pool: db.pool,
-      clients: this.tenantConnections ? loginClients(this.tenantConnections, db.pool) : sharedClients(db.pool),
-      share: config.dbTenantPoolMax > 0 ? new FairShare(config.dbTenantPoolMax, config.dbAcquireTimeoutMs) : null,
-      statementTimeoutMs: config.dbStatementTimeoutMs,
-      lockTimeoutMs: config.dbLockTimeoutMs,
-      server: this.schemaServer,
-    }
-    this.changes = new ChangeFeed({
-      connectionString: db.connectionString,
-      // The embedded database delivers no NOTIFY across connections: polling alone there.
-      listen: db.kind === 'postgres' ? { url: config.databaseListenUrl ?? db.connectionString, trusted: config.databaseListenUrl !== undefined } : undefined,
-      pollMs: config.changePollMs,
-      boundMs: CACHE_STALENESS_BOUND_MS,
-      log,
-    })
-    this.metrics = config.metrics
-      ? new Metrics({ pool: db.pool, tenantConnections: this.tenantConnections, changes: this.changes, registry: this.registry, modules: () => this.modules }, config.metricsTenants)
-      : undefined
-    this.tenantPool.observer = this.metrics
-    this.tenantModules = new TenantModules(db.pool, this.changes)
-    this.keys = new ApiKeys(db.pool, this.changes)
-    this.permissionSets = new PermissionSets(db.pool, (tenantId) => this.catalog(tenantId))
-    this.roles = new Roles(db.pool, () => this.catalog(), this.changes)
-    this.changes.on('key', (id) => this.keys.refresh(id))
-    this.changes.on('rbac', async (tenantId) => this.permissionSets.invalidate(tenantId))
-    // A tenant's row and its module rows change together (created, dropped).
-    this.changes.on('tenant', async (id) => {
-      await Promise.all([this.registry.refresh(id), this.refreshTenantModules(id)])
-    })
-    this.changes.on('module', (id) => this.refreshTenantModules(id))
-    this.tenants = new Tenants({
-      pool: db.pool,
-      tenantPool: this.tenantPool,
+  private constructor(services: Services) {
+    ;({
+      config: this.config,
+      log: this.log,
+      db: this.db,
+      server: this.server,
+      modules: this.modules,
       logins: this.logins,
+      tenantConnections: this.tenantConnections,
       changes: this.changes,
-      reservedHosts: config.apiHosts,
-      server: this.schemaServer,
-      log,
-      migrationsForNewTenant: () => this.migrationSources().filter((s) => s.source === 'host' || this.isDefaultModule(s.source)),
-    })
+      tenantModules: this.tenantModules,
+      permissionSets: this.permissionSets,
+      roles: this.roles,
+      registry: this.registry,
+      metrics: this.metrics,
+      tenantPool: this.tenantPool,
+      tenants: this.tenants,
+      keys: this.keys,
+      authFailures: this.authFailures,
+      identities: this.identities,
+      migrationSources: this.migrationSources,
+      hostFiles: this.hostFiles,
+    } = services)
   }
 
-  /** Re-reads a tenant's modules; they decide what its grants give, so its permission sets go too. */
-  private async refreshTenantModules(tenantId: string) {
-    await this.tenantModules.refresh(tenantId)
-    this.permissionSets.invalidate(tenantId)
-  }
-
-  /** Opens the database, applies what is pending, and loads the caches. */
+  /** Opens the database with every service on it, migrates (or refuses what is pending), and loads the caches. */
   static async open(options: HostOptions): Promise<Host> {
-    const { config, log } = options
-    const db = await openDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: config.dataDir,
-      // In 'login' mode tenant work has connections of its own (TenantConnections); the pool is the platform's.
-      poolMax: tenantConnectionMode(config) === 'login' ? config.dbPlatformPoolMax : config.dbPoolMax,
-      acquireTimeoutMs: config.dbAcquireTimeoutMs,
-      log,
-    })
-    const host = new Host(config, log, db, options)
+    const host = new Host(await openServices(options))
     try {
-      // A folder named twice (src/plugins in PLINTH_MODULE_DIRS too) is read once, not refused as duplicates.
-      host.modules = await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules)
       if (options.migrate !== false || (await host.isNewDatabase())) await host.migrate()
-      else await host.readMigrationFiles(true)
+      else await host.refusePending()
       await host.registry.load()
       await host.tenantModules.load()
       await host.keys.load()
-      host.identities = new BearerIdentities(host.keys, await JwtVerifier.create(config.jwt), host.registry, host.permissionSets, config.adminToken, host.authFailures)
       if (options.followChanges !== false) await host.changes.start()
     } catch (err) {
-      await db.close().catch(() => {})
+      await host.close().catch(() => {})
       throw err
     }
-    log.info({ database: db.kind, location: db.location, tenants: host.registry.size, ...(db.citus ? { citus: db.citus } : {}) }, 'database ready')
+    const { db } = host
+    host.log.info({ database: db.kind, location: db.location, tenants: host.registry.size, ...(db.citus ? { citus: db.citus } : {}) }, 'database ready')
     return host
   }
 
@@ -185,39 +115,20 @@ export class Host {
     return this.db.pool
   }
 
-  /** The host's tenant migrations (every tenant), then each loadable module's (tenants that enabled it). */
-  migrationSources(): MigrationSource[] {
-    return [
-      { source: 'host', files: this.tenantFiles },
-      ...this.modules.filter((m) => m.status === 'loaded').map((m) => ({ source: m.id, files: m.migrations, baseline: m.baseline })),
-    ]
+  /** No public migration was ever applied here. */
+  private async isNewDatabase() {
+    return (await pendingPublicMigrations(this.pool, this.hostFiles.public)).length === this.hostFiles.public.length
   }
 
-  /**
-   * The permissions loaded modules declare: what a grant can give. For a tenant, only those of the
-   * modules enabled there.
-   */
-  catalog(tenantId?: string): string[] {
-    const enabled = tenantId === undefined ? undefined : new Set(this.tenantModules.enabledFor(tenantId))
-    return this.modules
-      .filter((m) => m.status === 'loaded' && (!enabled || enabled.has(m.id)))
-      .flatMap((m) => m.manifest!.permissions)
-  }
-
-  private isDefaultModule(id: string) {
-    const defaults = this.config.defaultModules
-    return defaults === '*' || defaults.includes(id)
+  private async refusePending() {
+    const pending = await pendingPublicMigrations(this.pool, this.hostFiles.public)
+    if (pending.length > 0) throw new PendingMigrationsError(pending)
   }
 
   /** A module's migrations succeeding or failing for a tenant decides whether its routes serve there. */
   private recordModuleResult = async (result: TenantMigrationResult & { tenantId: string }) => {
     if (result.source === 'host') return
     await this.tenantModules.setStatus(result.tenantId, result.source, result.status === 'ok' ? 'ready' : 'failed', result.error ?? null)
-  }
-
-  /** Where tenant schemas are made: one PostgreSQL, or the workers behind a Citus coordinator. */
-  get schemaServer(): SchemaServer {
-    return this.db.citus ? 'citus' : 'postgres'
   }
 
   /** How many tenants a migrate works on at once: each holds a platform connection (and, for a module's file, a tenant's). */
@@ -242,7 +153,7 @@ export class Host {
     const [result] = await migrateTenants(this.pool, {
       sources: [{ source: moduleId, files: record.migrations, baseline: record.baseline }],
       concurrency: 1,
-      server: this.schemaServer,
+      server: this.server,
       tenantPool: this.tenantPool,
       tenantId: tenant.id,
       onSuccess: this.recordModuleResult,
@@ -274,29 +185,14 @@ export class Host {
     await this.tenantModules.setEnabled(tenant.id, moduleId, false)
   }
 
-  /** No public migration was ever applied here. */
-  private async isNewDatabase() {
-    await this.readMigrationFiles()
-    return (await pendingPublicMigrations(this.pool, this.publicFiles)).length === this.publicFiles.length
-  }
-
-  /** The host's own migration files; `refusePending`: and none of the public ones may be unapplied. */
-  private async readMigrationFiles(refusePending = false) {
-    const dir = this.options.migrationsDir ?? HOST_MIGRATIONS_DIR
-    this.publicFiles = await readMigrations(path.join(dir, 'public'))
-    this.tenantFiles = await readMigrations(path.join(dir, 'tenant'))
-    if (!refusePending) return
-    const pending = await pendingPublicMigrations(this.pool, this.publicFiles)
-    if (pending.length > 0) throw new PendingMigrationsError(pending)
-  }
-
   async migrate(): Promise<MigrateReport> {
-    await this.readMigrationFiles()
+    // Read again: a file added since this host opened is applied too (migrationSources reads these).
+    Object.assign(this.hostFiles, await readHostMigrationFiles(this.hostFiles.dir))
     const report = await migrateAll(this.pool, {
-      publicFiles: this.publicFiles,
+      publicFiles: this.hostFiles.public,
       sources: this.migrationSources(),
       concurrency: this.migrationConcurrency,
-      server: this.schemaServer,
+      server: this.server,
       tenantPool: this.tenantPool,
       onSuccess: this.recordModuleResult,
       onFailure: this.recordModuleResult,
@@ -315,13 +211,8 @@ export class Host {
    * back as it was applied) is ready again: migrate is how an operator recovers, not `module enable`.
    */
   private async recoverFailedModules(report: MigrateReport): Promise<TenantMigrationResult[]> {
-    const { rows } = await this.pool.query<{ tenantId: string; code: string; moduleId: string; error: string | null }>(
-      `SELECT p.tenant_id AS "tenantId", t.code, p.module_id AS "moduleId", p.error
-         FROM public.sys_tenant_module p JOIN public.sys_tenant t ON t.id = p.tenant_id
-        WHERE p.enabled AND p.status = 'failed'`,
-    )
     const recovered: TenantMigrationResult[] = []
-    for (const row of rows) {
+    for (const row of await this.tenantModules.enabledButFailed()) {
       const loaded = this.modules.some((m) => m.id === row.moduleId && m.status === 'loaded')
       const triedNow = report.tenants.some((r) => r.tenant === row.code && (r.source === row.moduleId || (r.source === 'host' && r.status !== 'ok')))
       if (!loaded || triedNow) continue

@@ -95,7 +95,7 @@ function addTenantHeader({ openapiObject }: { openapiObject: Record<string, any>
   return openapiObject
 }
 
-async function openApiPlugin(app: FastifyInstance, { modules }: { modules: ModuleRecord[] }) {
+async function openApiPlugin(app: FastifyInstance, { modules }: { modules: readonly ModuleRecord[] }) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

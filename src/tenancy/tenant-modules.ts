@@ -69,6 +69,16 @@ export class TenantModules {
     )
   }
 
+  /** Modules enabled for a tenant whose migrations failed there: what a migrate may find ready again. */
+  async enabledButFailed(): Promise<{ tenantId: string; code: string; moduleId: string; error: string | null }[]> {
+    const { rows } = await this.pool.query(
+      `SELECT m.tenant_id AS "tenantId", t.code, m.module_id AS "moduleId", m.error
+         FROM public.sys_tenant_module m JOIN public.sys_tenant t ON t.id = m.tenant_id
+        WHERE m.enabled AND m.status = 'failed'`,
+    )
+    return rows
+  }
+
   private async write(tenantId: string, sql: string, params: unknown[]) {
     await inTransaction(this.pool, async (client) => {
       await client.query(sql, params)
