@@ -16,7 +16,6 @@ import { moduleListRoutes } from './modules/list.ts'
 import { mountModule, registerModules } from './modules/mount.ts'
 import type { Host } from './host.ts'
 import { requestContext, requestIdFor } from './request-context.ts'
-import '../rbac/principal.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

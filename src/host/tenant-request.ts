@@ -19,7 +19,7 @@
 //   7. account    onResponse    one log line and the request metrics (request-context.ts)
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import { prepareProblemReply, problems, toProblem } from '../problems.ts'
-import type { IdentityProvider } from '../rbac/principal.ts'
+import type { IdentityProvider, Principal } from '../rbac/principal.ts'
 import type { CacheFreshness } from '../tenancy/changes.ts'
 import type { Tenant, TenantRegistry } from '../tenancy/registry.ts'
 import { RequestTransaction } from '../tenancy/request-transaction.ts'
@@ -28,6 +28,8 @@ import type { TenantDb, TenantPool } from '../tenancy/transaction.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** Who is calling, once identified (stage 1); null without a credential. */
+    principal: Principal | null
     tenant: Tenant | null
     /** The request's transaction, on tenant routes: its whole state (tenancy/request-transaction.ts). */
     transaction: RequestTransaction | null

@@ -6,10 +6,10 @@
 //
 // Not @fastify/rate-limit: that counts every request of an address, and what is braked here is
 // failures only; a client that authenticates is never slowed.
-import type { FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { HttpProblem } from '../problems.ts'
 import { Budget } from '../platform/budget.ts'
+import type { Caller } from './principal.ts'
 
 export interface FailureBrakeOptions {
   /**
@@ -46,7 +46,7 @@ export class FailureBrake {
   }
 
   /** Throws 429 while the request's address is braked. */
-  check(request: FastifyRequest) {
+  check(request: Caller) {
     if (this.options.limit === 0) return
     const now = Date.now()
     const window = this.current(request.ip, now)
@@ -60,7 +60,7 @@ export class FailureBrake {
   }
 
   /** Counts a failure of the request's address, and logs it unless its window has logged enough. */
-  failed(request: FastifyRequest, line: Record<string, unknown>, message: string) {
+  failed(request: Caller, line: Record<string, unknown>, message: string) {
     if (this.options.limit === 0) return request.log.warn({ ...line, address: request.ip }, message)
     const now = Date.now()
     let window = this.current(request.ip, now)

@@ -2,7 +2,6 @@
 // the configured identity provider, or the platform admin token. A credential that fails is a
 // 401 that says only that; the log says why (expired, bad signature, revoked, unknown key...),
 // and never the credential.
-import type { FastifyRequest } from 'fastify'
 import { isAdminToken } from './admin-token.ts'
 import { problems } from '../problems.ts'
 import type { Tenant, TenantRegistry } from '../tenancy/registry.ts'
@@ -10,7 +9,7 @@ import { ApiKeys } from './api-keys.ts'
 import type { FailureBrake } from './failure-brake.ts'
 import { JwtVerifier } from './jwt.ts'
 import type { PermissionSets } from './permission-sets.ts'
-import type { Identity, IdentityProvider } from './principal.ts'
+import type { Caller, Identity, IdentityProvider } from './principal.ts'
 
 export class BearerIdentities implements IdentityProvider {
   constructor(
@@ -22,7 +21,7 @@ export class BearerIdentities implements IdentityProvider {
     private readonly brake: FailureBrake,
   ) {}
 
-  async identify(request: FastifyRequest): Promise<Identity | null> {
+  async identify(request: Caller): Promise<Identity | null> {
     const header = request.headers.authorization
     if (header === undefined) return null
     this.brake.check(request)
@@ -54,7 +53,7 @@ export class BearerIdentities implements IdentityProvider {
     return this.permissionSets.recheck(tenant, identity.id)
   }
 
-  private refuse(request: FastifyRequest, reason: string): never {
+  private refuse(request: Caller, reason: string): never {
     this.brake.failed(request, { reason }, 'authentication failed')
     throw problems.unauthorized()
   }
