@@ -1,5 +1,5 @@
 // npm run test:mutation (docs/testing.md). Scope it to the files a change touched:
-//   npm run test:mutation -- --mutate src/rbac/require.ts
+//   npm run test:mutation -- --mutate src/access/require.ts
 // The covering test files run in the order listed and stop at the first that fails: the quick,
 // focused ones first make a killed mutant cheap. STRYKER_TEST_FILES (comma-separated) narrows them
 // for a quick run on one file: a score measured on fewer test files is a lower bound of the
@@ -36,15 +36,15 @@ export default {
   tsconfigFile: 'tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   mutate: [
-    'src/host/tenant-request.ts',
+    'src/http/tenant-request.ts',
     'src/tenancy/request-transaction.ts',
     'src/tenancy/resolve-tenant.ts',
     'src/tenancy/transaction.ts',
     'src/tenancy/with-tenant-tx.ts',
     'src/tenancy/fair-share.ts',
     'src/tenancy/migrations.ts',
-    'src/rbac/*.ts',
-    'src/host/modules/express/router.ts',
+    'src/access/*.ts',
+    'src/modules/express/router.ts',
   ],
   coverageAnalysis: 'perTest',
   ignoreStatic: true,

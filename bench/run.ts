@@ -2,8 +2,8 @@
 // same pool size, same statements, same rows, measured in interleaved rounds with autocannon.
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { buildApp } from '../src/host/app.ts'
-import { PROJECT_ROOT } from '../src/host/paths.ts'
+import { buildApp } from '../src/http/app.ts'
+import { PROJECT_ROOT } from '../src/app/paths.ts'
 import { countDatabaseWork } from '../test/helpers/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { buildPlinth, codeVersion, cpuSeconds, createBenchTenant, load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'

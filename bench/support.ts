@@ -5,10 +5,10 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { sql } from 'drizzle-orm'
-import { loadConfig } from '../src/host/config.ts'
-import { Host } from '../src/host/host.ts'
-import { PROJECT_ROOT } from '../src/host/paths.ts'
-import { createLogger } from '../src/host/logger.ts'
+import { loadConfig } from '../src/app/config.ts'
+import { Host } from '../src/app/host.ts'
+import { PROJECT_ROOT } from '../src/app/paths.ts'
+import { createLogger } from '../src/app/logger.ts'
 
 export function requireDatabaseUrl(): string {
   const url = process.env.DATABASE_URL

@@ -10,8 +10,8 @@ import { register } from 'tsx/esm/api'
 
 // The settings are read as the host reads them (src/host/env-file.ts, src/host/config.ts).
 register()
-const { loadEnvFile } = await import('../src/host/env-file.ts')
-const { envValue, moduleDirsFrom } = await import('../src/host/config.ts')
+const { loadEnvFile } = await import('../src/app/env-file.ts')
+const { envValue, moduleDirsFrom } = await import('../src/app/config.ts')
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 loadEnvFile()

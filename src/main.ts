@@ -1,4 +1,4 @@
 // `npm start` (built to dist/main.js) and `npm run dev` (through tsx)
-import { runServer } from './host/server.ts'
+import { runServer } from './http/server.ts'
 
 await runServer()

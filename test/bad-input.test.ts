@@ -5,7 +5,7 @@
 import net from 'node:net'
 import { SignJWT } from 'jose'
 import t from 'tap'
-import { JwtVerifier } from '../src/rbac/jwt.ts'
+import { JwtVerifier } from '../src/access/jwt.ts'
 import { startTestHost, TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
 import { createNoteTable, noteRoutes } from './helpers/notes.ts'
 import { assertProblem } from './helpers/problem.ts'

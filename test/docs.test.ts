@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { PROJECT_ROOT } from '../src/host/paths.ts'
+import { PROJECT_ROOT } from '../src/app/paths.ts'
 
 const EXAMPLE = /<!-- example: (\S+) -->\n```\w*\n([\s\S]*?)```/g
 

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { PROJECT_ROOT } from '../src/host/paths.ts'
+import { PROJECT_ROOT } from '../src/app/paths.ts'
 import { startTestHost, TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
 import { assertProblem } from './helpers/problem.ts'
 

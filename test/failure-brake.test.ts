@@ -7,7 +7,7 @@ import type { FastifyRequest } from 'fastify'
 import pino from 'pino'
 import t from 'tap'
 import { HttpProblem } from '../src/problems.ts'
-import { FailureBrake } from '../src/rbac/failure-brake.ts'
+import { FailureBrake } from '../src/access/failure-brake.ts'
 
 function brakeWith(t: { teardown(fn: () => unknown): void }, options: { limit: number; windowMs: number; maxAddresses?: number }) {
   const lines: Record<string, any>[] = []

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { JwtVerifier } from '../src/rbac/jwt.ts'
+import { JwtVerifier } from '../src/access/jwt.ts'
 
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-jwt-'))
 t.teardown(() => fs.rm(dir, { recursive: true, force: true }))

@@ -1,7 +1,7 @@
 // Grants and what they give (src/rbac/permissions.ts): the cases an operator writes, and the near
 // misses that must give nothing. Through HTTP, test/identity.test.ts ("pattern grants").
 import t from 'tap'
-import { effectivePermissions, isGrant, unknownGrants } from '../src/rbac/permissions.ts'
+import { effectivePermissions, isGrant, unknownGrants } from '../src/access/permissions.ts'
 
 const catalog = ['shop.order.read', 'shop.order.readall', 'shop.orders.read', 'shop.order.write', 'shopping.cart.read']
 

@@ -2,8 +2,8 @@
 // commands in one query): the split falls where PostgreSQL's own would, and the statements, sent
 // one by one, do what the file does when sent whole.
 import t from 'tap'
-import { runScript } from '../src/tenancy/scripts.ts'
-import { splitSqlStatements } from '../src/tenancy/sql-statements.ts'
+import { runScript } from '../src/platform/db/scripts.ts'
+import { splitSqlStatements } from '../src/platform/db/sql-statements.ts'
 import { startTestHost } from '../src/testing/host.ts'
 
 const cases: { name: string; sql: string; statements: number }[] = [

@@ -1,8 +1,8 @@
 // What each `plinth` command that writes does, given an open Host (the read-only ones are in
 // reads.ts). Each returns text for people and the same facts as JSON for scripts (--json).
 import fs from 'node:fs/promises'
-import type { Host } from '../host/host.ts'
-import { BUILTIN_MODULES_DIR } from '../host/paths.ts'
+import type { Host } from '../app/host.ts'
+import { BUILTIN_MODULES_DIR } from '../app/paths.ts'
 import { sql } from 'drizzle-orm'
 import { doctorText, runDoctor } from './doctor.ts'
 import type { MigrateReport } from '../tenancy/migrate.ts'

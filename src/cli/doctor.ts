@@ -1,9 +1,9 @@
 // plinth doctor: the seed's sanity checklist and plinth's own, run against a database and, given
 // --url, a running host. One line per check, what to do about a failure, exit 1 when any fails.
 import { randomBytes } from 'node:crypto'
-import type { Host } from '../host/host.ts'
-import { registerModules } from '../host/modules/mount.ts'
-import { requiredPermission } from '../rbac/require.ts'
+import type { Host } from '../app/host.ts'
+import { registerModules } from '../http/mount-modules.ts'
+import { requiredPermission } from '../access/require.ts'
 import { findPendingTenantMigrations } from '../tenancy/migrations.ts'
 import { orphanedTenantRoles } from '../tenancy/orphan-roles.ts'
 

@@ -5,10 +5,10 @@
 // `plinth migrate` is the one that applies them.
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig } from '../host/config.ts'
+import { ConfigError, loadConfig } from '../app/config.ts'
 import { HttpProblem } from '../problems.ts'
-import { createLogger } from '../host/logger.ts'
-import { loadEnvFile } from '../host/env-file.ts'
+import { createLogger } from '../app/logger.ts'
+import { loadEnvFile } from '../app/env-file.ts'
 import { PendingMigrationsError } from '../tenancy/migration-files.ts'
 import { openReader, reads } from './reads.ts'
 import { UsageError, USAGE, type CommandOutput } from './usage.ts'
@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
       await reader.close()
     }
   } else {
-    const { Host } = await import('../host/host.ts')
+    const { Host } = await import('../app/host.ts')
     const host = await Host.open({ config, log, followChanges: false, migrate: group === 'migrate' })
     try {
       output = await command!(host, args, values)

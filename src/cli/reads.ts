@@ -5,12 +5,12 @@
 // these queries read.
 import path from 'node:path'
 import type { Logger } from 'pino'
-import type { Config } from '../host/config.ts'
-import type { ModuleRecord } from '../host/modules/discovery.ts'
-import { BUILTIN_MODULES_DIR, HOST_MIGRATIONS_DIR } from '../host/paths.ts'
-import { ApiKeys } from '../rbac/api-keys.ts'
-import { Roles } from '../rbac/roles.ts'
-import { openDatabase, type Database } from '../tenancy/database.ts'
+import type { Config } from '../app/config.ts'
+import type { ModuleRecord } from '../modules/discovery.ts'
+import { BUILTIN_MODULES_DIR, HOST_MIGRATIONS_DIR } from '../app/paths.ts'
+import { ApiKeys } from '../access/api-keys.ts'
+import { Roles } from '../access/roles.ts'
+import { openDatabase, type Database } from '../platform/db/database.ts'
 import { PendingMigrationsError, pendingPublicMigrations, readMigrations } from '../tenancy/migration-files.ts'
 import { listTenants, tenantByCode } from '../tenancy/registry.ts'
 import { needTenant, one, table, tenantTable, type CommandOutput, type Options } from './usage.ts'
@@ -38,7 +38,7 @@ export async function openReader(config: Config, log: Logger): Promise<Reader & 
     // A folder named twice (src/plugins in PLINTH_MODULE_DIRS too) is read once.
     // Loaded on first need: checking manifests takes typebox, which tenant and key commands never do.
     modules: () =>
-      (modules ??= import('../host/modules/discovery.ts').then(({ discoverModules }) =>
+      (modules ??= import('../modules/discovery.ts').then(({ discoverModules }) =>
         discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules, { code: false }),
       )),
     close: () => db.close(),
@@ -71,7 +71,7 @@ export const reads: Record<string, Read> = {
     return { text, json: roles }
   },
   'module list': async (reader) => {
-    const { describeModule } = await import('../host/modules/discovery.ts')
+    const { describeModule } = await import('../modules/discovery.ts')
     const modules = (await reader.modules()).map((m) => describeModule(m, true))
     const rows = modules.map((m) => [m.id, m.version ?? '-', m.api ?? '-', m.status, m.reason ?? ''])
     const text = modules.length === 0

@@ -4,8 +4,8 @@
 // pointing at this plinth.
 import fs from 'node:fs'
 import path from 'node:path'
-import { PROJECT_ROOT } from '../host/paths.ts'
-import { MODULE_ID } from '../host/modules/contract.ts'
+import { PROJECT_ROOT } from '../app/paths.ts'
+import { MODULE_ID } from '../contract/contract.ts'
 
 export class ScaffoldError extends Error {}
 

@@ -15,7 +15,7 @@ import {
   type MigrationStep,
   type PendingTenantMigration,
 } from './migrations.ts'
-import type { SchemaServer } from './scripts.ts'
+import type { SchemaServer } from '../platform/db/scripts.ts'
 import type { TenantPool } from './transaction.ts'
 
 export interface TenantMigrationResult {

@@ -7,10 +7,10 @@
 // every tenant is one query on `public` and never a visit to each schema.
 import type pg from 'pg'
 import { MigrationError, type Baseline, type MigrationFile } from './migration-files.ts'
-import { quoteIdent, quoteUuid } from './schema-name.ts'
-import { runScript, settleInOrder, type SchemaServer } from './scripts.ts'
-import { recordChange } from './changes.ts'
-import { inTransaction } from './platform-transaction.ts'
+import { quoteIdent, quoteUuid } from '../platform/db/sql-names.ts'
+import { runScript, settleInOrder, type SchemaServer } from '../platform/db/scripts.ts'
+import { recordChange } from '../platform/db/changes.ts'
+import { inTransaction } from '../platform/db/platform-transaction.ts'
 import { TenantTransaction, type TenantPool } from './transaction.ts'
 
 /** A named, ordered list of tenant migrations: the host's own (`host`) or a module's (its id). */

@@ -3,7 +3,7 @@
 // logs in would stay a standing credential. Each tenant role's comment names its database
 // (migration public/006), which is how these are found.
 import type pg from 'pg'
-import { quoteIdent } from './schema-name.ts'
+import { quoteIdent } from '../platform/db/sql-names.ts'
 
 const TAG = 'plinth tenant role; database '
 

@@ -3,8 +3,8 @@
 // change feed says a tenant changed, on this instance or another.
 import type pg from 'pg'
 import { HttpProblem } from '../problems.ts'
-import { MissLookups } from './miss-lookups.ts'
-import { RefreshOrder } from './refresh-order.ts'
+import { MissLookups } from '../platform/miss-lookups.ts'
+import { RefreshOrder } from '../platform/refresh-order.ts'
 
 export interface Tenant {
   id: string

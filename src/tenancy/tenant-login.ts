@@ -8,7 +8,7 @@ import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
 import type pg from 'pg'
 import { problems } from '../problems.ts'
-import { quoteIdent } from './schema-name.ts'
+import { quoteIdent } from '../platform/db/sql-names.ts'
 
 const pbkdf2Async = promisify(pbkdf2)
 

@@ -2,9 +2,9 @@
 // module route checks its tenant's enablement without a query, and a change on any instance
 // reaches every instance through the change feed (topic `module`, key = tenant id).
 import type pg from 'pg'
-import { RefreshOrder } from './refresh-order.ts'
-import { recordChange, type ChangeFeed } from './changes.ts'
-import { inTransaction } from './platform-transaction.ts'
+import { RefreshOrder } from '../platform/refresh-order.ts'
+import { recordChange, type ChangeFeed } from '../platform/db/changes.ts'
+import { inTransaction } from '../platform/db/platform-transaction.ts'
 
 export interface TenantModuleState {
   enabled: boolean

@@ -8,9 +8,9 @@ import type pg from 'pg'
 import { problems } from '../problems.ts'
 import type { FairShare } from './fair-share.ts'
 import { moduleQueryClient, type ModuleQueryClient, type StatementWatchdog } from './module-client.ts'
-import { settleInOrder, type SchemaServer } from './scripts.ts'
-import { quoteIdent } from './schema-name.ts'
-import { acquireClient } from './platform-transaction.ts'
+import { settleInOrder, type SchemaServer } from '../platform/db/scripts.ts'
+import { quoteIdent } from '../platform/db/sql-names.ts'
+import { acquireClient } from '../platform/db/platform-transaction.ts'
 
 export type TenantDb = NodePgDatabase<Record<string, never>> & { $client: ModuleQueryClient }
 

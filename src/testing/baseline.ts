@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import type pg from 'pg'
 import { readBaseline, readMigrations } from '../tenancy/migration-files.ts'
-import { quoteIdent } from '../tenancy/schema-name.ts'
+import { quoteIdent } from '../platform/db/sql-names.ts'
 
 /** What differs between the schema a module's history makes and the one its baseline makes; [] when they agree or it has no baseline. */
 export async function baselineDifferences(pool: pg.Pool, moduleDir: string): Promise<string[]> {

@@ -2,10 +2,10 @@
 // for direct checks (pool counts, the registry), and every log line it wrote.
 import type { FastifyInstance } from 'fastify'
 import { Writable } from 'node:stream'
-import { buildApp, type AppOptions } from '../host/app.ts'
-import { loadConfig } from '../host/config.ts'
-import { Host } from '../host/host.ts'
-import { createLogger } from '../host/logger.ts'
+import { buildApp, type AppOptions } from '../http/app.ts'
+import { loadConfig } from '../app/config.ts'
+import { Host } from '../app/host.ts'
+import { createLogger } from '../app/logger.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { createTestDatabase, type TestDatabase } from './database.ts'
 

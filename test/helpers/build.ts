@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { PROJECT_ROOT } from '../../src/host/paths.ts'
+import { PROJECT_ROOT } from '../../src/app/paths.ts'
 import { sourceStamp } from '../../scripts/source-stamp.js'
 import { finished, type Finished } from './process.ts'
 

@@ -3,7 +3,7 @@
 import { sql } from 'drizzle-orm'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import type { Host } from '../../src/host/host.ts'
+import type { Host } from '../../src/app/host.ts'
 
 export async function createNoteTable(host: Host, tenantId: string) {
   await host.withTenantTx(tenantId, async (db) => {

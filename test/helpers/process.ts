@@ -1,7 +1,7 @@
 // Runs plinth's own entry points as real processes, the way an operator would.
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
-import { PROJECT_ROOT } from '../../src/host/paths.ts'
+import { PROJECT_ROOT } from '../../src/app/paths.ts'
 
 export interface Finished {
   code: number | null

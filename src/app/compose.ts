@@ -1,0 +1,193 @@
+// The composition root: every service of a plinth process, built here and nowhere else, in
+// dependency order, each given what it needs in its constructor. Nothing is loaded or migrated
+// here (Host.open does that, in its order); no service reaches back into a container for another.
+// The server and the CLI's commands that write open them all through Host.open; the CLI's
+// read-only commands open the database alone (cli/reads.ts).
+import type { Logger } from 'pino'
+import { ApiKeys } from '../access/api-keys.ts'
+import { FailureBrake } from '../access/failure-brake.ts'
+import { BearerIdentities } from '../access/identity.ts'
+import { JwtVerifier } from '../access/jwt.ts'
+import { PermissionSets } from '../access/permission-sets.ts'
+import { Roles } from '../access/roles.ts'
+import { ChangeFeed } from '../platform/db/changes.ts'
+import { openDatabase, type Database } from '../platform/db/database.ts'
+import { FairShare } from '../tenancy/fair-share.ts'
+import { readMigrations, type MigrationFile } from '../tenancy/migration-files.ts'
+import type { MigrationSource } from '../tenancy/migrations.ts'
+import { TenantRegistry } from '../tenancy/registry.ts'
+import type { SchemaServer } from '../platform/db/scripts.ts'
+import { loginClients, TenantConnections } from '../tenancy/tenant-connections.ts'
+import { repairTenantLogin, storedTenantSecret, tenantLogins, type TenantLogins } from '../tenancy/tenant-login.ts'
+import { TenantModules } from '../tenancy/tenant-modules.ts'
+import { Tenants } from '../tenancy/tenants.ts'
+import { sharedClients, type TenantPool } from '../tenancy/transaction.ts'
+import type { Config } from './config.ts'
+import { Metrics } from './metrics.ts'
+import { discoverModules, type ModuleRecord } from '../modules/discovery.ts'
+import { BUILTIN_MODULES_DIR, HOST_MIGRATIONS_DIR } from './paths.ts'
+import path from 'node:path'
+
+/** How stale a cache may be on any instance: a change is honoured everywhere within this of committing. */
+export const CACHE_STALENESS_BOUND_MS = 1000
+
+export interface ServiceOptions {
+  config: Config
+  log: Logger
+  /** Where the host's own SQL lives; tests point it elsewhere to exercise failures. */
+  migrationsDir?: string
+}
+
+/** The host's own migration files: public/ once per database, tenant/ in every tenant; read again by each migrate. */
+export interface HostMigrationFiles {
+  dir: string
+  public: MigrationFile[]
+  tenant: MigrationFile[]
+}
+
+export async function readHostMigrationFiles(dir: string): Promise<HostMigrationFiles> {
+  return { dir, public: await readMigrations(path.join(dir, 'public')), tenant: await readMigrations(path.join(dir, 'tenant')) }
+}
+
+export interface Services {
+  config: Config
+  log: Logger
+  db: Database
+  /** Where tenant schemas are made: one PostgreSQL, or the workers behind a Citus coordinator. */
+  server: SchemaServer
+  hostFiles: HostMigrationFiles
+  /** Every module found, with its status (its register(ctx) runs when the app is built). */
+  modules: ModuleRecord[]
+  logins: TenantLogins
+  /** Connections logged in as each tenant ('login' mode); undefined in 'shared' mode. */
+  tenantConnections: TenantConnections | undefined
+  changes: ChangeFeed
+  tenantModules: TenantModules
+  permissionSets: PermissionSets
+  roles: Roles
+  registry: TenantRegistry
+  /** Prometheus metrics; undefined with PLINTH_METRICS=0. */
+  metrics: Metrics | undefined
+  /** The connections tenant transactions take: each tenant's fair share, per-statement bounds. */
+  tenantPool: TenantPool
+  tenants: Tenants
+  keys: ApiKeys
+  /** Failed authentications by client address: the brake on guessing credentials. */
+  authFailures: FailureBrake
+  identities: BearerIdentities
+  /** The migrations of the host and of each loaded module, in the order they apply. */
+  migrationSources(): MigrationSource[]
+}
+
+/** 'login' on PostgreSQL unless configured otherwise; the embedded database has one login. */
+export function tenantConnectionMode(config: Config, db?: Database): 'login' | 'shared' {
+  if (db ? db.kind === 'embedded' : !config.databaseUrl) return 'shared'
+  return config.tenantConnections
+}
+
+/** Opens the database and builds every service on it; closes the database again if any step fails. */
+export async function openServices({ config, log, migrationsDir = HOST_MIGRATIONS_DIR }: ServiceOptions): Promise<Services> {
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    // In 'login' mode tenant work has connections of its own (TenantConnections); the pool is the platform's.
+    poolMax: tenantConnectionMode(config) === 'login' ? config.dbPlatformPoolMax : config.dbPoolMax,
+    acquireTimeoutMs: config.dbAcquireTimeoutMs,
+    log,
+  })
+  try {
+    return await buildServices(config, log, db, migrationsDir)
+  } catch (err) {
+    await db.close().catch(() => {})
+    throw err
+  }
+}
+
+async function buildServices(config: Config, log: Logger, db: Database, migrationsDir: string): Promise<Services> {
+  const pool = db.pool
+  const server: SchemaServer = db.citus ? 'citus' : 'postgres'
+  const hostFiles = await readHostMigrationFiles(migrationsDir)
+  // A folder named twice (src/plugins in PLINTH_MODULE_DIRS too) is read once, not refused as duplicates.
+  const modules = await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules)
+  const loaded = () => modules.filter((m) => m.status === 'loaded')
+  const migrationSources = (): MigrationSource[] => [
+    { source: 'host', files: hostFiles.tenant },
+    ...loaded().map((m) => ({ source: m.id, files: m.migrations, baseline: m.baseline })),
+  ]
+
+  const logins = tenantLogins(async () => config.tenantSecret ?? (await storedTenantSecret(pool)))
+  const tenantConnections =
+    tenantConnectionMode(config, db) === 'login'
+      ? new TenantConnections({
+          connectionString: db.connectionString,
+          max: config.dbPoolMax,
+          acquireTimeoutMs: config.dbAcquireTimeoutMs,
+          password: (role) => logins.password(role),
+          repairLogin: (role) => repairTenantLogin(pool, logins, role),
+          onIdleError: (err) => log.warn({ err: { message: err.message, code: (err as any).code } }, 'idle tenant connection failed'),
+        })
+      : undefined
+  const changes = new ChangeFeed({
+    connectionString: db.connectionString,
+    // The embedded database delivers no NOTIFY across connections: polling alone there.
+    listen: db.kind === 'postgres' ? { url: config.databaseListenUrl ?? db.connectionString, trusted: config.databaseListenUrl !== undefined } : undefined,
+    pollMs: config.changePollMs,
+    boundMs: CACHE_STALENESS_BOUND_MS,
+    log,
+  })
+  const tenantModules = new TenantModules(pool, changes)
+  // What a grant can give: the permissions the loaded modules declare; for a tenant, those of the
+  // modules enabled there.
+  const catalog = (tenantId?: string) => {
+    const enabled = tenantId === undefined ? undefined : new Set(tenantModules.enabledFor(tenantId))
+    return loaded()
+      .filter((m) => !enabled || enabled.has(m.id))
+      .flatMap((m) => m.manifest!.permissions)
+  }
+  const permissionSets = new PermissionSets(pool, catalog)
+  const roles = new Roles(pool, () => catalog(), changes)
+  // A tenant's modules decide what its grants give: its permission sets go with them.
+  const refreshTenantModules = async (tenantId: string) => {
+    await tenantModules.refresh(tenantId)
+    permissionSets.invalidate(tenantId)
+  }
+  // A tenant this instance had not heard of yet (made a moment ago elsewhere) comes with its modules.
+  const registry = new TenantRegistry(pool, refreshTenantModules)
+  const metrics = config.metrics ? new Metrics({ pool, tenantConnections, changes, registry, modules: () => modules }, config.metricsTenants) : undefined
+  const tenantPool: TenantPool = {
+    pool,
+    clients: tenantConnections ? loginClients(tenantConnections, pool) : sharedClients(pool),
+    share: config.dbTenantPoolMax > 0 ? new FairShare(config.dbTenantPoolMax, config.dbAcquireTimeoutMs) : null,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    lockTimeoutMs: config.dbLockTimeoutMs,
+    server,
+    observer: metrics,
+  }
+  const defaults = config.defaultModules
+  const tenants = new Tenants({
+    pool,
+    tenantPool,
+    logins,
+    changes,
+    reservedHosts: config.apiHosts,
+    server,
+    log,
+    migrationsForNewTenant: () => migrationSources().filter((s) => s.source === 'host' || defaults === '*' || defaults.includes(s.source)),
+  })
+  const keys = new ApiKeys(pool, changes)
+  const authFailures = new FailureBrake(log, { limit: config.authFailureLimit })
+  const identities = new BearerIdentities(keys, await JwtVerifier.create(config.jwt), registry, permissionSets, config.adminToken, authFailures)
+
+  changes.on('key', (id) => keys.refresh(id))
+  changes.on('rbac', async (tenantId) => permissionSets.invalidate(tenantId))
+  // A tenant's row and its module rows change together (created, dropped).
+  changes.on('tenant', async (id) => {
+    await Promise.all([registry.refresh(id), refreshTenantModules(id)])
+  })
+  changes.on('module', refreshTenantModules)
+
+  return {
+    config, log, db, server, hostFiles, modules, logins, tenantConnections, changes, tenantModules, permissionSets,
+    roles, registry, metrics, tenantPool, tenants, keys, authFailures, identities, migrationSources,
+  }
+}

@@ -1,0 +1,174 @@
+// Prometheus metrics (prom-client), one registry per host: requests by module, route pattern and
+// status class with their latency; the database pool, the wait for a client, transactions
+// committed and rolled back; the change feed's lag and mode; tenants and modules by status; and
+// Node's own (event loop lag, heap, GC). Per-tenant labels are off by default (a thousand tenants
+// would make a thousand series of each) and can be turned on for named tenants or all.
+//
+// Served at GET /metrics on the main port behind a token, or on METRICS_PORT with none (app.ts,
+// server.ts).
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import client from 'prom-client'
+import type pg from 'pg'
+import type { ChangeFeed } from '../platform/db/changes.ts'
+import type { TenantRegistry } from '../tenancy/registry.ts'
+import type { TransactionObserver } from '../tenancy/transaction.ts'
+import type { ModuleRecord } from '../modules/discovery.ts'
+
+/** A pool as the gauges read it. */
+interface PoolCounts {
+  totalCount: number
+  idleCount: number
+  waitingCount: number
+}
+
+export interface MetricsSources {
+  /** The platform's connections; in 'shared' mode, tenant work's too. */
+  pool: pg.Pool
+  /** Connections logged in as tenants ('login' mode). */
+  tenantConnections?: PoolCounts
+  changes: ChangeFeed
+  registry: TenantRegistry
+  modules: () => ModuleRecord[]
+}
+
+/** Which tenants get a label of their own: none, all, or these codes (the rest are `other`). */
+export type TenantLabels = 'none' | '*' | string[]
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx']
+
+export class Metrics implements TransactionObserver {
+  readonly registry = new client.Registry()
+  private readonly requests: client.Histogram<string>
+  private readonly transactions: client.Counter<'outcome'>
+  private readonly committed: client.Counter.Internal
+  private readonly rolledBack: client.Counter.Internal
+  private readonly acquireWait: client.Histogram<string>
+  private readonly labelTenants: boolean
+  private readonly requestSeries = new Map<string, client.Histogram.Internal<string>>()
+
+  constructor(
+    sources: MetricsSources,
+    private readonly tenantLabels: TenantLabels,
+  ) {
+    const registers = [this.registry]
+    this.labelTenants = tenantLabels !== 'none'
+    this.requests = new client.Histogram({
+      name: 'plinth_http_request_duration_seconds',
+      help: 'Requests by module, route pattern and status class, and how long they took (its _count is the number of requests)',
+      labelNames: this.labelTenants ? ['module', 'route', 'status_class', 'tenant'] : ['module', 'route', 'status_class'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    this.transactions = new client.Counter({
+      name: 'plinth_db_transactions_total',
+      help: 'Tenant transactions (requests and withTenantTx) by how they ended',
+      labelNames: ['outcome'],
+      registers,
+    })
+    this.committed = this.transactions.labels('committed')
+    this.rolledBack = this.transactions.labels('rolled_back')
+    this.acquireWait = new client.Histogram({
+      name: 'plinth_db_client_wait_seconds',
+      help: "Time a tenant transaction waited for a pooled client (its tenant's share, then the pool)",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    const { pool, tenantConnections, changes, registry, modules } = sources
+    const pools: [string, PoolCounts][] = [['platform', pool], ...(tenantConnections ? [['tenants', tenantConnections] as [string, PoolCounts]] : [])]
+    new client.Gauge({
+      name: 'plinth_db_pool_clients',
+      help: "Database connections by pool (the platform's; those logged in as tenants) and state",
+      labelNames: ['pool', 'state'],
+      registers,
+      collect() {
+        for (const [name, counts] of pools) {
+          this.set({ pool: name, state: 'in_use' }, counts.totalCount - counts.idleCount)
+          this.set({ pool: name, state: 'idle' }, counts.idleCount)
+          this.set({ pool: name, state: 'waiting' }, counts.waitingCount)
+        }
+      },
+    })
+    new client.Gauge({
+      name: 'plinth_change_feed_lag_seconds',
+      help: 'Seconds since the change feed last read public.sys_change (caches are at most this stale)',
+      registers,
+      collect() {
+        this.set(changes.status().lagMs / 1000)
+      },
+    })
+    new client.Gauge({
+      name: 'plinth_change_feed_mode',
+      help: 'How the change feed follows changes: 1 for the mode in use (listen or poll)',
+      labelNames: ['mode'],
+      registers,
+      collect() {
+        const mode = changes.status().mode
+        for (const m of ['listen', 'poll', 'stopped']) this.set({ mode: m }, m === mode ? 1 : 0)
+      },
+    })
+    new client.Gauge({
+      name: 'plinth_tenants',
+      help: 'Tenants by status',
+      labelNames: ['status'],
+      registers,
+      collect() {
+        const counts = { active: 0, suspended: 0 }
+        for (const tenant of registry.list()) counts[tenant.status]++
+        for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
+      },
+    })
+    new client.Gauge({
+      name: 'plinth_modules',
+      help: 'Modules found, by status',
+      labelNames: ['status'],
+      registers,
+      collect() {
+        const counts = { loaded: 0, failed: 0, refused: 0 }
+        // The host imports every module's code: none of its modules is only `found`.
+        for (const record of modules()) counts[record.status as keyof typeof counts]++
+        for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
+      },
+    })
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'plinth_' })
+  }
+
+  /** One finished request (request-context.ts, onResponse). */
+  observeRequest(request: FastifyRequest, reply: FastifyReply) {
+    const module = request.routeOptions.config?.module ?? ''
+    // Unmatched URLs are one series, not one a URL.
+    const route = request.routeOptions.url ?? 'unmatched'
+    const statusClass = STATUS_CLASSES[Math.floor(reply.statusCode / 100) - 1] ?? 'other'
+    const tenant = this.labelTenants ? this.tenantLabel(request.tenant?.code) : ''
+    // The labelled child is looked up once per series: prom-client would hash the labels each time.
+    const key = `${module}\u0000${route}\u0000${statusClass}\u0000${tenant}`
+    let series = this.requestSeries.get(key)
+    if (!series) {
+      series = this.labelTenants ? this.requests.labels(module, route, statusClass, tenant) : this.requests.labels(module, route, statusClass)
+      this.requestSeries.set(key, series)
+    }
+    series.observe(reply.elapsedTime / 1000)
+  }
+
+  acquired(seconds: number) {
+    this.acquireWait.observe(seconds)
+  }
+
+  finished(outcome: 'committed' | 'rolled_back') {
+    ;(outcome === 'committed' ? this.committed : this.rolledBack).inc()
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  get contentType() {
+    return this.registry.contentType
+  }
+
+  private tenantLabel(code: string | undefined): string {
+    if (!code) return ''
+    if (this.tenantLabels === '*') return code
+    return (this.tenantLabels as string[]).includes(code) ? code : 'other'
+  }
+}

@@ -1,0 +1,26 @@
+// The platform admin API under /api/admin, for operators and automation: Bearer PLINTH_ADMIN_TOKEN.
+// With no token configured the whole API refuses every call.
+import AjvCompiler from '@fastify/ajv-compiler'
+import type { FastifyInstance } from 'fastify'
+import { ROUTING_OPTIONS } from '../fastify-options.ts'
+import type { Host } from '../../app/host.ts'
+import { requireOperatorToken } from '../operator-token.ts'
+import { adminAccessRoutes } from './access.ts'
+import { adminTenantModuleRoutes } from './tenant-modules.ts'
+import { adminTenantRoutes } from './tenants.ts'
+
+// What an operator sends is taken as sent: a number is never turned into a string, nor a string
+// into a number, in a body (query strings and path parameters are text, and are read as such).
+const buildValidator = AjvCompiler()
+const bodyValidator = buildValidator({}, { customOptions: { ...ROUTING_OPTIONS.ajv.customOptions, coerceTypes: false } })
+const textValidator = buildValidator({}, ROUTING_OPTIONS.ajv)
+
+export async function adminRoutes(app: FastifyInstance, { host }: { host: Host }) {
+  app.setValidatorCompiler((route) => (route.httpPart === 'body' ? bodyValidator(route) : textValidator(route)))
+  app.addHook('onRequest', async (request) => {
+    requireOperatorToken(request, host.authFailures, host.config.adminToken, { name: 'admin', unset: 'PLINTH_ADMIN_TOKEN is not set' })
+  })
+  await app.register(adminTenantRoutes, { prefix: '/tenants', host })
+  await app.register(adminTenantModuleRoutes, { prefix: '/tenants', host })
+  await app.register(adminAccessRoutes, { prefix: '/tenants', host })
+}
