@@ -1,5 +1,6 @@
 // `npm run build`: compiles src/ to dist/ (tsc) and copies the built-in modules' SQL migrations
 // beside their compiled code. dist/ is rebuilt from nothing, so a deleted module never lingers.
+// `--if-stale` (npm test's pretest) builds only when dist/ was not built from src/ as it is now.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -9,6 +10,8 @@ import { sourceStamp } from './source-stamp.js'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const dist = path.join(root, 'dist')
 const stamp = sourceStamp(root)
+const stampFile = path.join(dist, '.source-stamp')
+if (process.argv.includes('--if-stale') && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp) process.exit(0)
 fs.rmSync(dist, { recursive: true, force: true })
 execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
 for (const id of fs.readdirSync(path.join(root, 'src/plugins'))) {
@@ -16,4 +19,4 @@ for (const id of fs.readdirSync(path.join(root, 'src/plugins'))) {
   if (fs.existsSync(migrations)) fs.cpSync(migrations, path.join(dist, 'plugins', id, 'migrations'), { recursive: true })
 }
 // Last: a build that failed part way leaves no stamp, so nothing runs it as current.
-fs.writeFileSync(path.join(dist, '.source-stamp'), stamp)
+fs.writeFileSync(stampFile, stamp)

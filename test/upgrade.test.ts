@@ -122,9 +122,14 @@ function treeAt(commit: string): string | undefined {
 }
 
 const BEFORE_MODULE_WORD = '726d13e'
-const earlierTree = treeAt(BEFORE_MODULE_WORD)
+// Six CLI processes of that commit, each compiling its TypeScript: on the PostgreSQL pass only, to
+// keep CI within its time. The embedded database's upgrade path is the ea774a4 test above.
+const earlierTree = process.env.DATABASE_URL ? treeAt(BEFORE_MODULE_WORD) : undefined
+const skipEarlier = !process.env.DATABASE_URL
+  ? { skip: 'runs with DATABASE_URL (the PostgreSQL pass); the embedded upgrade is the ea774a4 test' }
+  : earlierTree ? {} : { skip: `this clone has no commit ${BEFORE_MODULE_WORD} (a shallow clone)` }
 
-t.test(`a database made by ${BEFORE_MODULE_WORD}'s own CLI upgrades: modules, keys, grants and rows intact`, earlierTree ? {} : { skip: `this clone has no commit ${BEFORE_MODULE_WORD} (a shallow clone)` }, async (t) => {
+t.test(`a database made by ${BEFORE_MODULE_WORD}'s own CLI upgrades: modules, keys, grants and rows intact`, skipEarlier, async (t) => {
   const tree = earlierTree!
   t.teardown(() => fs.rmSync(tree, { recursive: true, force: true }))
   const database = await createTestDatabase()
