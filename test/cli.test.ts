@@ -92,7 +92,11 @@ t.test('with a host running, its caches follow what the CLI does within a second
   t.equal(await within(1000, 200), 200, 'served again once resumed')
 })
 
-t.test('only plinth migrate migrates: reads import no module code, writes refuse a database a migration behind', async (t) => {
+// A dozen CLI processes, each opening the embedded database anew when there is no DATABASE_URL:
+// on the PostgreSQL pass only, to keep CI in its time. What it checks does not depend on the database.
+const onePass = process.env.DATABASE_URL ? {} : { skip: 'runs with DATABASE_URL (the PostgreSQL pass); nothing it checks depends on the database' }
+
+t.test('only plinth migrate migrates: reads import no module code, writes refuse a database a migration behind', onePass, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-throws-'))
