@@ -10,7 +10,7 @@ import { MigrationError, type Baseline, type MigrationFile } from './migration-f
 import { quoteIdent, quoteUuid } from '../platform/db/sql-names.ts'
 import { runScript, settleInOrder, type SchemaServer } from '../platform/db/scripts.ts'
 import { recordChange } from '../platform/db/changes.ts'
-import { inTransaction } from '../platform/db/platform-transaction.ts'
+import { inTransaction, type TransactionEnd } from '../platform/db/platform-transaction.ts'
 import { TenantTransaction, type TenantPool } from './transaction.ts'
 
 /** A named, ordered list of tenant migrations: the host's own (`host`) or a module's (its id). */
@@ -200,26 +200,20 @@ export async function findPendingTenantMigrations(pool: pg.Pool, sources: Migrat
   // Without JIT: with thousands of tenants the planner's estimate passes jit_above_cost, and
   // compiling the plan (with inlining and optimisation, past 500,000) takes several times longer
   // than running it (docs/benchmarks-history.md, "Why the code is so"). Sent with the query, in its round trip.
-  const client = await pool.connect()
-  try {
-    const [, { rows }] = await settleInOrder(
-      client.query('BEGIN READ ONLY; SET LOCAL jit = off'),
-      client.query<PendingTenantMigration>(
-        PENDING,
-        [files.map((f) => f.source), files.map((f) => f.name), files.map((f) => f.checksum), files.map((_, i) => i), tenantId ?? null],
-      ),
-      client.query('COMMIT'),
-    )
-    client.release()
-    return rows
-  } catch (err) {
-    // A client whose ROLLBACK fails has lost its connection: it goes back as broken, not reused.
-    await client.query('ROLLBACK').then(
-      () => client.release(),
-      (rollbackError: Error) => client.release(rollbackError),
-    )
-    throw err
-  }
+  return inTransaction(
+    pool,
+    async (client, end) => {
+      const [{ rows }] = await settleInOrder(
+        client.query<PendingTenantMigration>(
+          PENDING,
+          [files.map((f) => f.source), files.map((f) => f.name), files.map((f) => f.checksum), files.map((_, i) => i), tenantId ?? null],
+        ),
+        end.commit(),
+      )
+      return rows
+    },
+    { begin: 'BEGIN READ ONLY; SET LOCAL jit = off' },
+  )
 }
 
 /**
@@ -243,53 +237,42 @@ export async function applyTenantFile(
   tenantPool?: TenantPool,
 ): Promise<'applied' | 'already'> {
   const asTenant = source !== 'host' && tenantPool?.clients.mode === 'login'
-  const client = await pool.connect()
-  try {
-    const begun = runScript(
-      client,
-      `BEGIN; SELECT 1 FROM public.sys_tenant WHERE id = ${quoteUuid(tenant.id)} FOR NO KEY UPDATE${asTenant ? '' : `; SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`}`,
-      server,
-    )
-    const ledger = client.query<{ name: string; checksum: string }>(
+  const begin = `BEGIN; SELECT 1 FROM public.sys_tenant WHERE id = ${quoteUuid(tenant.id)} FOR NO KEY UPDATE${asTenant ? '' : `; SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`}`
+  const apply = async (client: pg.PoolClient, end: TransactionEnd): Promise<'applied' | 'already'> => {
+    const existing = await client.query<{ name: string; checksum: string }>(
       'SELECT name, checksum FROM public.sys_tenant_migration WHERE tenant_id = $1 AND source = $2 AND name = ANY($3)',
       [tenant.id, source, step.records.map((f) => f.name)],
     )
-    try {
-      const [, existing] = await settleInOrder(begun, ledger)
-      // Another host applied it a moment ago (or, for a baseline, began the history file by file).
-      if (existing.rows.length > 0) {
-        await client.query('ROLLBACK')
-        const edited = existing.rows.find((row) => row.checksum !== step.records.find((f) => f.name === row.name)?.checksum)
-        if (edited) {
-          throw new MigrationError(`migration ${source}/${edited.name} was edited after it was applied (checksum differs)`, 'MIGRATION_EDITED', edited.name)
-        }
-        return 'already'
+    // Another host applied it a moment ago (or, for a baseline, began the history file by file).
+    if (existing.rows.length > 0) {
+      await end.rollback()
+      const edited = existing.rows.find((row) => row.checksum !== step.records.find((f) => f.name === row.name)?.checksum)
+      if (edited) {
+        throw new MigrationError(`migration ${source}/${edited.name} was edited after it was applied (checksum differs)`, 'MIGRATION_EDITED', edited.name)
       }
-      const record = () =>
-        client.query(
-          `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
-           SELECT $1, $2, f.name, f.checksum FROM unnest($3::text[], $4::text[]) AS f(name, checksum)`,
-          [tenant.id, source, step.records.map((f) => f.name), step.records.map((f) => f.checksum)],
-        )
-      if (asTenant) {
-        await record()
-        await runAsTenant(tenantPool!, tenant, [{ source, step }], server)
-        await client.query('COMMIT')
-        return 'applied'
-      }
-      // A file may end in a line comment: the newline keeps what follows out of it.
-      const ran = runScript(client, `${roleFor(tenant, source)};\n${step.sql}\n;SET LOCAL ROLE NONE`, server)
-      const recorded = record()
-      const committed = client.query('COMMIT')
-      await settleInOrder(ran, recorded, committed)
-      return 'applied'
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      if (err instanceof MigrationError) throw err
-      throw stepFailed(source, step, err)
+      return 'already'
     }
-  } finally {
-    client.release()
+    const record = () =>
+      client.query(
+        `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
+         SELECT $1, $2, f.name, f.checksum FROM unnest($3::text[], $4::text[]) AS f(name, checksum)`,
+        [tenant.id, source, step.records.map((f) => f.name), step.records.map((f) => f.checksum)],
+      )
+    if (asTenant) {
+      await record()
+      await runAsTenant(tenantPool!, tenant, [{ source, step }], server)
+      return 'applied'
+    }
+    // A file may end in a line comment: the newline keeps what follows out of it.
+    const ran = runScript(client, `${roleFor(tenant, source)};\n${step.sql}\n;SET LOCAL ROLE NONE`, server)
+    await settleInOrder(ran, record(), end.commit())
+    return 'applied'
+  }
+  try {
+    return await inTransaction(pool, apply, { begin, server })
+  } catch (err) {
+    if (err instanceof MigrationError) throw err
+    throw stepFailed(source, step, err)
   }
 }
 

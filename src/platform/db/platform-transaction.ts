@@ -3,7 +3,25 @@
 // Tenant transactions, under a tenant's role, are transaction.ts's.
 import type pg from 'pg'
 import { problems } from '../../problems.ts'
+import { runScript, type SchemaServer } from './scripts.ts'
 import { quoteIdent } from './sql-names.ts'
+
+export interface TransactionOptions {
+  /** What opens it: BEGIN, or BEGIN with the settings and locks that belong in its round trip. */
+  begin?: string
+  /** On Citus a BEGIN of several statements goes as separate queries, pipelined (scripts.ts). */
+  server?: SchemaServer
+}
+
+/**
+ * Lets `work` end the transaction itself, sending COMMIT or ROLLBACK right behind its last
+ * statements (one round trip, not two); the promise settles with that statement. A transaction
+ * work did not end commits when work returns.
+ */
+export interface TransactionEnd {
+  commit(): Promise<unknown>
+  rollback(): Promise<unknown>
+}
 
 /** Takes a client, bounded by the pool's connectionTimeoutMillis; a 503 when none frees up. */
 export async function acquireClient(pool: pg.Pool): Promise<pg.PoolClient> {
@@ -32,27 +50,41 @@ export function inSchemaTransaction<T>(pool: pg.Pool, schema: string, work: (cli
 export const PLATFORM_SEARCH_PATH = 'SET LOCAL search_path TO pg_catalog, pg_temp'
 
 /**
- * A plain transaction on `public` for platform writes (tenants, modules, roles). BEGIN is sent
- * without waiting: work's first statement travels right behind it (the pool pipelines), and fails
- * with it if it fails.
+ * A transaction of the platform's role: platform writes (tenants, modules, roles) and the
+ * migration ledgers. BEGIN is sent without waiting: work's first statement travels right behind
+ * it (the pool pipelines), and fails with it if it fails; then the reason BEGIN (or a setting or
+ * lock sent with it) failed is what is thrown. Any error rolls back.
  */
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient, end: TransactionEnd) => Promise<T>,
+  { begin = 'BEGIN', server = 'postgres' }: TransactionOptions = {},
+): Promise<T> {
   const client = await acquireClient(pool)
+  let ended: Promise<unknown> | undefined
+  const end: TransactionEnd = {
+    commit: () => (ended ??= client.query('COMMIT')),
+    rollback: () => (ended ??= client.query('ROLLBACK')),
+  }
+  const begun = runScript(client, begin, server)
+  begun.catch(() => {}) // awaited below; never an unhandled rejection
   try {
-    const begun = client.query('BEGIN')
-    begun.catch(() => {}) // awaited below; never an unhandled rejection
-    const result = await work(client)
+    const result = await work(client, end)
     await begun
-    await client.query('COMMIT')
+    await end.commit()
     client.release()
     return result
   } catch (err) {
+    const beginError = await begun.then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     try {
-      await client.query('ROLLBACK')
+      await (ended ?? client.query('ROLLBACK')).catch(() => client.query('ROLLBACK'))
       client.release()
     } catch (rollbackError) {
       client.release(rollbackError as Error)
     }
-    throw err
+    throw beginError ?? err
   }
 }
