@@ -96,14 +96,21 @@ t.test('with a host running, its caches follow what the CLI does within a second
 // on the PostgreSQL pass only, to keep CI in its time. What it checks does not depend on the database.
 const onePass = process.env.DATABASE_URL ? {} : { skip: 'runs with DATABASE_URL (the PostgreSQL pass); nothing it checks depends on the database' }
 
-t.test('only plinth migrate migrates: reads import no module code, writes refuse a database a migration behind', onePass, async (t) => {
+t.test('only plinth migrate migrates: reads and writes that touch no module import no module code, writes refuse a database a migration behind', onePass, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-throws-'))
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }))
   await fs.mkdir(path.join(dir, 'throws'))
   await fs.writeFile(path.join(dir, 'throws/module.config.ts'), "export default { id: 'throws', name: 'T', version: '1.0.0', api: '1.x', permissions: ['throws.things.read'] }\n")
-  await fs.writeFile(path.join(dir, 'throws/plugin.ts'), "throw new Error('thrown as the module is imported')\n")
+  // Importing its code leaves a mark: what imports it, and what does not, is seen from outside.
+  const imported = path.join(dir, 'imported')
+  await fs.writeFile(path.join(dir, 'throws/plugin.ts'), `import fs from 'node:fs'\nfs.writeFileSync(${JSON.stringify(imported)}, 'yes')\nthrow new Error('thrown as the module is imported')\n`)
+  const wasImported = async () => {
+    const seen = await fs.stat(imported).then(() => true, () => false)
+    await fs.rm(imported, { force: true })
+    return seen
+  }
   const env = { ...database.env, PLINTH_MODULE_DIRS: dir }
 
   // The database as the plinth before this one left it: every public migration but the newest.
@@ -121,11 +128,24 @@ t.test('only plinth migrate migrates: reads import no module code, writes refuse
   const { rows } = await ledger.pool.query('SELECT count(*)::int AS n FROM public.sys_migration')
   await ledger.close()
   t.equal(rows[0].n, files.length - 1, 'and nothing was applied')
+  t.notOk(await wasImported(), 'a refused command imports no module code either')
 
   const migrate = await plinth(['migrate'], env)
   t.equal(migrate.code, 0, migrate.stderr)
   t.match(migrate.stdout, `public: applied ${newest}`)
+  t.ok(await wasImported(), 'migrate imports the modules')
   t.equal((await plinth(['tenant', 'create', 'acme', '--name', 'Acme'], env)).code, 0)
+  t.ok(await wasImported(), 'so does tenant create: it gives the new tenant its default modules')
+  for (const args of [
+    ['key', 'create', '--tenant', 'acme', '--name', 'ci'],
+    ['role', 'create', 'viewer', '--tenant', 'acme'],
+    ['tenant', 'suspend', 'acme'],
+    ['tenant', 'resume', 'acme'],
+  ]) {
+    const done = await plinth(args, env)
+    t.equal(done.code, 0, `plinth ${args.join(' ')} ${done.stderr}`)
+    t.notOk(await wasImported(), `plinth ${args.join(' ')} imports no module code`)
+  }
   const list = await plinth(['tenant', 'list'], env)
   t.equal(list.code, 0, 'a module that throws on import stops no read-only command')
   t.match(list.stdout, /^acme\s+Acme\s+active/m)
@@ -134,6 +154,7 @@ t.test('only plinth migrate migrates: reads import no module code, writes refuse
   t.match(modules.find((m: any) => m.id === 'throws'), { status: 'found' }, 'module list reads its manifest only')
   const roles = JSON.parse((await plinth(['role', 'list', '--tenant', 'acme', '--json'], env)).stdout)
   t.ok(roles.some((r: any) => r.name === 'admin'), 'role list reads the tenant without any module code')
+  t.notOk(await wasImported(), 'no read-only command imported it')
 })
 
 t.test('plinth migrate exits 1 when a migration fails, and says which', async (t) => {

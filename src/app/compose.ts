@@ -13,7 +13,7 @@ import { Roles } from '../access/roles.ts'
 import { ChangeFeed } from '../platform/db/changes.ts'
 import { openDatabase, type Database } from '../platform/db/database.ts'
 import { FairShare } from '../tenancy/fair-share.ts'
-import { readMigrations, type MigrationFile } from '../tenancy/migration-files.ts'
+import { PendingMigrationsError, pendingPublicMigrations, readMigrations, type MigrationFile } from '../tenancy/migration-files.ts'
 import type { MigrationSource } from '../tenancy/migrations.ts'
 import { TenantRegistry } from '../tenancy/registry.ts'
 import type { SchemaServer } from '../platform/db/scripts.ts'
@@ -36,6 +36,16 @@ export interface ServiceOptions {
   log: Logger
   /** Where the host's own SQL lives; tests point it elsewhere to exercise failures. */
   migrationsDir?: string
+  /**
+   * Find and import the modules (default). false: no module's code is imported and none is known:
+   * for the CLI's commands that touch no module (keys, roles, a tenant's status).
+   */
+  modules?: boolean
+  /**
+   * Refuse (PendingMigrationsError) a database with a public migration pending, before any module
+   * code is imported; a database with none applied yet is let through, to be set up.
+   */
+  refusePending?: boolean
 }
 
 /** The host's own migration files: public/ once per database, tenant/ in every tenant; read again by each migrate. */
@@ -86,7 +96,7 @@ export function tenantConnectionMode(config: Config, db?: Database): 'login' | '
 }
 
 /** Opens the database and builds every service on it; closes the database again if any step fails. */
-export async function openServices({ config, log, migrationsDir = HOST_MIGRATIONS_DIR }: ServiceOptions): Promise<Services> {
+export async function openServices({ config, log, migrationsDir = HOST_MIGRATIONS_DIR, modules = true, refusePending = false }: ServiceOptions): Promise<Services> {
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -96,19 +106,23 @@ export async function openServices({ config, log, migrationsDir = HOST_MIGRATION
     log,
   })
   try {
-    return await buildServices(config, log, db, migrationsDir)
+    const hostFiles = await readHostMigrationFiles(migrationsDir)
+    if (refusePending) {
+      const pending = await pendingPublicMigrations(db.pool, hostFiles.public)
+      if (pending.length > 0 && pending.length < hostFiles.public.length) throw new PendingMigrationsError(pending)
+    }
+    return await buildServices(config, log, db, hostFiles, modules)
   } catch (err) {
     await db.close().catch(() => {})
     throw err
   }
 }
 
-async function buildServices(config: Config, log: Logger, db: Database, migrationsDir: string): Promise<Services> {
+async function buildServices(config: Config, log: Logger, db: Database, hostFiles: HostMigrationFiles, withModules: boolean): Promise<Services> {
   const pool = db.pool
   const server: SchemaServer = db.citus ? 'citus' : 'postgres'
-  const hostFiles = await readHostMigrationFiles(migrationsDir)
   // A folder named twice (src/plugins in PLINTH_MODULE_DIRS too) is read once, not refused as duplicates.
-  const modules = await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules)
+  const modules = withModules ? await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules) : []
   const loaded = () => modules.filter((m) => m.status === 'loaded')
   const migrationSources = (): MigrationSource[] => [
     { source: 'host', files: hostFiles.tenant },

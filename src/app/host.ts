@@ -11,7 +11,7 @@ import type { Roles } from '../access/roles.ts'
 import { recordChange, type ChangeFeed } from '../platform/db/changes.ts'
 import type { Database } from '../platform/db/database.ts'
 import { migrateAll, migrateTenants, type MigrateReport, type TenantMigrationResult } from '../tenancy/migrate.ts'
-import { PendingMigrationsError, pendingPublicMigrations } from '../tenancy/migration-files.ts'
+import { pendingPublicMigrations } from '../tenancy/migration-files.ts'
 import type { MigrationSource } from '../tenancy/migrations.ts'
 import { PLATFORM_SEARCH_PATH } from '../platform/db/platform-transaction.ts'
 import type { TenantRegistry } from '../tenancy/registry.ts'
@@ -94,10 +94,10 @@ export class Host {
 
   /** Opens the database with every service on it, migrates (or refuses what is pending), and loads the caches. */
   static async open(options: HostOptions): Promise<Host> {
-    const host = new Host(await openServices(options))
+    // Without migrating, a pending public migration is refused before any module is imported.
+    const host = new Host(await openServices({ ...options, refusePending: options.migrate === false }))
     try {
       if (options.migrate !== false || (await host.isNewDatabase())) await host.migrate()
-      else await host.refusePending()
       await host.registry.load()
       await host.tenantModules.load()
       await host.keys.load()
@@ -118,11 +118,6 @@ export class Host {
   /** No public migration was ever applied here. */
   private async isNewDatabase() {
     return (await pendingPublicMigrations(this.pool, this.hostFiles.public)).length === this.hostFiles.public.length
-  }
-
-  private async refusePending() {
-    const pending = await pendingPublicMigrations(this.pool, this.hostFiles.public)
-    if (pending.length > 0) throw new PendingMigrationsError(pending)
   }
 
   /** A module's migrations succeeding or failing for a tenant decides whether its routes serve there. */

@@ -14,6 +14,13 @@ import { openReader, reads } from './reads.ts'
 import { UsageError, USAGE, type CommandOutput } from './usage.ts'
 import { scaffoldModule, ScaffoldError } from './scaffold.ts'
 
+/**
+ * The commands that write and need the modules' code: to know which modules load, to apply a
+ * module's migrations, or to run register(ctx) (doctor). The other writes (keys, roles, a tenant's
+ * status, drop or move) import none of it.
+ */
+const NEED_MODULES = new Set(['tenant create', 'tenant create-many', 'module enable', 'module disable', 'demo', 'doctor', 'migrate'])
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -66,7 +73,8 @@ async function main(argv: string[]): Promise<number> {
     }
   } else {
     const { Host } = await import('../app/host.ts')
-    const host = await Host.open({ config, log, followChanges: false, migrate: group === 'migrate' })
+    const key = named ? `${group} ${action}` : group!
+    const host = await Host.open({ config, log, followChanges: false, migrate: group === 'migrate', modules: NEED_MODULES.has(key) })
     try {
       output = await command!(host, args, values)
     } finally {
