@@ -37,7 +37,6 @@ export default {
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   mutate: [
     'src/http/tenant-request.ts',
-    'src/tenancy/request-transaction.ts',
     'src/tenancy/resolve-tenant.ts',
     'src/tenancy/transaction.ts',
     'src/tenancy/with-tenant-tx.ts',

@@ -6,16 +6,10 @@ import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
-import { register } from 'tsx/esm/api'
-
-// The settings are read as the host reads them (src/host/env-file.ts, src/host/config.ts).
-register()
-const { loadEnvFile } = await import('../src/app/env-file.ts')
-const { envValue, moduleDirsFrom } = await import('../src/app/config.ts')
+import { moduleDirs } from './settings.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-loadEnvFile()
-const folders = [path.join(root, 'src'), ...moduleDirsFrom(envValue(process.env, 'PLINTH_MODULE_DIRS'))]
+const folders = [path.join(root, 'src'), ...moduleDirs]
 const watched = folders.flatMap((dir) => ['--include', `${dir}/**/*.{ts,js,mjs,sql}`])
 const tsx = path.join(path.dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/cli.mjs')
 const child = spawn(

@@ -9,15 +9,9 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { register } from 'tsx/esm/api'
-
-// The settings are read as the host reads them (src/host/env-file.ts, src/host/config.ts).
-register()
-const { loadEnvFile } = await import('../src/app/env-file.ts')
-const { envValue, moduleDirsFrom } = await import('../src/app/config.ts')
+import { moduleDirs } from './settings.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-loadEnvFile()
 
 if (process.env.npm_lifecycle_event === 'test:plugin') console.error('plinth: npm run test:plugin is deprecated: name it npm run test:module')
 const ids = process.argv.slice(2)
@@ -25,7 +19,7 @@ if (ids.length === 0) {
   console.error('usage: npm run test:module -- <module id> [...]')
   process.exit(2)
 }
-const roots = [path.join(root, 'src/plugins'), ...moduleDirsFrom(envValue(process.env, 'PLINTH_MODULE_DIRS'))]
+const roots = [path.join(root, 'src/plugins'), ...moduleDirs]
 /** Files to run, by the folder tap runs them from. */
 const runs = new Map()
 for (const id of ids) {

@@ -7,7 +7,7 @@
 //                               401, 403 or 404 here; the request's transaction object is made
 //   3. guards     preHandler    rbac.require... (a module's guards run in its chain), after
 //                               validation, still without a database client
-//   4. open       handler       the request's transaction (tenancy/request-transaction.ts): a client
+//   4. open       handler       the request's transaction (tenancy/transaction.ts, RequestTransaction): a client
 //                               within the tenant's fair share, BEGIN as the tenant's role with its
 //                               search_path and timeouts; module routes open it when their chain
 //                               reaches the handler, or when a guard calls withTenantTx
@@ -22,7 +22,7 @@ import { prepareProblemReply, problems, toProblem } from '../problems.ts'
 import type { IdentityProvider, Principal } from '../access/principal.ts'
 import type { CacheFreshness } from '../platform/db/changes.ts'
 import type { Tenant, TenantRegistry } from '../tenancy/registry.ts'
-import { RequestTransaction } from '../tenancy/request-transaction.ts'
+import { RequestTransaction } from '../tenancy/transaction.ts'
 import { resolveTenant } from '../tenancy/resolve-tenant.ts'
 import type { TenantDb, TenantPool } from '../tenancy/transaction.ts'
 
@@ -31,7 +31,7 @@ declare module 'fastify' {
     /** Who is calling, once identified (stage 1); null without a credential. */
     principal: Principal | null
     tenant: Tenant | null
-    /** The request's transaction, on tenant routes: its whole state (tenancy/request-transaction.ts). */
+    /** The request's transaction, on tenant routes: its whole state (RequestTransaction, tenancy/transaction.ts). */
     transaction: RequestTransaction | null
     /** Drizzle on the request's transaction (a getter: see requestDb). */
     readonly db: TenantDb

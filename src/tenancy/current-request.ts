@@ -2,7 +2,7 @@
 // id, and ctx.withTenantTx joins its transaction instead of taking a second client.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Tenant } from './registry.ts'
-import type { RequestTransaction } from './request-transaction.ts'
+import type { RequestTransaction } from './transaction.ts'
 
 export interface RequestInProgress {
   /** The request's tenant; none on an open route (a module's /health). */
