@@ -90,7 +90,7 @@ export interface Services {
 }
 
 /** 'login' on PostgreSQL unless configured otherwise; the embedded database has one login. */
-export function tenantConnectionMode(config: Config, db?: Database): 'login' | 'shared' {
+function tenantConnectionMode(config: Config, db?: Database): 'login' | 'shared' {
   if (db ? db.kind === 'embedded' : !config.databaseUrl) return 'shared'
   return config.tenantConnections
 }

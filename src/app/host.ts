@@ -29,7 +29,6 @@ import type { Config } from './config.ts'
 import type { Metrics } from './metrics.ts'
 import type { ModuleRecord } from '../modules/discovery.ts'
 
-export { CACHE_STALENESS_BOUND_MS } from './compose.ts'
 
 export interface HostOptions extends ServiceOptions {
   /** Keep caches fresh from other processes' changes; the CLI, which lives for one command, does not. */
