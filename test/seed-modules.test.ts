@@ -346,6 +346,10 @@ t.test("one module's mistakes fail that module alone; the host serves the rest",
     t.match(res.json().detail, instead, `${url}: and what to use instead`)
   }
   t.same((await th.app.inject({ url: '/api/plugins/sendfile/handled', headers })).json(), { handled: 'UNSUPPORTED_EXPRESS_CALL' }, "the module's error handler sees it first")
+  // Each of those opened the request's transaction before its handler threw: all rolled back, every client back.
+  const clients = th.host.tenantClientPool
+  for (let waited = 0; clients.totalCount !== clients.idleCount && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20))
+  t.equal(clients.totalCount - clients.idleCount, 0, 'no client is held after the 501s')
   for (const id of ['clash', 'twoschemas', 'badschema', 'propfind']) {
     assertProblem(t, await th.app.inject({ url: `/api/plugins/${id}/anything`, headers }), 503, 'MODULE_UNAVAILABLE')
     t.equal((await th.app.inject({ url: `/api/plugins/${id}/health` })).statusCode, 503)
