@@ -8,7 +8,7 @@ import { sql } from 'drizzle-orm'
 import { loadConfig } from '../src/app/config.ts'
 import { Host } from '../src/app/host.ts'
 import { PROJECT_ROOT } from '../src/app/paths.ts'
-import { createLogger } from '../src/app/logger.ts'
+import { createLogger } from '../src/platform/logger.ts'
 
 export function requireDatabaseUrl(): string {
   const url = process.env.DATABASE_URL

@@ -1,6 +1,6 @@
 // The log line an operator reads: credentials never reach it, wherever they sit in what was logged.
 import t from 'tap'
-import { createLogger } from '../src/app/logger.ts'
+import { createLogger } from '../src/platform/logger.ts'
 
 function capture() {
   const lines: any[] = []

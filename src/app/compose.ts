@@ -175,7 +175,7 @@ async function buildServices(config: Config, log: Logger, db: Database, hostFile
     statementTimeoutMs: config.dbStatementTimeoutMs,
     lockTimeoutMs: config.dbLockTimeoutMs,
     server,
-    observer: metrics,
+    observer: metrics?.transactions,
   }
   const defaults = config.defaultModules
   const tenants = new Tenants({

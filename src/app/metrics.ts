@@ -11,7 +11,7 @@ import client from 'prom-client'
 import type pg from 'pg'
 import type { ChangeFeed } from '../platform/db/changes.ts'
 import type { TenantRegistry } from '../tenancy/registry.ts'
-import type { TransactionObserver } from '../tenancy/transaction.ts'
+import { TransactionMetrics } from '../tenancy/transaction-metrics.ts'
 import type { ModuleRecord } from '../modules/discovery.ts'
 
 /** A pool as the gauges read it. */
@@ -37,13 +37,11 @@ export type TenantLabels = 'none' | '*' | string[]
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx']
 
-export class Metrics implements TransactionObserver {
+export class Metrics {
   readonly registry = new client.Registry()
   private readonly requests: client.Histogram<string>
-  private readonly transactions: client.Counter<'outcome'>
-  private readonly committed: client.Counter.Internal
-  private readonly rolledBack: client.Counter.Internal
-  private readonly acquireWait: client.Histogram<string>
+  /** What tenant transactions report: the pool's TransactionObserver. */
+  readonly transactions: TransactionMetrics
   private readonly labelTenants: boolean
   private readonly requestSeries = new Map<string, client.Histogram.Internal<string>>()
 
@@ -60,20 +58,7 @@ export class Metrics implements TransactionObserver {
       buckets: LATENCY_BUCKETS,
       registers,
     })
-    this.transactions = new client.Counter({
-      name: 'plinth_db_transactions_total',
-      help: 'Tenant transactions (requests and withTenantTx) by how they ended',
-      labelNames: ['outcome'],
-      registers,
-    })
-    this.committed = this.transactions.labels('committed')
-    this.rolledBack = this.transactions.labels('rolled_back')
-    this.acquireWait = new client.Histogram({
-      name: 'plinth_db_client_wait_seconds',
-      help: "Time a tenant transaction waited for a pooled client (its tenant's share, then the pool)",
-      buckets: LATENCY_BUCKETS,
-      registers,
-    })
+    this.transactions = new TransactionMetrics(this.registry, LATENCY_BUCKETS)
     const { pool, tenantConnections, changes, registry, modules } = sources
     const pools: [string, PoolCounts][] = [['platform', pool], ...(tenantConnections ? [['tenants', tenantConnections] as [string, PoolCounts]] : [])]
     new client.Gauge({
@@ -148,14 +133,6 @@ export class Metrics implements TransactionObserver {
       this.requestSeries.set(key, series)
     }
     series.observe(reply.elapsedTime / 1000)
-  }
-
-  acquired(seconds: number) {
-    this.acquireWait.observe(seconds)
-  }
-
-  finished(outcome: 'committed' | 'rolled_back') {
-    ;(outcome === 'committed' ? this.committed : this.rolledBack).inc()
   }
 
   text(): Promise<string> {

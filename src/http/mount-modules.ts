@@ -9,61 +9,28 @@
 // refuses there (a clash, a schema that does not compile) fails that module alone.
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { installTenantScope } from './tenant-request.ts'
-import { currentRequest } from '../tenancy/current-request.ts'
 import type { IdentityProvider } from '../access/principal.ts'
-import { requiredPermission, requirePermission } from '../access/require.ts'
+import { requiredPermission } from '../access/require.ts'
 import { HttpProblem, problems } from '../problems.ts'
 import { ROUTING_OPTIONS } from './fastify-options.ts'
 import type { Host } from '../app/host.ts'
-import type { Guard, ModuleContext, ModuleTenant } from '../contract/contract.ts'
 import { chainHandler } from '../modules/express/chain.ts'
 import { decorateExpressRequest } from '../modules/express/request.ts'
 import type { CompiledRoute } from '../modules/express/router.ts'
 import type { ModuleRecord } from '../modules/discovery.ts'
 import { registerModule } from '../modules/loader.ts'
+import { moduleContexts } from '../modules/context.ts'
 import { within } from '../platform/within.ts'
 
 const HEALTH_TIMEOUT_MS = 2000
 
 export const modulePrefix = (id: string) => `/api/plugins/${id}`
 
-function moduleContext(host: Host, record: ModuleRecord, router: ModuleContext['router'], declare: (p: string) => void): ModuleContext {
-  const moduleLog = host.log.child({ module: record.id })
-  return {
-    router,
-    rbac: {
-      require(permission: string) {
-        declare(permission)
-        // The contract's req is this Fastify request, narrowed as a module route sees it.
-        return requirePermission(permission) as unknown as Guard
-      },
-    },
-    withTenantTx: (tenantId, work) => host.withTenantTx(tenantId, work, record.id),
-    // Host API 1.1: where background work runs.
-    tenants: async () => enabledTenants(host, record.id),
-    log(msg, meta) {
-      const inProgress = currentRequest.getStore()
-      if (inProgress) inProgress.log.info({ module: record.id, ...meta }, msg)
-      else moduleLog.info(meta ?? {}, msg)
-    },
-  }
-}
-
-/** The active tenants that have the module enabled, with its migrations applied there. */
-function enabledTenants(host: Host, moduleId: string): ModuleTenant[] {
-  return host.registry
-    .list()
-    .filter((tenant) => {
-      const state = host.tenantModules.state(tenant.id, moduleId)
-      return tenant.status === 'active' && state?.enabled === true && state.status === 'ready'
-    })
-    .map(({ id, code, name, schema }) => ({ id, code, name, schema }))
-}
-
 /** Runs every loaded module's register(ctx); afterwards each record says loaded, failed or refused. */
 export async function registerModules(host: Host) {
+  const contexts = moduleContexts(host)
   for (const record of host.modules) {
-    await registerModule(record, (r, router, declare) => moduleContext(host, r, router, declare), host.config.moduleRegisterTimeoutMs)
+    await registerModule(record, contexts, host.config.moduleRegisterTimeoutMs)
     if (record.status === 'loaded') await checkMountable(record)
     if (record.status === 'loaded') host.log.info({ module: record.id, version: record.version, routes: record.routes.length }, 'module loaded')
     else host.log.error({ module: record.id, status: record.status, reason: record.reason }, `module ${record.status}`)

@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { HttpProblem, sendProblem } from '../problems.ts'
-import { redactUrl } from '../app/logger.ts'
+import { redactUrl } from '../platform/logger.ts'
 import type { Metrics } from '../app/metrics.ts'
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/

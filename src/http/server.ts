@@ -10,7 +10,7 @@ import { buildApp, type AppOptions } from './app.ts'
 import { loadConfig, type Config } from '../app/config.ts'
 import { loadEnvFile } from '../app/env-file.ts'
 import { Host } from '../app/host.ts'
-import { createLogger } from '../app/logger.ts'
+import { createLogger } from '../platform/logger.ts'
 import type { Metrics } from '../app/metrics.ts'
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../problems.ts'
 

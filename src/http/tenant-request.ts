@@ -33,7 +33,7 @@ declare module 'fastify' {
     tenant: Tenant | null
     /** The request's transaction, on tenant routes: its whole state (RequestTransaction, tenancy/transaction.ts). */
     transaction: RequestTransaction | null
-    /** Drizzle on the request's transaction (a getter: see requestDb). */
+    /** Drizzle on the request's transaction (a getter: requestDb, tenancy/transaction.ts). */
     readonly db: TenantDb
   }
 }
@@ -49,14 +49,6 @@ export interface TenantScopeOptions extends TenantResolution {
   tenantPool: TenantPool
   /** 'before-handler' (default): the transaction opens before each handler. 'on-demand': module routes open it (stage 4). */
   openTransaction?: 'before-handler' | 'on-demand'
-}
-
-/** `req.db`: the request's open transaction, and a clear error anywhere else. */
-export function requestDb(this: FastifyRequest): TenantDb {
-  if (this.transaction) return this.transaction.db
-  throw new Error(
-    "req.db is not open here: a route's guards run before the request takes a database connection. Use req.db in the route's handler, or ctx.withTenantTx(req.tenant.id, db => ...) in a guard",
-  )
 }
 
 /** Stages 1 and 2: authenticates, and settles the tenant (the credential's, or the one the request names). */

@@ -18,7 +18,7 @@ import type { Tenant } from './registry.ts'
 
 export type TenantDb = NodePgDatabase<Record<string, never>> & { $client: ModuleQueryClient }
 
-/** Told how long transactions waited for a client and how they ended (the host's metrics). */
+/** Told how long transactions waited for a client and how they ended (transaction-metrics.ts). */
 export interface TransactionObserver {
   acquired(seconds: number): void
   finished(outcome: 'committed' | 'rolled_back'): void
@@ -395,6 +395,15 @@ export async function runInTenantTransaction<T>(tp: TenantPool, tenant: TenantSc
   }
 }
 
+const REQ_DB_NOT_OPEN =
+  "req.db is not open here: a route's guards run before the request takes a database connection. Use req.db in the route's handler, or ctx.withTenantTx(req.tenant.id, db => ...) in a guard"
+
+/** `req.db` (a getter on every request): the request's open transaction, and a clear error anywhere else. */
+export function requestDb(this: { transaction: RequestTransaction | null }): TenantDb {
+  if (this.transaction) return this.transaction.db
+  throw new Error(REQ_DB_NOT_OPEN)
+}
+
 /**
  * A tenant request's transaction: the whole of its state, in one object. The HTTP layer makes one
  * for each tenant request and ends it as the response leaves (http/tenant-request.ts); the Express
@@ -432,7 +441,7 @@ export class RequestTransaction {
     throw new Error(
       this.tx
         ? "req.db was used after the request's transaction ended (its response was sent); send the response last"
-        : "req.db is not open here: a route's guards run before the request takes a database connection. Use req.db in the route's handler, or ctx.withTenantTx(req.tenant.id, db => ...) in a guard",
+        : REQ_DB_NOT_OPEN,
     )
   }
 

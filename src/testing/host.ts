@@ -5,7 +5,7 @@ import { Writable } from 'node:stream'
 import { buildApp, type AppOptions } from '../http/app.ts'
 import { loadConfig } from '../app/config.ts'
 import { Host } from '../app/host.ts'
-import { createLogger } from '../app/logger.ts'
+import { createLogger } from '../platform/logger.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { createTestDatabase, type TestDatabase } from './database.ts'
 

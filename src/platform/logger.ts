@@ -1,7 +1,6 @@
-// pino, as operators read it: JSON lines, credentials redacted wherever they might appear, pretty
+// pino, as operators read it, for every layer that logs: JSON lines, credentials redacted wherever they might appear, pretty
 // output only when asked for (LOG_PRETTY=1, as `npm run dev` does).
 import pino, { type DestinationStream, type Logger } from 'pino'
-import type { Config } from './config.ts'
 
 // Keys whose values are credentials, wherever they sit in a logged object (a request's headers, a
 // config object, a module's meta): their values are replaced before the line is written.
@@ -91,7 +90,13 @@ function decodeName(name: string) {
   }
 }
 
-export function createLogger(config: Pick<Config, 'logLevel' | 'logPretty'>, destination?: DestinationStream): Logger {
+/** The settings it is made from (app/config.ts: LOG_LEVEL, LOG_PRETTY). */
+export interface LoggerSettings {
+  logLevel: string
+  logPretty: boolean
+}
+
+export function createLogger(config: LoggerSettings, destination?: DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level: config.logLevel,
     base: { service: 'plinth' },
