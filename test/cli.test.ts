@@ -157,6 +157,26 @@ t.test('only plinth migrate migrates: reads and writes that touch no module impo
   t.notOk(await wasImported(), 'no read-only command imported it')
 })
 
+t.test('a command opens only what it uses: the CLI writes without the JWT key only serving needs; doctor and the server read it', async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const missing = path.join(os.tmpdir(), `plinth-no-such-key-${process.pid}.pem`)
+  const env = { ...database.env, PLINTH_JWT_PUBLIC_KEY_FILE: missing }
+
+  const created = await plinth(['tenant', 'create', 'acme', '--name', 'Acme'], env)
+  t.equal(created.code, 0, created.stderr)
+  const enabled = await plinth(['module', 'enable', 'inventory', '--tenant', 'acme'], env)
+  t.equal(enabled.code, 0, enabled.stderr)
+  const key = await plinth(['key', 'create', '--tenant', 'acme', '--name', 'ci'], env)
+  t.equal(key.code, 0, key.stderr)
+  t.match(key.stdout, /plk_/, 'a key is issued: the command never needed the JWT key')
+
+  const doctor = await plinth(['doctor'], env)
+  t.equal(doctor.code, 1)
+  t.match(doctor.stdout, new RegExp(`✗ the JWT verification key is readable: .*${missing.replace(/[.]/g, '\\.')}`), 'doctor reads the key as a starting host would')
+  await t.rejects(startServer(env), new RegExp(`server exited \\(1\\)[^]*${missing.replace(/[.]/g, '\\.')}`), 'the server does not start without it')
+})
+
 t.test('plinth migrate exits 1 when a migration fails, and says which', async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)

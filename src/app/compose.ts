@@ -1,8 +1,10 @@
 // The composition root: every service of a plinth process, built here and nowhere else, in
 // dependency order, each given what it needs in its constructor. Nothing is loaded or migrated
 // here (Host.open does that, in its order); no service reaches back into a container for another.
-// The server and the CLI's commands that write open them all through Host.open; the CLI's
-// read-only commands open the database alone (cli/reads.ts).
+// Each process asks for what it uses: the server for every service; the CLI's commands that
+// write for all but those that serve requests (identities, the brake, metrics), and without the
+// modules' code when they touch no module; the CLI's read-only commands open the database alone
+// (cli/reads.ts).
 import type { Logger } from 'pino'
 import { ApiKeys } from '../access/api-keys.ts'
 import { FailureBrake } from '../access/failure-brake.ts'
@@ -46,6 +48,20 @@ export interface ServiceOptions {
    * code is imported; a database with none applied yet is let through, to be set up.
    */
   refusePending?: boolean
+  /**
+   * Build what serving requests needs (default): identities, the brake on failed
+   * authentications, metrics. false: none of them, as for the CLI, which serves no request.
+   */
+  requests?: boolean
+}
+
+/** What only a process that serves requests uses. */
+export interface RequestServices {
+  identities: BearerIdentities
+  /** Failed authentications by client address: the brake on guessing credentials. */
+  authFailures: FailureBrake
+  /** Prometheus metrics; undefined with PLINTH_METRICS=0. */
+  metrics: Metrics | undefined
 }
 
 /** The host's own migration files: public/ once per database, tenant/ in every tenant; read again by each migrate. */
@@ -76,15 +92,12 @@ export interface Services {
   permissionSets: PermissionSets
   roles: Roles
   registry: TenantRegistry
-  /** Prometheus metrics; undefined with PLINTH_METRICS=0. */
-  metrics: Metrics | undefined
   /** The connections tenant transactions take: each tenant's fair share, per-statement bounds. */
   tenantPool: TenantPool
   tenants: Tenants
   keys: ApiKeys
-  /** Failed authentications by client address: the brake on guessing credentials. */
-  authFailures: FailureBrake
-  identities: BearerIdentities
+  /** Undefined when opened without them (`requests: false`). */
+  requests: RequestServices | undefined
   /** The migrations of the host and of each loaded module, in the order they apply. */
   migrationSources(): MigrationSource[]
 }
@@ -96,7 +109,7 @@ function tenantConnectionMode(config: Config, db?: Database): 'login' | 'shared'
 }
 
 /** Opens the database and builds every service on it; closes the database again if any step fails. */
-export async function openServices({ config, log, migrationsDir = HOST_MIGRATIONS_DIR, modules = true, refusePending = false }: ServiceOptions): Promise<Services> {
+export async function openServices({ config, log, migrationsDir = HOST_MIGRATIONS_DIR, modules = true, refusePending = false, requests = true }: ServiceOptions): Promise<Services> {
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -111,18 +124,24 @@ export async function openServices({ config, log, migrationsDir = HOST_MIGRATION
       const pending = await pendingPublicMigrations(db.pool, hostFiles.public)
       if (pending.length > 0 && pending.length < hostFiles.public.length) throw new PendingMigrationsError(pending)
     }
-    return await buildServices(config, log, db, hostFiles, modules)
+    return await buildServices(config, log, db, hostFiles, { modules, requests })
   } catch (err) {
     await db.close().catch(() => {})
     throw err
   }
 }
 
-async function buildServices(config: Config, log: Logger, db: Database, hostFiles: HostMigrationFiles, withModules: boolean): Promise<Services> {
+async function buildServices(
+  config: Config,
+  log: Logger,
+  db: Database,
+  hostFiles: HostMigrationFiles,
+  wanted: { modules: boolean; requests: boolean },
+): Promise<Services> {
   const pool = db.pool
   const server: SchemaServer = db.citus ? 'citus' : 'postgres'
   // A folder named twice (src/plugins in PLINTH_MODULE_DIRS too) is read once, not refused as duplicates.
-  const modules = withModules ? await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules) : []
+  const modules = wanted.modules ? await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules) : []
   const loaded = () => modules.filter((m) => m.status === 'loaded')
   const migrationSources = (): MigrationSource[] => [
     { source: 'host', files: hostFiles.tenant },
@@ -167,7 +186,7 @@ async function buildServices(config: Config, log: Logger, db: Database, hostFile
   }
   // A tenant this instance had not heard of yet (made a moment ago elsewhere) comes with its modules.
   const registry = new TenantRegistry(pool, refreshTenantModules)
-  const metrics = config.metrics ? new Metrics({ pool, tenantConnections, changes, registry, modules: () => modules }, config.metricsTenants) : undefined
+  const metrics = wanted.requests && config.metrics ? new Metrics({ pool, tenantConnections, changes, registry, modules: () => modules }, config.metricsTenants) : undefined
   const tenantPool: TenantPool = {
     pool,
     clients: tenantConnections ? loginClients(tenantConnections, pool) : sharedClients(pool),
@@ -189,8 +208,12 @@ async function buildServices(config: Config, log: Logger, db: Database, hostFile
     migrationsForNewTenant: () => migrationSources().filter((s) => s.source === 'host' || defaults === '*' || defaults.includes(s.source)),
   })
   const keys = new ApiKeys(pool, changes)
-  const authFailures = new FailureBrake(log, { limit: config.authFailureLimit })
-  const identities = new BearerIdentities(keys, await JwtVerifier.create(config.jwt), registry, permissionSets, config.adminToken, authFailures)
+  let requests: RequestServices | undefined
+  if (wanted.requests) {
+    const authFailures = new FailureBrake(log, { limit: config.authFailureLimit })
+    const identities = new BearerIdentities(keys, await JwtVerifier.create(config.jwt), registry, permissionSets, config.adminToken, authFailures)
+    requests = { identities, authFailures, metrics }
+  }
 
   changes.on('key', (id) => keys.refresh(id))
   changes.on('rbac', async (tenantId) => permissionSets.invalidate(tenantId))
@@ -202,6 +225,6 @@ async function buildServices(config: Config, log: Logger, db: Database, hostFile
 
   return {
     config, log, db, server, hostFiles, modules, logins, tenantConnections, changes, tenantModules, permissionSets,
-    roles, registry, metrics, tenantPool, tenants, keys, authFailures, identities, migrationSources,
+    roles, registry, tenantPool, tenants, keys, requests, migrationSources,
   }
 }

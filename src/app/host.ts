@@ -4,8 +4,6 @@
 // the app listens.
 import type { Logger } from 'pino'
 import type { ApiKeys } from '../access/api-keys.ts'
-import type { FailureBrake } from '../access/failure-brake.ts'
-import type { BearerIdentities } from '../access/identity.ts'
 import type { PermissionSets } from '../access/permission-sets.ts'
 import type { Roles } from '../access/roles.ts'
 import { recordChange, type ChangeFeed } from '../platform/db/changes.ts'
@@ -24,9 +22,8 @@ import type { Tenants } from '../tenancy/tenants.ts'
 import type { TenantDb, TenantPool } from '../tenancy/transaction.ts'
 import { withTenantTx } from '../tenancy/with-tenant-tx.ts'
 import { HttpProblem } from '../problems.ts'
-import { openServices, readHostMigrationFiles, type HostMigrationFiles, type ServiceOptions, type Services } from './compose.ts'
+import { openServices, readHostMigrationFiles, type HostMigrationFiles, type RequestServices, type ServiceOptions, type Services } from './compose.ts'
 import type { Config } from './config.ts'
-import type { Metrics } from './metrics.ts'
 import type { ModuleRecord } from '../modules/discovery.ts'
 
 
@@ -54,12 +51,11 @@ export class Host {
   readonly permissionSets: PermissionSets
   readonly roles: Roles
   readonly registry: TenantRegistry
-  readonly metrics: Metrics | undefined
   readonly tenantPool: TenantPool
   readonly tenants: Tenants
   readonly keys: ApiKeys
-  readonly authFailures: FailureBrake
-  readonly identities: BearerIdentities
+  /** Identities, the brake and metrics: for serving requests (compose.ts); the CLI opens without them. */
+  readonly requests: RequestServices | undefined
   /** The migrations of the host and of each loaded module, in the order they apply. */
   readonly migrationSources: () => MigrationSource[]
   private readonly hostFiles: HostMigrationFiles
@@ -80,12 +76,10 @@ export class Host {
       permissionSets: this.permissionSets,
       roles: this.roles,
       registry: this.registry,
-      metrics: this.metrics,
       tenantPool: this.tenantPool,
       tenants: this.tenants,
       keys: this.keys,
-      authFailures: this.authFailures,
-      identities: this.identities,
+      requests: this.requests,
       migrationSources: this.migrationSources,
       hostFiles: this.hostFiles,
     } = services)
@@ -226,7 +220,7 @@ export class Host {
   }
 
   async close() {
-    this.authFailures.stop()
+    this.requests?.authFailures.stop()
     await this.changes.stop()
     await this.tenantConnections?.end()
     await this.db.close()

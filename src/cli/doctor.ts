@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Host } from '../app/host.ts'
 import { registerModules } from '../http/mount-modules.ts'
+import { JwtVerifier } from '../access/jwt.ts'
 import { requiredPermission } from '../access/require.ts'
 import { findPendingTenantMigrations } from '../tenancy/migrations.ts'
 import { orphanedTenantRoles } from '../tenancy/orphan-roles.ts'
@@ -80,6 +81,16 @@ export async function runDoctor(host: Host, options: { url?: string }): Promise<
   // The login role and the admin token.
   const { rows: login } = await pool.query<{ superuser: boolean }>('SELECT rolsuper AS superuser FROM pg_roles WHERE rolname = current_user')
   add(login[0]?.superuser ? { check: 'the database login role is not a superuser', result: 'warn', detail: 'it is', fix: 'docs/security.md: a login role with CREATEROLE is enough' } : { check: 'the database login role is not a superuser', result: 'ok' })
+  // The CLI opens without the identities that read these (compose.ts): the doctor reads them as a starting host would.
+  const { jwt } = host.config
+  if (jwt.secret || jwt.publicKeyFile || jwt.jwksFile) {
+    try {
+      await JwtVerifier.create(jwt)
+      add({ check: 'the JWT verification key is readable', result: 'ok' })
+    } catch (err) {
+      add({ check: 'the JWT verification key is readable', result: 'fail', detail: (err as Error).message, fix: 'PLINTH_JWT_PUBLIC_KEY_FILE or PLINTH_JWT_JWKS_FILE must name a readable key: the host does not start without it' })
+    }
+  }
   add(host.config.adminToken ? { check: 'PLINTH_ADMIN_TOKEN is set (24+ characters)', result: 'ok' } : { check: 'PLINTH_ADMIN_TOKEN is set', result: 'fail', detail: 'unset: the admin API refuses every call', fix: 'set it to a random string of 24 characters or more' })
 
   if (!options.url) {

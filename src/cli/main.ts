@@ -74,7 +74,8 @@ async function main(argv: string[]): Promise<number> {
   } else {
     const { Host } = await import('../app/host.ts')
     const key = named ? `${group} ${action}` : group!
-    const host = await Host.open({ config, log, followChanges: false, migrate: group === 'migrate', modules: NEED_MODULES.has(key) })
+    // A command serves no request: no identities, brake or metrics.
+    const host = await Host.open({ config, log, followChanges: false, migrate: group === 'migrate', modules: NEED_MODULES.has(key), requests: false })
     try {
       output = await command!(host, args, values)
     } finally {

@@ -48,6 +48,9 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
     ...ROUTING_OPTIONS,
     ...PROTOCOL_ERROR_OPTIONS,
   })
+  // A Host the CLI opened has no identities, brake or metrics: it serves no request.
+  if (!host.requests) throw new Error('buildApp needs a Host opened with its request services (not requests: false)')
+  const { metrics, authFailures } = host.requests
   app.decorate('plinth', host)
   app.decorateRequest('tenant', null)
   app.decorateRequest('transaction', null)
@@ -56,7 +59,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
 
   await app.register(errorHandler)
   await app.register(jsonBody)
-  await app.register(requestContext, { metrics: host.metrics })
+  await app.register(requestContext, { metrics })
   await app.register(sensible)
   // No origins configured: no CORS headers for anyone, so no CORS hook on every request either.
   const { corsOrigins } = host.config
@@ -64,7 +67,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
     await app.register(cors, { origin: corsOrigins, credentials: true, exposedHeaders: ['x-request-id', 'retry-after'] })
   }
 
-  const identities = options.identities ?? host.identities
+  const identities = options.identities ?? host.requests.identities
   await registerModules(host)
   const unavailable = host.modules.filter((m) => m.status !== 'loaded')
   const failedMigrations = host.lastMigration?.tenants.filter((r) => r.source !== 'host' && r.status !== 'ok') ?? []
@@ -79,7 +82,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   // Before any route: the document is built from the routes registered after it.
   await app.register(openApi, { modules: host.modules })
   await app.register(healthRoutes, { host })
-  if (host.metrics && host.config.metricsPort === undefined) await app.register(metricsRoute, { host, metrics: host.metrics })
+  if (metrics && host.config.metricsPort === undefined) await app.register(metricsRoute, { host, metrics, authFailures })
   await app.register(moduleListRoutes, { host })
   await app.register(selfRoutes, { host, identities })
   // A second folder with a module id already found is refused (loader.ts) and not mounted.
@@ -89,7 +92,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
     mounted.add(record.id)
     await mountModule(app, host, record, identities)
   }
-  await app.register(adminRoutes, { prefix: '/api/admin', host })
+  await app.register(adminRoutes, { prefix: '/api/admin', host, authFailures })
   if (options.tenantRoutes) {
     const register = options.tenantRoutes
     await app.register(async (scope) => {

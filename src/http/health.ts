@@ -6,6 +6,7 @@ import { HttpProblem, sendProblem } from '../problems.ts'
 import { isAdminToken } from '../access/admin-token.ts'
 import type { Host } from '../app/host.ts'
 import type { Metrics } from '../app/metrics.ts'
+import type { FailureBrake } from '../access/failure-brake.ts'
 import { requireOperatorToken } from './operator-token.ts'
 import { PLINTH_VERSION } from '../app/version.ts'
 import { within } from '../platform/within.ts'
@@ -60,10 +61,10 @@ export async function healthRoutes(app: FastifyInstance, { host }: { host: Host 
  * token): series names and labels say what modules and tenants there are. METRICS_PORT serves them
  * on a port of their own instead, with no token (server.ts).
  */
-export async function metricsRoute(app: FastifyInstance, { host, metrics }: { host: Host; metrics: Metrics }) {
+export async function metricsRoute(app: FastifyInstance, { host, metrics, authFailures }: { host: Host; metrics: Metrics; authFailures: FailureBrake }) {
   const token = host.config.metricsToken ?? host.config.adminToken
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
-    requireOperatorToken(request, host.authFailures, token, { name: 'metrics', unset: 'no PLINTH_METRICS_TOKEN or PLINTH_ADMIN_TOKEN set' })
+    requireOperatorToken(request, authFailures, token, { name: 'metrics', unset: 'no PLINTH_METRICS_TOKEN or PLINTH_ADMIN_TOKEN set' })
     return reply.type(metrics.contentType).send(await metrics.text())
   })
 }

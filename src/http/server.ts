@@ -63,7 +63,8 @@ export async function runServer(appOptions: AppOptions = {}) {
     await app.close()
     return exit(1)
   }
-  if (host.metrics && config.metricsPort !== undefined) metricsServer = await serveMetrics(host.metrics, config.host, config.metricsPort, log)
+  const metrics = host.requests?.metrics
+  if (metrics && config.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, config.host, config.metricsPort, log)
   if (host.registry.size === 0) log.info({ firstRun: true }, firstRunHint(app))
   return app
 }

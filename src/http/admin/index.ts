@@ -4,6 +4,7 @@ import AjvCompiler from '@fastify/ajv-compiler'
 import type { FastifyInstance } from 'fastify'
 import { ROUTING_OPTIONS } from '../fastify-options.ts'
 import type { Host } from '../../app/host.ts'
+import type { FailureBrake } from '../../access/failure-brake.ts'
 import { requireOperatorToken } from '../operator-token.ts'
 import { adminAccessRoutes } from './access.ts'
 import { adminTenantModuleRoutes } from './tenant-modules.ts'
@@ -15,10 +16,10 @@ const buildValidator = AjvCompiler()
 const bodyValidator = buildValidator({}, { customOptions: { ...ROUTING_OPTIONS.ajv.customOptions, coerceTypes: false } })
 const textValidator = buildValidator({}, ROUTING_OPTIONS.ajv)
 
-export async function adminRoutes(app: FastifyInstance, { host }: { host: Host }) {
+export async function adminRoutes(app: FastifyInstance, { host, authFailures }: { host: Host; authFailures: FailureBrake }) {
   app.setValidatorCompiler((route) => (route.httpPart === 'body' ? bodyValidator(route) : textValidator(route)))
   app.addHook('onRequest', async (request) => {
-    requireOperatorToken(request, host.authFailures, host.config.adminToken, { name: 'admin', unset: 'PLINTH_ADMIN_TOKEN is not set' })
+    requireOperatorToken(request, authFailures, host.config.adminToken, { name: 'admin', unset: 'PLINTH_ADMIN_TOKEN is not set' })
   })
   await app.register(adminTenantRoutes, { prefix: '/tenants', host })
   await app.register(adminTenantModuleRoutes, { prefix: '/tenants', host })
