@@ -9,6 +9,7 @@ import { PROJECT_ROOT } from '../src/app/paths.ts'
 import { countDatabaseWork } from './helpers/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { startTestHost } from '../src/testing/host.ts'
+import { baselineDifferences } from '../src/testing/baseline.ts'
 import { runTs } from './helpers/process.ts'
 
 /** A copy of the host's migrations that a test may add to or break. */
@@ -391,4 +392,21 @@ t.test('a baseline that names none of the files refuses its module, and says why
   const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: modules, PLINTH_MODULES: 'notes' } })
   t.teardown(th.close)
   t.match(th.host.modules, [{ id: 'notes', status: 'refused', reason: /baseline\/002_typo\.sql names no migration file/ }])
+})
+
+t.test("the harness finds a baseline that drifts from its history, and a baseline that fails leaves no schema behind", async (t) => {
+  const { modules, write } = await notesModule(t, {
+    '001_notes.sql': 'CREATE TABLE notes (id int);\n',
+    '002_body.sql': 'ALTER TABLE notes ADD COLUMN body text;\n',
+    'baseline/002_body.sql': 'CREATE TABLE notes (id int, body varchar(10));\n',
+  })
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: modules, PLINTH_MODULES: 'notes' } })
+  t.teardown(th.close)
+  const dir = path.join(modules, 'notes')
+  t.same(await baselineDifferences(th.host.pool, dir), ['only the history makes: column notes.body #2 text', 'only baseline/002_body.sql makes: column notes.body #2 character varying(10)'])
+
+  await write({ 'baseline/002_body.sql': 'CREATE TABLE notes (id int, body text);\nCREATE TABLE notes (id int);\n' })
+  await t.rejects(baselineDifferences(th.host.pool, dir), { message: /relation "notes" already exists/ })
+  const { rows } = await th.host.pool.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'plinth_history_%' OR nspname LIKE 'plinth_baseline_%'`)
+  t.same(rows, [], 'both scratch schemas are dropped')
 })

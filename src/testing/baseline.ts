@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import type pg from 'pg'
 import { readBaseline, readMigrations } from '../tenancy/migration-files.ts'
+import { inTransaction } from '../platform/db/platform-transaction.ts'
 import { quoteIdent } from '../platform/db/sql-names.ts'
 
 /** What differs between the schema a module's history makes and the one its baseline makes; [] when they agree or it has no baseline. */
@@ -17,32 +18,29 @@ export async function baselineDifferences(pool: pg.Pool, moduleDir: string): Pro
   const suffix = randomBytes(4).toString('hex')
   const fromHistory = `plinth_history_${suffix}`
   const fromBaseline = `plinth_baseline_${suffix}`
-  const client = await pool.connect()
   try {
-    await makeSchema(client, fromHistory, baseline.covers.map((f) => f.sql))
-    await makeSchema(client, fromBaseline, [baseline.file.sql])
-    const history = await schemaShape(client, fromHistory)
-    const made = await schemaShape(client, fromBaseline)
+    await makeSchema(pool, fromHistory, baseline.covers.map((f) => f.sql))
+    await makeSchema(pool, fromBaseline, [baseline.file.sql])
+    const history = await schemaShape(pool, fromHistory)
+    const made = await schemaShape(pool, fromBaseline)
     return [
       ...history.filter((line) => !made.includes(line)).map((line) => `only the history makes: ${line}`),
       ...made.filter((line) => !history.includes(line)).map((line) => `only baseline/${baseline.file.name} makes: ${line}`),
     ]
   } finally {
-    await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(fromHistory)} CASCADE; DROP SCHEMA IF EXISTS ${quoteIdent(fromBaseline)} CASCADE`).catch(() => {})
-    client.release()
+    await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(fromHistory)} CASCADE; DROP SCHEMA IF EXISTS ${quoteIdent(fromBaseline)} CASCADE`).catch(() => {})
   }
 }
 
-async function makeSchema(client: pg.PoolClient, schema: string, scripts: string[]) {
-  await client.query(`CREATE SCHEMA ${quoteIdent(schema)}`)
-  await client.query(`BEGIN; SET LOCAL search_path TO ${quoteIdent(schema)}, public`)
-  try {
-    for (const sql of scripts) await client.query(sql)
-    await client.query('COMMIT')
-  } catch (err) {
-    await client.query('ROLLBACK')
-    throw err
-  }
+async function makeSchema(pool: pg.Pool, schema: string, scripts: string[]) {
+  await pool.query(`CREATE SCHEMA ${quoteIdent(schema)}`)
+  await inTransaction(
+    pool,
+    async (client) => {
+      for (const sql of scripts) await client.query(sql)
+    },
+    { begin: `BEGIN; SET LOCAL search_path TO ${quoteIdent(schema)}, public` },
+  )
 }
 
 // One line per thing the schema holds, with the schema's own name taken out of definitions.
@@ -74,7 +72,7 @@ const SHAPE = `
   SELECT 'function ' || pg_get_functiondef(p.oid) FROM pg_proc p WHERE p.pronamespace = $1::regnamespace
   ORDER BY 1`
 
-async function schemaShape(client: pg.PoolClient, schema: string): Promise<string[]> {
-  const { rows } = await client.query<{ line: string }>(SHAPE, [schema])
+async function schemaShape(pool: pg.Pool, schema: string): Promise<string[]> {
+  const { rows } = await pool.query<{ line: string }>(SHAPE, [schema])
   return rows.map((r) => r.line.replaceAll(`${schema}.`, '').replaceAll(schema, '<schema>'))
 }
