@@ -5,6 +5,7 @@ import t from 'tap'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { PROJECT_ROOT } from '../src/app/paths.ts'
 import { TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
+import { runtimeNotice } from '../src/platform/runtime.ts'
 import { buildOnce } from './helpers/build.ts'
 import { runTs, startServer } from './helpers/process.ts'
 
@@ -144,6 +145,16 @@ t.test('the built host (npm run build, then node dist/main.js) runs compiled mod
   t.equal(things.status, 200)
   t.match(await things.json(), { tenant: 'acme' })
 
+  const pastEndOfLife = Number(process.versions.node.split('.')[0]) < 22
+  const notices = server.output().split('\n').filter((line) => line.includes('past its end of life'))
+  t.equal(notices.length, pastEndOfLife ? 1 : 0, `on Node ${process.versions.node} the start ${pastEndOfLife ? 'says once' : 'does not say'} that its Node is past its end of life`)
+
   server.child.kill('SIGTERM')
   t.equal((await server.exit).code, 0, 'and it stops cleanly')
+})
+
+t.test('which Node versions the start warns about: those past their end of life, not 22 or 24', async (t) => {
+  t.match(runtimeNotice('20.12.0'), /^Node 20\.12\.0 is past its end of life .*run plinth on Node 24 LTS$/)
+  t.equal(runtimeNotice('22.18.0'), undefined)
+  t.equal(runtimeNotice('24.22.3'), undefined)
 })

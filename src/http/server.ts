@@ -11,6 +11,7 @@ import { loadConfig, type Config } from '../app/config.ts'
 import { loadEnvFile } from '../app/env-file.ts'
 import { Host } from '../app/host.ts'
 import { createLogger } from '../platform/logger.ts'
+import { runtimeNotice } from '../platform/runtime.ts'
 import type { Metrics } from '../app/metrics.ts'
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../problems.ts'
 
@@ -28,6 +29,8 @@ export async function runServer(appOptions: AppOptions = {}) {
   const log = createLogger(config)
   if (envFile) log.info({ file: envFile }, 'settings read from the env file, under the environment')
   for (const line of config.deprecations) log.warn(line)
+  const runtime = runtimeNotice()
+  if (runtime) log.warn(runtime)
   // Log writes are asynchronous: flush them before exiting, or the reason for the exit is lost.
   const exit = (code: number) => log.flush(() => process.exit(code))
   let host: Host
