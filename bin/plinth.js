@@ -2,10 +2,23 @@
 // The `plinth` command. It runs the code as it is now: dist/ when `npm run build` made it from the
 // src/ that is there now (dist/.source-stamp, scripts/source-stamp.js), else src/ through tsx, as
 // `npm run dev` does. A built deployment answers without compiling TypeScript on every command.
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { sourceStamp } from '../scripts/source-stamp.js'
+
+// On the embedded database (no DATABASE_URL), a command runs PostgreSQL compiled to WebAssembly.
+// On Node 24, V8 optimises the hot parts of it on background threads, and a process cannot
+// exit until those compilations end: over a second at the end of every command. A command is short:
+// the baseline compiler alone (--liftoff-only) is what it needs. V8 flags cannot be set once the
+// process runs, so the command runs itself once more with it (about 40 ms).
+const major = Number(process.versions.node.split('.')[0])
+if (major >= 24 && !process.env.DATABASE_URL && !process.execArgv.includes('--liftoff-only')) {
+  const child = spawnSync(process.execPath, [...process.execArgv, '--liftoff-only', fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
+  if (child.signal) process.kill(process.pid, child.signal)
+  process.exit(child.status ?? 1)
+}
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const stampFile = path.join(root, 'dist/.source-stamp')

@@ -114,7 +114,7 @@ export async function openServices({ config, log, migrationsDir = HOST_MIGRATION
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     // In 'login' mode tenant work has connections of its own (TenantConnections); the pool is the platform's.
-    poolMax: tenantConnectionMode(config) === 'login' ? config.dbPlatformPoolMax : config.dbPoolMax,
+    poolMax: tenantConnectionMode(config) === 'login' ? config.dbPlatformPoolMax : config.dbPoolMax + config.dbPoolReserve,
     acquireTimeoutMs: config.dbAcquireTimeoutMs,
     log,
   })
@@ -153,7 +153,8 @@ async function buildServices(
     tenantConnectionMode(config, db) === 'login'
       ? new TenantConnections({
           connectionString: db.connectionString,
-          max: config.dbPoolMax,
+          // The pool and the reserve: FairShare decides who takes them.
+          max: config.dbPoolMax + config.dbPoolReserve,
           acquireTimeoutMs: config.dbAcquireTimeoutMs,
           password: (role) => logins.password(role),
           repairLogin: (role) => repairTenantLogin(pool, logins, role),
@@ -190,7 +191,10 @@ async function buildServices(
   const tenantPool: TenantPool = {
     pool,
     clients: tenantConnections ? loginClients(tenantConnections, pool) : sharedClients(pool),
-    share: config.dbTenantPoolMax > 0 ? new FairShare(config.dbTenantPoolMax, config.dbAcquireTimeoutMs) : null,
+    share:
+      config.dbTenantPoolMax > 0
+        ? new FairShare({ capacity: config.dbPoolMax, perTenant: config.dbTenantPoolMax, reserve: config.dbPoolReserve, waitMs: config.dbAcquireTimeoutMs })
+        : null,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     lockTimeoutMs: config.dbLockTimeoutMs,
     server,

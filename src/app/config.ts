@@ -34,6 +34,8 @@ export interface Config {
   dbAcquireTimeoutMs: number
   /** How many pooled clients one tenant may hold at once: the rest stay for the others. */
   dbTenantPoolMax: number
+  /** Connections past DB_POOL_MAX for tenants within their share while another borrows (tenancy/fair-share.ts). */
+  dbPoolReserve: number
   /** Per request and withTenantTx transaction (SET LOCAL); 0 for none. */
   dbStatementTimeoutMs: number
   dbLockTimeoutMs: number
@@ -87,6 +89,7 @@ export const DEFAULTS = {
   DB_ACQUIRE_TIMEOUT_MS: '5000',
   PLINTH_CHANGE_POLL_MS: '250',
   DB_TENANT_POOL_MAX: '',
+  DB_POOL_RESERVE: '',
   DB_STATEMENT_TIMEOUT_MS: '30000',
   DB_LOCK_TIMEOUT_MS: '5000',
   PLINTH_AUTH_FAILURE_LIMIT: '20',
@@ -253,6 +256,7 @@ export function loadConfig(env: Env = process.env): Config {
     tenantSecret: optional('PLINTH_TENANT_SECRET'),
     dbAcquireTimeoutMs: integer('DB_ACQUIRE_TIMEOUT_MS', 1, 600_000),
     dbTenantPoolMax: 0,
+    dbPoolReserve: 0,
     dbStatementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 0, 86_400_000),
     dbLockTimeoutMs: integer('DB_LOCK_TIMEOUT_MS', 0, 86_400_000),
     authFailureLimit: integer('PLINTH_AUTH_FAILURE_LIMIT', 0, 1_000_000),
@@ -271,9 +275,12 @@ export function loadConfig(env: Env = process.env): Config {
     jwt,
     deprecations,
   }
-  // A fair share by default: half the pool, so one tenant's stuck requests leave the rest to others.
-  // 0: no per-tenant bound (one tenant per deployment, or a pool each).
+  // Each tenant's share: half the pool by default. A tenant may borrow past it while the pool has
+  // clients free, and the reserve (a fifth of the pool) serves tenants within their share while
+  // others borrow. DB_TENANT_POOL_MAX=0: no sharing rules at all (one tenant per deployment).
   config.dbTenantPoolMax = read('DB_TENANT_POOL_MAX') === '' ? Math.max(1, Math.floor(config.dbPoolMax / 2)) : integer('DB_TENANT_POOL_MAX', 0, 1000)
+  config.dbPoolReserve = read('DB_POOL_RESERVE') === '' ? Math.max(1, Math.round(config.dbPoolMax / 5)) : integer('DB_POOL_RESERVE', 0, 1000)
+  if (config.dbTenantPoolMax === 0) config.dbPoolReserve = 0
   const tenantConnections = read('PLINTH_TENANT_CONNECTIONS')
   if (tenantConnections === '') config.tenantConnections = databaseUrl ? 'login' : 'shared'
   else if (tenantConnections === 'login' || tenantConnections === 'shared') config.tenantConnections = tenantConnections

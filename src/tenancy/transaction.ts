@@ -20,7 +20,8 @@ export type TenantDb = NodePgDatabase<Record<string, never>> & { $client: Module
 
 /** Told how long transactions waited for a client and how they ended (transaction-metrics.ts). */
 export interface TransactionObserver {
-  acquired(seconds: number): void
+  /** A transaction of `tenantId`'s got its client after waiting `seconds` (its share, then the pool). */
+  acquired(seconds: number, tenantId: string): void
   finished(outcome: 'committed' | 'rolled_back'): void
 }
 
@@ -260,7 +261,7 @@ export class TenantTransaction {
       leaveShare()
       throw err
     }
-    tp.observer?.acquired((performance.now() - started) / 1000)
+    tp.observer?.acquired((performance.now() - started) / 1000, tenant.id)
     const begun = sendCorked(client, beginQueries(tenant, tp))
     begun.catch(() => {}) // settled by commit() or rollback(); never an unhandled rejection
     const moduleClient = moduleClientFor(client, tp, begun)
