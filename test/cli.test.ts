@@ -157,7 +157,7 @@ t.test('only plinth migrate migrates: reads and writes that touch no module impo
   t.notOk(await wasImported(), 'no read-only command imported it')
 })
 
-t.test('a command opens only what it uses: the CLI writes without the JWT key only serving needs; doctor and the server read it', async (t) => {
+t.test('a command opens only what it uses: the CLI writes without the JWT key only serving needs; doctor and the server read it', onePass, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const missing = path.join(os.tmpdir(), `plinth-no-such-key-${process.pid}.pem`)
