@@ -66,6 +66,22 @@ t.test('an import only points down a layer, never up or sideways', async (t) => 
   t.same(wrong, [], 'no import points up or sideways')
 })
 
+t.test('tenancy, access and platform know nothing of HTTP: no Fastify import, types included', async (t) => {
+  const http: string[] = []
+  let files = 0
+  for (const layer of ['tenancy', 'access', 'platform']) {
+    for (const file of sourceFiles(path.join(SRC, layer))) {
+      files++
+      const text = fs.readFileSync(file, 'utf8')
+      for (const [, specifier] of text.matchAll(/(?:\bfrom|\bimport\()\s*'([^']+)'/g)) {
+        if (/^(fastify|fastify-plugin|@fastify\/.*)$/.test(specifier!)) http.push(`src/${path.relative(SRC, file)} imports ${specifier}`)
+      }
+    }
+  }
+  t.ok(files > 20, `the check read their files (${files})`)
+  t.same(http, [])
+})
+
 /**
  * The layers a stack passes through, outermost first, each run of frames in one layer counted
  * once. Where Fastify's hook runner calls a hook, the path starts again: that is Fastify beginning
