@@ -6,12 +6,12 @@ import { createTestDatabase } from '../src/testing/database.ts'
 import { startTestHost } from '../src/testing/host.ts'
 import { assertProblem } from './helpers/problem.ts'
 import { plinth } from './helpers/process.ts'
+import { postgresPassOnly } from './helpers/passes.ts'
 
 // Some twenty CLI processes: on the PostgreSQL pass only, to keep CI under its time. The commands
 // reach the database through the same Host on both; test/cli.test.ts runs the CLI on the embedded one.
-const onePass = process.env.DATABASE_URL ? {} : { skip: 'runs with DATABASE_URL (the PostgreSQL pass); the embedded CLI is covered by cli.test.ts' }
 
-t.test('key, role and module commands: output, exit codes, and a secret shown once', onePass, async (t) => {
+t.test('key, role and module commands: output, exit codes, and a secret shown once', postgresPassOnly, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const env = database.env

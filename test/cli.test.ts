@@ -11,6 +11,7 @@ import { readMigrations } from '../src/tenancy/migration-files.ts'
 import { migratePublic } from '../src/tenancy/migrations.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { plinth, startServer } from './helpers/process.ts'
+import { postgresPassOnly } from './helpers/passes.ts'
 
 t.test('tenant commands with no host running', async (t) => {
   const database = await createTestDatabase()
@@ -94,9 +95,7 @@ t.test('with a host running, its caches follow what the CLI does within a second
 
 // A dozen CLI processes, each opening the embedded database anew when there is no DATABASE_URL:
 // on the PostgreSQL pass only, to keep CI in its time. What it checks does not depend on the database.
-const onePass = process.env.DATABASE_URL ? {} : { skip: 'runs with DATABASE_URL (the PostgreSQL pass); nothing it checks depends on the database' }
-
-t.test('only plinth migrate migrates: reads and writes that touch no module import no module code, writes refuse a database a migration behind', onePass, async (t) => {
+t.test('only plinth migrate migrates: reads and writes that touch no module import no module code, writes refuse a database a migration behind', postgresPassOnly, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-throws-'))
@@ -157,7 +156,7 @@ t.test('only plinth migrate migrates: reads and writes that touch no module impo
   t.notOk(await wasImported(), 'no read-only command imported it')
 })
 
-t.test('a command opens only what it uses: the CLI writes without the JWT key only serving needs; doctor and the server read it', onePass, async (t) => {
+t.test('a command opens only what it uses: the CLI writes without the JWT key only serving needs; doctor and the server read it', postgresPassOnly, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const missing = path.join(os.tmpdir(), `plinth-no-such-key-${process.pid}.pem`)
@@ -177,7 +176,7 @@ t.test('a command opens only what it uses: the CLI writes without the JWT key on
   await t.rejects(startServer(env), new RegExp(`server exited \\(1\\)[^]*${missing.replace(/[.]/g, '\\.')}`), 'the server does not start without it')
 })
 
-t.test('plinth migrate exits 1 when a migration fails, and says which', async (t) => {
+t.test('plinth migrate exits 1 when a migration fails, and says which', postgresPassOnly, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const plugins = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-failing-'))

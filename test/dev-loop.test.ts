@@ -9,6 +9,7 @@ import t from 'tap'
 import { PROJECT_ROOT } from '../src/app/paths.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { childEnv, plinth } from './helpers/process.ts'
+import { postgresPassOnly } from './helpers/passes.ts'
 
 const tmp = async (t: { teardown(fn: () => unknown): void }, prefix: string) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix))
@@ -20,7 +21,7 @@ const tmp = async (t: { teardown(fn: () => unknown): void }, prefix: string) => 
 // the embedded database, what an author starts with.
 const ownRepository = process.env.DATABASE_URL ? { skip: 'runs on the embedded database (npm test without DATABASE_URL): the author flow is the same on both' } : {}
 
-t.test('the CLI reads .env in its folder, under the environment, and names what it knows', async (t) => {
+t.test('the CLI reads .env in its folder, under the environment, and names what it knows', postgresPassOnly, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const modules = await tmp(t, 'plinth-dotenv-modules-')

@@ -5,6 +5,7 @@ import t from 'tap'
 import { createTestDatabase } from '../src/testing/database.ts'
 import { startTestHost, TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
 import { startServer } from './helpers/process.ts'
+import { postgresPassOnly } from './helpers/passes.ts'
 
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
 
@@ -73,7 +74,7 @@ t.test('PLINTH_METRICS=0: none collected, none served', async (t) => {
   t.equal((await th.app.inject({ url: '/metrics', headers: admin })).statusCode, 404)
 })
 
-t.test('METRICS_PORT: metrics on a port of their own, without a token, and not on the main port', async (t) => {
+t.test('METRICS_PORT: metrics on a port of their own, without a token, and not on the main port', postgresPassOnly, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const server = await startServer({ ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, METRICS_PORT: '0' })

@@ -14,6 +14,7 @@ import { startTestHost, TEST_ADMIN_TOKEN, type TestHost } from '../src/testing/h
 import { buildOnce } from './helpers/build.ts'
 import { assertProblem } from './helpers/problem.ts'
 import { startServer } from './helpers/process.ts'
+import { postgresPassOnly } from './helpers/passes.ts'
 
 const STRANGER = path.join(PROJECT_ROOT, 'test/fixtures/stranger')
 const FIXTURES = path.join(PROJECT_ROOT, 'test/fixtures/modules')
@@ -371,7 +372,7 @@ t.test('the same module id in two folders: the first serves, the second is refus
   t.same((await th.app.inject({ url: '/api/plugins/bookings/health' })).json(), { ok: true, own: true })
 })
 
-t.test('PLINTH_STRICT_MODULES=1 turns a module mistake into exit 1', async (t) => {
+t.test('PLINTH_STRICT_MODULES=1 turns a module mistake into exit 1', postgresPassOnly, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const [first, second] = [await outsideFolder(t, false), await outsideFolder(t, false)]

@@ -8,10 +8,11 @@ import { TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
 import { runtimeNotice } from '../src/platform/runtime.ts'
 import { buildOnce } from './helpers/build.ts'
 import { runTs, startServer } from './helpers/process.ts'
+import { postgresPassOnly } from './helpers/passes.ts'
 
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' }
 
-t.test('bad configuration exits 1 with a message naming the variable, and no secret', async (t) => {
+t.test('bad configuration exits 1 with a message naming the variable, and no secret', postgresPassOnly, async (t) => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ PORT: 'abc' }, /PORT must be a whole number/],
     [{ DB_POOL_MAX: '0' }, /DB_POOL_MAX must be a whole number from 1/],
@@ -61,7 +62,7 @@ t.test('SIGTERM lets the request in flight finish, then exits 0; committed data 
   t.equal((await second.exit).code, 0)
 })
 
-t.test('draining starts no request: one pipelined behind a request in flight is not read, an idle keep-alive connection is closed', async (t) => {
+t.test('draining starts no request: one pipelined behind a request in flight is not read, an idle keep-alive connection is closed', postgresPassOnly, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const server = await startServer({ ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_SHUTDOWN_TIMEOUT_MS: '5000' })
@@ -93,7 +94,7 @@ t.test('draining starts no request: one pipelined behind a request in flight is 
   t.equal((await server.exit).code, 0)
 })
 
-t.test('PLINTH_SHUTDOWN_TIMEOUT_MS cuts a request that outlasts it', async (t) => {
+t.test('PLINTH_SHUTDOWN_TIMEOUT_MS cuts a request that outlasts it', postgresPassOnly, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)
   const server = await startServer({ ...database.env, PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN, PLINTH_SHUTDOWN_TIMEOUT_MS: '500' })
