@@ -1,5 +1,5 @@
 // The author's settings and dev loop, as processes: the CLI reading .env in its folder (under the
-// environment), and `npm run dev` restarting on a changed module file. Apart from toolkit.test.ts
+// environment), and `npm run dev` restarting on a changed module file. Apart from author-toolkit.test.ts
 // so that the two longest process suites run side by side.
 import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'

@@ -1,6 +1,8 @@
 // The module author's toolkit, used as an author uses it, as processes: `plinth module new`, the
 // module's own suite (`npx tap` in its own repository, `npm run test:module` in plinth's), its
 // types and the built host loading it. The settings file and the dev loop: dev-loop.test.ts.
+// (tap starts files in name order, two at a time: the suite's longest files have names that
+// sort early, so none of them is left running alone at the end of a pass.)
 import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
