@@ -108,13 +108,25 @@ function tenantConnectionMode(config: Config, db?: Database): 'login' | 'shared'
   return config.tenantConnections
 }
 
+/** How tenant transactions share the pool (fair-share.ts); null when DB_TENANT_POOL_MAX=0 turns sharing off. */
+function fairShare(config: Config): FairShare | null {
+  if (config.dbTenantPoolMax === 0) return null
+  return new FairShare({ capacity: config.dbPoolMax, perTenant: config.dbTenantPoolMax, reserve: config.dbPoolReserve, waitMs: config.dbAcquireTimeoutMs })
+}
+
+/** Connections tenant work may hold at once: the pool and the share's reserve, or the pool alone. */
+function tenantWorkConnections(config: Config, share: FairShare | null): number {
+  return share?.connections ?? config.dbPoolMax
+}
+
 /** Opens the database and builds every service on it; closes the database again if any step fails. */
 export async function openServices({ config, log, migrationsDir = HOST_MIGRATIONS_DIR, modules = true, refusePending = false, requests = true }: ServiceOptions): Promise<Services> {
+  const share = fairShare(config)
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     // In 'login' mode tenant work has connections of its own (TenantConnections); the pool is the platform's.
-    poolMax: tenantConnectionMode(config) === 'login' ? config.dbPlatformPoolMax : config.dbPoolMax + config.dbPoolReserve,
+    poolMax: tenantConnectionMode(config) === 'login' ? config.dbPlatformPoolMax : tenantWorkConnections(config, share),
     acquireTimeoutMs: config.dbAcquireTimeoutMs,
     log,
   })
@@ -124,7 +136,7 @@ export async function openServices({ config, log, migrationsDir = HOST_MIGRATION
       const pending = await pendingPublicMigrations(db.pool, hostFiles.public)
       if (pending.length > 0 && pending.length < hostFiles.public.length) throw new PendingMigrationsError(pending)
     }
-    return await buildServices(config, log, db, hostFiles, { modules, requests })
+    return await buildServices(config, log, db, hostFiles, share, { modules, requests })
   } catch (err) {
     await db.close().catch(() => {})
     throw err
@@ -136,6 +148,7 @@ async function buildServices(
   log: Logger,
   db: Database,
   hostFiles: HostMigrationFiles,
+  share: FairShare | null,
   wanted: { modules: boolean; requests: boolean },
 ): Promise<Services> {
   const pool = db.pool
@@ -154,7 +167,7 @@ async function buildServices(
       ? new TenantConnections({
           connectionString: db.connectionString,
           // The pool and the reserve: FairShare decides who takes them.
-          max: config.dbPoolMax + config.dbPoolReserve,
+          max: tenantWorkConnections(config, share),
           acquireTimeoutMs: config.dbAcquireTimeoutMs,
           password: (role) => logins.password(role),
           repairLogin: (role) => repairTenantLogin(pool, logins, role),
@@ -191,10 +204,7 @@ async function buildServices(
   const tenantPool: TenantPool = {
     pool,
     clients: tenantConnections ? loginClients(tenantConnections, pool) : sharedClients(pool),
-    share:
-      config.dbTenantPoolMax > 0
-        ? new FairShare({ capacity: config.dbPoolMax, perTenant: config.dbTenantPoolMax, reserve: config.dbPoolReserve, waitMs: config.dbAcquireTimeoutMs })
-        : null,
+    share,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     lockTimeoutMs: config.dbLockTimeoutMs,
     server,
