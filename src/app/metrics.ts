@@ -6,7 +6,6 @@
 //
 // Served at GET /metrics on the main port behind a token, or on METRICS_PORT with none (app.ts,
 // server.ts).
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import client from 'prom-client'
 import type pg from 'pg'
 import type { ChangeFeed } from '../platform/db/changes.ts'
@@ -35,6 +34,17 @@ export interface MetricsSources {
 export type TenantLabels = 'none' | '*' | string[]
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/** What the metrics take of a finished request. */
+export interface FinishedRequest {
+  /** The module whose route answered; none for the host's own routes. */
+  module?: string
+  /** The route's template; undefined when no route matched. */
+  route?: string
+  status: number
+  tenant?: string
+  seconds: number
+}
+
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx']
 
 export class Metrics {
@@ -119,20 +129,19 @@ export class Metrics {
   }
 
   /** One finished request (request-context.ts, onResponse). */
-  observeRequest(request: FastifyRequest, reply: FastifyReply) {
-    const module = request.routeOptions.config?.module ?? ''
+  observeRequest({ module = '', route, status, tenant, seconds }: FinishedRequest) {
+    const statusClass = STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other'
+    const tenantLabel = this.labelTenants ? this.tenantLabel(tenant) : ''
     // Unmatched URLs are one series, not one a URL.
-    const route = request.routeOptions.url ?? 'unmatched'
-    const statusClass = STATUS_CLASSES[Math.floor(reply.statusCode / 100) - 1] ?? 'other'
-    const tenant = this.labelTenants ? this.tenantLabel(request.tenant?.code) : ''
+    const routeLabel = route ?? 'unmatched'
     // The labelled child is looked up once per series: prom-client would hash the labels each time.
-    const key = `${module}\u0000${route}\u0000${statusClass}\u0000${tenant}`
+    const key = `${module}\u0000${routeLabel}\u0000${statusClass}\u0000${tenantLabel}`
     let series = this.requestSeries.get(key)
     if (!series) {
-      series = this.labelTenants ? this.requests.labels(module, route, statusClass, tenant) : this.requests.labels(module, route, statusClass)
+      series = this.labelTenants ? this.requests.labels(module, routeLabel, statusClass, tenantLabel) : this.requests.labels(module, routeLabel, statusClass)
       this.requestSeries.set(key, series)
     }
-    series.observe(reply.elapsedTime / 1000)
+    series.observe(seconds)
   }
 
   text(): Promise<string> {

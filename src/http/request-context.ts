@@ -52,20 +52,25 @@ async function requestContextPlugin(app: FastifyInstance, { metrics }: { metrics
   })
 
   app.addHook('onResponse', function logRequest(request, reply, done) {
+    // routeOptions is a getter that builds a new object: read once.
+    const { url: route, config } = request.routeOptions
+    const ms = reply.elapsedTime
+    const module = config?.module
+    const tenant = request.tenant?.code
     request.log.info(
       {
         method: request.method,
         url: redactUrl(request.url),
-        route: request.routeOptions.url,
-        module: request.routeOptions.config?.module,
-        tenant: request.tenant?.code,
+        route,
+        module,
+        tenant,
         principal: request.principal ? { id: request.principal.id, kind: request.principal.kind } : undefined,
         status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
+        ms: Math.round(ms * 100) / 100,
       },
       'request completed',
     )
-    metrics?.observeRequest(request, reply)
+    metrics?.observeRequest({ module, route, status: reply.statusCode, tenant, seconds: ms / 1000 })
     done()
   })
 }
