@@ -3,6 +3,7 @@ import autocannon from 'autocannon'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
+import net from 'node:net'
 import path from 'node:path'
 import { sql } from 'drizzle-orm'
 import { loadConfig } from '../src/app/config.ts'
@@ -48,34 +49,60 @@ export function buildPlinth() {
   execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'scripts/build.js')], { stdio: 'inherit' })
 }
 
-/** Starts a server process and resolves with its URL once it listens. A .js file runs without tsx. */
-export function startServer(name: string, file: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Server> {
+/**
+ * Starts a server process and resolves with its URL once it listens: once it logs that it does,
+ * or, for a plinth started with LOG_LEVEL above info (which logs no such line), once its
+ * /health/live answers on a port chosen here. A .js file runs without tsx.
+ */
+export async function startServer(name: string, file: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Server> {
+  const quiet = env.LOG_LEVEL !== undefined && !['info', 'debug', 'trace'].includes(env.LOG_LEVEL)
+  const port = quiet ? await freePort() : undefined
   const loader = file.endsWith('.js') ? [] : ['--import', 'tsx']
   const child = spawn(process.execPath, [...nodeArgs, ...loader, path.join(PROJECT_ROOT, file)], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...(port ? { PORT: String(port) } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  const server = (url: string): Server => ({ name, url, child, stop: () => new Promise((done) => (child.once('exit', () => done()), child.kill('SIGTERM'))) })
   return new Promise((resolve, reject) => {
     let seen = ''
+    let listening = false
+    const ready = (url: string) => {
+      listening = true
+      child.stdout!.removeListener('data', onData)
+      child.stdout!.resume()
+      child.stderr!.resume()
+      resolve(server(url))
+    }
     const onData = (chunk: Buffer) => {
       seen += chunk
       const match = /listening (\d+)|Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(seen)
-      if (match) {
-        child.stdout!.removeListener('data', onData)
-        child.stdout!.resume()
-        child.stderr!.resume()
-        resolve({
-          name,
-          url: `http://127.0.0.1:${match[1] ?? match[2]}`,
-          child,
-          stop: () => new Promise((done) => (child.once('exit', () => done()), child.kill('SIGTERM'))),
-        })
-      }
+      if (match) ready(`http://127.0.0.1:${match[1] ?? match[2]}`)
     }
     child.stdout!.on('data', onData)
     child.stderr!.on('data', (d) => (seen += d))
-    child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before listening:\n${seen}`)))
+    child.once('exit', (code) => listening || reject(new Error(`${name} exited (${code}) before listening:\n${seen}`)))
+    if (port) {
+      const poll = async () => {
+        if (listening || child.exitCode !== null) return
+        const live = await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false)
+        if (live) ready(`http://127.0.0.1:${port}`)
+        else setTimeout(poll, 100)
+      }
+      void poll()
+    }
+  })
+}
+
+/** A port nothing listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo
+      probe.close(() => resolve(port))
+    })
   })
 }
 
