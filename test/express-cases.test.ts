@@ -166,6 +166,69 @@ t.test('the router (test/app.router.js)', async (t) => {
   t.same((await call('/router/wildcard/a/b/c')).json(), { rest: ['a', 'b', 'c'] }, 'Express 5 *name: the segments')
 })
 
+t.test('OPTIONS, answered by the router (test/app.options.js)', async (t) => {
+  const options = (url: string) => th.app.inject({ method: 'OPTIONS', url: `/api/plugins/expresscases${url}`, headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-tenant': 'acme' } })
+  const users = await options('/options/users')
+  t.equal(users.statusCode, 200, 'should default to the routes defined')
+  t.equal(users.headers.allow, 'GET, HEAD, PUT')
+  t.equal(users.body, 'GET, HEAD, PUT', 'the same list as the body')
+  t.equal(users.headers['content-type'], 'text/plain; charset=utf-8')
+  t.equal(users.headers['x-hit'], '1', 'should not be affected by app.all: all() runs, and adds no method')
+  const override = await options('/options/override')
+  t.equal(override.headers.allow, 'GET', "app.options() overrides the router's answer")
+  t.equal(override.body, 'GET')
+  t.equal((await options('/options/other')).statusCode, 404, 'should not respond if the path is not defined')
+})
+
+t.test('one router.route() is one route (test/Route.js)', async (t) => {
+  t.equal((await call('/route/errors')).body, 'a foobar', 'should handle errors via arity 4 functions: the error skips the plain function and reaches the handler of a later .all()')
+  t.equal((await call('/route/throws')).body, 'a foobar', 'should handle throw')
+  t.equal((await call('/route/throw-in-handler')).body, 'oops', 'should handle throwing inside error handlers')
+  t.equal((await call('/route/fallthrough')).body, 'abc', 'should allow fallthrough')
+})
+
+t.test('res.format with no acceptable type (test/res.format.js)', async (t) => {
+  const html = await call('/format/none', { headers: { accept: 'foo/bar' } })
+  t.equal(html.statusCode, 406, 'the error carries status 406')
+  t.equal(html.body, 'Supports: text/plain, text/html, application/json', 'and the types, for the error handler')
+  const extensions = await call('/format/extensions', { headers: { accept: 'foo/bar' } })
+  t.equal(extensions.statusCode, 406)
+  t.equal(extensions.body, 'Supports: text/plain, text/html, application/json', 'extensions as their canonical types')
+})
+
+t.test('res.cookie refuses invalid options (test/res.cookie.js)', async (t) => {
+  assertProblem(t, await call('/cookie/bad-max-age'), 500, 'INTERNAL_ERROR')
+  t.match(th.logs.at(-2)?.err?.message, /option maxAge is invalid/, 'should throw an error with invalid maxAge')
+  assertProblem(t, await call('/cookie/bad-expires'), 500, 'INTERNAL_ERROR')
+  t.match(th.logs.at(-2)?.err?.message, /option expires is invalid/, 'should throw on invalid date')
+  const none = await call('/cookie/no-max-age')
+  t.equal(none.statusCode, 200)
+  t.equal(none.headers['set-cookie'], 'name=tobi; Path=/', 'maxAge: undefined is ignored')
+})
+
+t.test('204, 205 and 304 lose their body and what would describe it (test/res.send.js)', async (t) => {
+  for (const status of [204, 304]) {
+    const res = await call(`/send/${status}`)
+    t.equal(res.statusCode, status)
+    t.equal(res.body, '', `${status}: no body`)
+    for (const header of ['content-type', 'content-length', 'transfer-encoding']) t.equal(res.headers[header], undefined, `${status}: no ${header}`)
+  }
+  const reset = await call('/send/205')
+  t.equal(reset.statusCode, 205)
+  t.equal(reset.body, '')
+  t.equal(reset.headers['content-length'], '0', '205: Content-Length 0')
+  t.equal(reset.headers['transfer-encoding'], undefined, '205: no Transfer-Encoding')
+})
+
+t.test('a redirect to a client that accepts neither text nor HTML (test/res.redirect.js)', async (t) => {
+  const res = await call('/redirect/plain', { headers: { accept: 'application/octet-stream' } })
+  t.equal(res.statusCode, 302)
+  t.equal(res.headers.location, 'http://google.com')
+  t.equal(res.headers['content-length'], '0')
+  t.equal(res.headers['content-type'], undefined, 'no Content-Type')
+  t.equal(res.body, '', 'no body')
+})
+
 t.test('methods, router.route and router.all (test/app.router.js, test/app.route.js, test/app.all.js)', async (t) => {
   for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const) {
     const res = await th.app.inject({ method, url: '/api/plugins/expresscases/methods', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-tenant': 'acme' } })

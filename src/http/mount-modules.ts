@@ -68,7 +68,7 @@ function mountRoutes(scope: FastifyInstance, record: ModuleRecord, routes: Compi
     scope.route({
       method: route.method,
       url: route.url,
-      schema: { ...schema, summary, description, tags: tags ?? [record.id] },
+      schema: { ...schema, summary, description, tags: tags ?? [record.id], ...(route.automatic ? { hide: true } : {}) },
       config: { module: record.id, public: route.options.public === true, permissions: routePermissions(route) },
       exposeHeadRoute: route.exposeHeadRoute,
       handler: chainHandler(route),

@@ -143,10 +143,14 @@ export class ExpressResponse {
     // No cookie secret exists in plinth; Express says the same without cookie-parser's.
     if (signed) throw new Error('cookieParser("secret") required for signed cookies')
     const cookie: SetCookie = { path: '/', ...attributes, name, value: typeof value === 'object' ? `j:${JSON.stringify(value)}` : String(value) }
-    if (maxAge != null && !Number.isNaN(Number(maxAge))) {
-      cookie.expires = new Date(Date.now() + Number(maxAge))
-      cookie.maxAge = Math.floor(Number(maxAge) / 1000)
+    if (maxAge != null) {
+      // Express throws on a maxAge that is not a number, as its cookie serializer does.
+      const ms = Number(maxAge)
+      if (!Number.isFinite(ms)) throw new TypeError('option maxAge is invalid')
+      cookie.expires = new Date(Date.now() + ms)
+      cookie.maxAge = Math.floor(ms / 1000)
     }
+    if (cookie.expires !== undefined && !(cookie.expires instanceof Date && Number.isFinite(cookie.expires.getTime()))) throw new TypeError('option expires is invalid')
     return this.append('Set-Cookie', stringifySetCookie(cookie, { encode }))
   }
 
@@ -167,7 +171,9 @@ export class ExpressResponse {
     } else if (handlers.default) {
       handlers.default(this.req, this, next)
     } else {
-      next(Object.assign(new Error('Not Acceptable'), { status: 406 }))
+      // As Express's: the types offered, so that an error handler can answer 406 "Supports: ...".
+      const types = keys.map((key) => (key.includes('/') ? key : mime.lookup(key) || key))
+      next(Object.assign(new Error('Not Acceptable'), { status: 406, statusCode: 406, types }))
     }
     return this
   }
@@ -187,7 +193,9 @@ export class ExpressResponse {
       default: () => (body = ''),
     })
     this.status(status)
-    this.finish(body)
+    // No body for a client that accepts neither text nor HTML: no Content-Type either (Fastify
+    // would call a string text/plain), Content-Length 0.
+    this.finish(body === '' ? undefined : body)
   }
 
   sendStatus(code: number) {
@@ -225,6 +233,17 @@ export class ExpressResponse {
   private finish(body: unknown) {
     if (this.sent) throw new Error('Cannot send the response: it was already sent')
     this.sent = true
+    // Express's res.send: 204 and 304 have no body, so nothing that would describe one; 205 has
+    // an empty one, said by Content-Length 0.
+    const status = this.reply.statusCode
+    if (status === 204 || status === 304) {
+      for (const header of ['content-type', 'content-length', 'transfer-encoding']) this.reply.removeHeader(header)
+      body = undefined
+    } else if (status === 205) {
+      this.reply.removeHeader('transfer-encoding')
+      this.reply.header('content-length', '0')
+      body = undefined
+    }
     this.reply.send(body)
     this.onSent?.()
   }

@@ -36,6 +36,12 @@ interface Layer {
   method?: Method | 'ALL'
   options?: RouteOptions
   fns: Fn[]
+  /**
+   * The router.route(path) call it was declared through: Express makes one route of all its
+   * .get()/.all()... calls, so an error in one reaches the error handlers of the others, and
+   * next('route') leaves them all.
+   */
+  route?: object
 }
 
 /** One function of a compiled chain. */
@@ -70,6 +76,8 @@ export interface CompiledRoute {
   wildcard?: { name: string; splitSegments: boolean }
   /** GET answers HEAD too, unless the module declared HEAD itself. */
   exposeHeadRoute: boolean
+  /** Added by the router, not declared by the module (the OPTIONS answer): left out of the API document. */
+  automatic?: boolean
 }
 
 /** A mistake in what a module declared: the module fails with this message, alone. */
@@ -101,11 +109,17 @@ export function collectingRouter(): CollectingRouter {
     return fns as Fn[]
   }
 
-  function addRoute(method: Method | 'ALL', path: unknown, rest: unknown[]) {
+  function addRoute(method: Method | 'ALL', path: unknown, rest: unknown[], route?: object) {
     const where = describe(method, String(path))
     checkRoutePath(where, path)
     const options = isPlainObject(rest[0]) ? (rest.shift() as RouteOptions) : undefined
-    layers.push({ kind: 'route', path: path as string, method, options, fns: checkFunctions(where, rest.flat(Infinity)) })
+    const layer: Layer = { kind: 'route', path: path as string, method, options, fns: checkFunctions(where, rest.flat(Infinity)), route }
+    // A route() keeps its place among the router's layers, where route() was called: what was
+    // declared on the router after it comes after all of it, as in Express.
+    let last = -1
+    if (route) for (let i = 0; i < layers.length; i++) if (layers[i]!.route === route) last = i
+    if (last === -1) layers.push(layer)
+    else layers.splice(last + 1, 0, layer)
   }
 
   const router: Record<string, unknown> = {}
@@ -139,7 +153,7 @@ export function collectingRouter(): CollectingRouter {
       const route: Record<string, unknown> = {}
       for (const [name, method] of Object.entries(METHOD_NAMES)) {
         route[name] = (...rest: unknown[]) => {
-          addRoute(method, path, rest)
+          addRoute(method, path, rest, route)
           return route
         }
       }
@@ -245,8 +259,41 @@ function compileRoutes(layers: Layer[], paramCallbacks: Map<string, Fn[]>): Comp
         exposeHeadRoute: method === 'GET' && !declared.has('HEAD'),
       })
     }
+    // Express's router answers OPTIONS itself on a path it serves: the use() middleware and all()
+    // routes there run first, then 200 with Allow naming the path's declared methods (GET brings
+    // HEAD; all() brings none), the same list as the body. A path with its own OPTIONS route
+    // answers it as declared; a path with all() alone falls through to 404 as in Express.
+    if (!declared.has('OPTIONS')) {
+      const named = [...declared].filter((m) => m !== 'ALL')
+      const allow = [...new Set([...named, ...(named.includes('GET') ? ['HEAD'] : [])])].sort().join(', ')
+      const chain = layers.filter((l) => (l.kind === 'use' ? underPrefix(path, l.path) : l.path === path && l.method === 'ALL'))
+      const answer: Layer[] = allow ? [{ kind: 'route', path, method: 'OPTIONS', fns: [answerOptions(allow)] }] : []
+      if (allow || declared.has('ALL')) {
+        compiled.push({
+          method: 'OPTIONS',
+          path,
+          url,
+          wildcard,
+          options: {},
+          automatic: true,
+          steps: toSteps([...chain, ...answer]),
+          paramCallbacks: new Map(params.filter((p) => paramCallbacks.has(p)).map((p) => [p, paramCallbacks.get(p)!])),
+          exposeHeadRoute: false,
+        })
+      }
+    }
   }
   return compiled
+}
+
+/** Express's automatic OPTIONS answer (router's sendOptionsResponse). */
+function answerOptions(allow: string): Fn {
+  return (_req: unknown, res: { set(field: string, value: string): unknown; send(body: string): unknown }) => {
+    res.set('Allow', allow)
+    res.set('Content-Type', 'text/plain; charset=utf-8')
+    res.set('X-Content-Type-Options', 'nosniff')
+    res.send(allow)
+  }
 }
 
 /** One route, one schema: options may be given once per path and method. */
@@ -261,9 +308,19 @@ function routeOptions(method: Method, path: string, chain: Layer[]): RouteOption
 }
 
 function toSteps(chain: Layer[]): Step[] {
+  // Where each layer's functions end, and where its route() ends: the layers of one route() in a
+  // row are one route (Express), which an error or next('route') leaves as a whole.
+  const ends: number[] = []
+  let end = 0
+  for (const layer of chain) ends.push((end += layer.fns.length))
+  const routeEnd = (i: number) => {
+    let j = i
+    while (chain[i]!.route && chain[j + 1]?.route === chain[i]!.route) j++
+    return ends[j]!
+  }
   const steps: Step[] = []
-  for (const layer of chain) {
-    const start = steps.length
+  chain.forEach((layer, at) => {
+    const layerEnd = routeEnd(at)
     layer.fns.forEach((fn, i) => {
       steps.push({
         fn,
@@ -271,11 +328,11 @@ function toSteps(chain: Layer[]): Step[] {
         isHandler: layer.kind === 'route' && i === layer.fns.length - 1,
         inRoute: layer.kind === 'route',
         startsLayer: i === 0,
-        layerEnd: start + layer.fns.length,
+        layerEnd,
         mount: layer.kind === 'use' ? layer.path : '',
         params: layer.kind === 'route' ? toFastifyPath(layer.path).params : [],
       })
     })
-  }
+  })
   return steps
 }
