@@ -14,16 +14,18 @@ import { within } from '../platform/within.ts'
 const READY_TIMEOUT_MS = 2000
 
 export async function healthRoutes(app: FastifyInstance, { host }: { host: Host }) {
-  app.get('/health/live', async () => ({ ok: true }))
+  // Probes log at debug while they pass (request-context.ts): one a second is not the operator's news.
+  const probe = { config: { probe: true, public: true } }
+  app.get('/health/live', probe, async () => ({ ok: true }))
 
   // What this is, and where to go from here.
-  app.get('/', async () => ({
+  app.get('/', { config: { public: true } }, async () => ({
     name: 'plinth',
     version: PLINTH_VERSION,
     links: { docs: '/docs', openapi: '/docs/json', plugins: '/api/plugins', ready: '/health/ready', live: '/health/live' },
   }))
 
-  app.get('/health/ready', async (request, reply) => {
+  app.get('/health/ready', probe, async (request, reply) => {
     const failedHost = host.lastMigration?.tenants.filter((t) => t.source === 'host' && t.status !== 'ok') ?? []
     try {
       await within(READY_TIMEOUT_MS, 'SELECT 1', () => host.pool.query('SELECT 1'))

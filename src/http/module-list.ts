@@ -6,7 +6,8 @@ import type { Host } from '../app/host.ts'
 import { describeModule } from '../modules/discovery.ts'
 
 export async function moduleListRoutes(app: FastifyInstance, { host }: { host: Host }) {
-  app.get('/api/plugins', async (request) => {
+  // Open (the document says so: `public`): anyone may see which modules exist; reasons are the admin's.
+  app.get('/api/plugins', { config: { public: true } }, async (request) => {
     const admin = isAdminToken(request.headers.authorization, host.config.adminToken)
     return {
       plugins: host.modules.map((m) => describeModule(m, admin)),

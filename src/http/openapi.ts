@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { ModuleRecord } from '../modules/discovery.ts'
+import { operationIds } from './operation-ids.ts'
 
 /** plinth's one error shape (problems.ts), as every error response documents it. */
 const Problem = {
@@ -40,13 +41,46 @@ interface DocumentedRoute {
 }
 
 /**
+ * Every route's document: a module route's as documentModuleRoute writes it, an open host route
+ * (health, the index, the module list) with `security: []` so that a client does not send, or
+ * refuse to call without, a credential the route never asks for. Parameters and fields with a
+ * default are not required of the caller, whatever the schema's `required` says: Fastify fills
+ * them in (a TypeBox `Type.Integer({ default: 20 })` is required in TypeScript, optional on the wire).
+ */
+function routeDocumenter() {
+  const operationId = operationIds()
+  return function documentRoute(route: DocumentedRoute) {
+    const { schema = {}, url } = route
+    const config = route.route.config ?? {}
+    // Open: a module's /health (plinth's or the module's own), and the host's routes marked public.
+    const open = MODULE_HEALTH.test(url) || (!config.module && config.public === true)
+    const documented = open ? { ...schema, security: [] } : config.module ? documentModuleRoute(route).schema : schema
+    const methods = [route.route.method].flat().filter((m) => m !== 'HEAD')
+    return { url, schema: { ...documented, ...optionalDefaults(documented), operationId: operationId(methods[0] ?? 'GET', url, schema.operationId) } }
+  }
+}
+
+const MODULE_HEALTH = /^\/api\/plugins\/[^/]+\/health$/
+
+/** The querystring, headers and body schemas with properties that have a default dropped from `required`. */
+function optionalDefaults(schema: Record<string, any>) {
+  const changed: Record<string, unknown> = {}
+  for (const part of ['querystring', 'headers', 'body'] as const) {
+    const object = schema[part]
+    if (!Array.isArray(object?.required)) continue
+    const required = object.required.filter((name: string) => object.properties?.[name]?.default === undefined)
+    if (required.length !== object.required.length) changed[part] = { ...object, required }
+  }
+  return changed
+}
+
+/**
  * A module route's operation, as a caller needs it: the permission it requires, its credential
  * (none on a public route), the x-tenant header, and every status plinth can answer it with.
  * Documentation only: the route's own schema, which Fastify validates with, is left as it is.
  */
 function documentModuleRoute({ schema = {}, url, route }: DocumentedRoute) {
   const config = route.config ?? {}
-  if (!config.module || url.endsWith('/health')) return { schema, url }
   const permissions = config.permissions ?? []
   const methods = Array.isArray(route.method) ? route.method : [route.method]
   const writes = methods.some((m) => m !== 'GET' && m !== 'HEAD')
@@ -115,7 +149,7 @@ async function openApiPlugin(app: FastifyInstance, { modules }: { modules: reado
       },
       security: [{ bearer: [] }],
     },
-    transform: documentModuleRoute as never,
+    transform: routeDocumenter() as never,
     transformObject: addTenantHeader as never,
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })

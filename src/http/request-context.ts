@@ -1,6 +1,6 @@
 // What every request gets, whatever route it takes: a safe request id (kept from x-request-id when
-// it is safe, else a new UUID) echoed back, one log line when it ends, and a 503 in the one error
-// shape while the host drains for shutdown.
+// it is safe, else a new UUID) echoed back, one log line when it ends (at info; a probe's at debug,
+// or warn when it fails), and a 503 in the one error shape while the host drains for shutdown.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
@@ -20,10 +20,18 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The module a route belongs to, for the request log line. */
     module?: string
-    /** A module route open to callers without a credential (contract: routes say so in their options). */
+    /**
+     * Open to callers without a credential: a module route (contract: routes say so in their
+     * options), or a host route (health, the index, the module list), documented as open.
+     */
     public?: boolean
     /** The permissions its guards check: for the OpenAPI document. */
     permissions?: string[]
+    /**
+     * An orchestrator's probe (/health/live, /health/ready), asked every few seconds: its line is
+     * at debug while it answers 2xx, at warn when it does not.
+     */
+    probe?: boolean
   }
 }
 
@@ -57,7 +65,9 @@ async function requestContextPlugin(app: FastifyInstance, { metrics }: { metrics
     const ms = reply.elapsedTime
     const module = config?.module
     const tenant = request.tenant?.code
-    request.log.info(
+    const status = reply.statusCode
+    const level = config?.probe ? (status < 300 ? 'debug' : 'warn') : 'info'
+    request.log[level](
       {
         method: request.method,
         url: redactUrl(request.url),
@@ -65,12 +75,12 @@ async function requestContextPlugin(app: FastifyInstance, { metrics }: { metrics
         module,
         tenant,
         principal: request.principal ? { id: request.principal.id, kind: request.principal.kind } : undefined,
-        status: reply.statusCode,
+        status,
         ms: Math.round(ms * 100) / 100,
       },
       'request completed',
     )
-    metrics?.observeRequest({ module, route, status: reply.statusCode, tenant, seconds: ms / 1000 })
+    metrics?.observeRequest({ module, route, status, tenant, seconds: ms / 1000 })
     done()
   })
 }
