@@ -43,6 +43,14 @@ for (const id of ids) {
   for (const f of fs.readdirSync(dir, { recursive: true })) if (String(f).endsWith('.test.ts')) files.push(path.relative(project, path.join(dir, String(f))))
   runs.set(project, files)
 }
+// A module project of its own runs its own tap: without its dependencies installed, npx would
+// stop at "canceled due to missing packages" (or fetch tap anew), which says nothing of the fix.
+for (const project of runs.keys()) {
+  if (project !== root && !fs.existsSync(path.join(project, 'node_modules', 'tap'))) {
+    console.error(`plinth: the module project in ${project} has no dependencies installed: run \`npm install\` in ${project} first`)
+    process.exit(2)
+  }
+}
 let status = 0
 for (const [project, files] of runs) {
   const args = project === root ? ['tap', `--node-arg=--import=${pathToFileURL(path.join(root, 'scripts/contract-resolution.js'))}`, ...files] : ['tap', ...files]

@@ -62,6 +62,11 @@ t.test('a scaffolded module in its own repository: installs, passes its suite an
   t.equal(bad.code, 1)
   t.match(bad.stderr, '"Bad_Id" is not a module id')
 
+  // Before npm install: the runner says what to do, not npx's "canceled due to missing packages".
+  const early = await run('npm', ['run', 'test:plugin', '--', 'bookings'], PROJECT_ROOT, { ...serverEnv, PLINTH_MODULE_DIRS: repo })
+  t.equal(early.code, 2, 'test:plugin before npm install exits 2')
+  t.match(early.stderr, `run \`npm install\` in ${repo} first`)
+
   const install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], repo)
   succeeded(t, install, 'npm install')
 

@@ -20,6 +20,21 @@ const asAcme = { ...admin, 'x-tenant': 'acme' }
 /** The log lines of one request, but its access line (which names its URL, as access logs do). */
 const linesOf = (requestId: string | string[] | undefined) => th.logs.filter((l) => l.reqId === requestId && l.msg !== 'request completed')
 
+t.test('an empty body is no body, whatever its content type says', async (t) => {
+  const json = { ...asAcme, 'content-type': 'application/json' }
+  const items = '/api/plugins/inventory/items'
+  const { id } = (await th.app.inject({ method: 'POST', url: items, headers: asAcme, payload: { name: 'kept for now' } })).json()
+  for (const method of ['POST', 'PATCH'] as const) {
+    const res = await th.app.inject({ method, url: method === 'POST' ? items : `${items}/${id}`, headers: json, payload: '' })
+    const problem = assertProblem(t, res, 400, 'VALIDATION_FAILED')
+    t.match(problem.errors, [{ path: '/body' }], `${method} with no body, on a route that needs one: the missing body is named`)
+  }
+  const deleted = await th.app.inject({ method: 'DELETE', url: `${items}/${id}`, headers: json, payload: '' })
+  t.equal(deleted.statusCode, 204, 'DELETE with content-type: application/json and no body: a route that takes no body accepts it')
+  t.equal((await th.app.inject({ url: `${items}/${id}`, headers: asAcme })).statusCode, 404, 'and it did delete')
+  assertProblem(t, await th.app.inject({ method: 'POST', url: items, headers: json, payload: ' ' }), 400, 'MALFORMED_JSON')
+})
+
 t.test('data the database refuses answers 4xx with a stable code, and the log keeps no value', async (t) => {
   const cases: [string, () => Promise<any>, number, string, string][] = [
     ['a NUL in a text field', () => th.app.inject({ method: 'POST', url: '/api/plugins/inventory/items', headers: asAcme, payload: { name: 'nul\u0000-secret-value' } }), 400, 'INVALID_VALUE', 'secret-value'],

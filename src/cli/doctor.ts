@@ -80,7 +80,11 @@ export async function runDoctor(host: Host, options: { url?: string }): Promise<
 
   // The login role and the admin token.
   const { rows: login } = await pool.query<{ superuser: boolean }>('SELECT rolsuper AS superuser FROM pg_roles WHERE rolname = current_user')
-  add(login[0]?.superuser ? { check: 'the database login role is not a superuser', result: 'warn', detail: 'it is', fix: 'docs/security.md: a login role with CREATEROLE is enough' } : { check: 'the database login role is not a superuser', result: 'ok' })
+  add(
+    login[0]?.superuser
+      ? { check: 'the database login role is a superuser', result: 'warn', detail: 'plinth needs no more than CREATEROLE', fix: 'docs/security.md: a login role with CREATEROLE is enough' }
+      : { check: 'the database login role is not a superuser', result: 'ok' },
+  )
   // The CLI opens without the identities that read these (compose.ts): the doctor reads them as a starting host would.
   const { jwt } = host.config
   if (jwt.secret || jwt.publicKeyFile || jwt.jwksFile) {

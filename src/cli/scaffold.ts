@@ -92,8 +92,8 @@ const ListQuery = Type.Object({
 })
 
 // No schema name and no tenant_id: the request's search_path is the tenant's schema.
-// to_json: timestamps answer as ISO 8601.
-const COLUMNS = sql.raw(\`id, name, notes, to_json(created_at) #>> '{}' AS "createdAt"\`)
+// Timestamps answer as RFC 3339 in UTC (\`2026-12-06T08:44:45.582Z\`), what format: 'date-time' says.
+const COLUMNS = sql.raw(\`id, name, notes, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "createdAt"\`)
 const notFound = () => Object.assign(new Error('No item has this id.'), { status: 404 })
 
 export default defineModule({
@@ -177,7 +177,7 @@ t.test('create, read, update, list, delete', async (t) => {
   const created = await editor.post('/items', { name: 'First', notes: 'from the scaffold' })
   expectStatus(t, created, 201)
   const { id } = created.json()
-  t.match(created.json(), { id: String, name: 'First', notes: 'from the scaffold', createdAt: String })
+  t.match(created.json(), { id: String, name: 'First', notes: 'from the scaffold', createdAt: /^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$/ })
   expectStatus(t, await editor.get(\`/items/\${id}\`), 200)
   const updated = await editor.patch(\`/items/\${id}\`, { name: 'Renamed' })
   expectStatus(t, updated, 200)

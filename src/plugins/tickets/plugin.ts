@@ -25,8 +25,12 @@ const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9]{1,18}$' }) })
 // What the background sweeps last did: the health check reports a sweep that failed.
 const sweeps = { running: 0, lastError: null as string | null }
 
+// Timestamps as RFC 3339 in UTC (what `format: 'date-time'` documents, and what JSON.stringify
+// makes of a Date), not PostgreSQL's text form: raw SQL through req.db returns them as text.
+const rfc3339 = (column: string) => sql.raw(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`)
+
 const SELECT_TICKETS = sql`
-  SELECT t.id::text, t.title, t.status, t.priority, t.created_at AS "createdAt", t.closed_at AS "closedAt",
+  SELECT t.id::text, t.title, t.status, t.priority, ${rfc3339('t.created_at')} AS "createdAt", ${rfc3339('t.closed_at')} AS "closedAt",
          (SELECT count(*) FROM ticket_comments c WHERE c.ticket_id = t.id)::int AS comments
     FROM tickets t`
 

@@ -2,6 +2,8 @@ import t from 'tap'
 import { startModuleHost } from 'plinth/testing'
 
 const h = await startModuleHost(t, { tenants: ['acme', 'beta'] })
+// RFC 3339 in UTC, as inventory and the host answer: not PostgreSQL's text form (`2026-12-06 09:41:08.266205+00`).
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 const agent = await h.client({ tenant: 'acme', permissions: ['tickets.tickets.read', 'tickets.tickets.write', 'tickets.comments.write'] })
 const lead = await h.client({ tenant: 'acme', permissions: ['tickets.tickets.read', 'tickets.tickets.close'] })
 
@@ -19,14 +21,14 @@ t.test('its baseline makes the schema its two migration files make', async (t) =
 t.test('open, comment, list', async (t) => {
   const opened = await agent.post('/tickets', { title: 'Printer on fire', priority: 'high' })
   t.equal(opened.statusCode, 201)
-  t.match(opened.json(), { id: String, title: 'Printer on fire', status: 'open', priority: 'high', comments: 0, closedAt: null })
+  t.match(opened.json(), { id: String, title: 'Printer on fire', status: 'open', priority: 'high', comments: 0, createdAt: ISO_TIME, closedAt: null })
   const id = opened.json().id
   const comment = await agent.post(`/tickets/${id}/comments`, { body: 'Extinguisher applied.' })
   t.equal(comment.statusCode, 201)
   t.match(comment.json(), { ticketId: id, body: 'Extinguisher applied.', author: /^key:[a-z0-9]{12}$/ })
   t.equal((await agent.post('/tickets/999999/comments', { body: 'x' })).statusCode, 404)
   const list = await agent.get('/tickets')
-  t.match(list.json().tickets, [{ id, comments: 1 }])
+  t.match(list.json().tickets, [{ id, comments: 1, createdAt: ISO_TIME }])
   const beta = await h.client({ tenant: 'beta', permissions: ['tickets.tickets.read'] })
   t.same((await beta.get('/tickets')).json(), { tickets: [] }, 'beta sees none of acme')
 })
@@ -42,7 +44,7 @@ t.test('closing stale tickets runs in the background, in its own transaction', a
     open = (await lead.get('/tickets?status=open')).json().tickets.length
   }
   t.equal(open, 0, 'every open ticket was closed by the background job')
-  t.match((await lead.get('/tickets?status=closed')).json().tickets[0], { status: 'closed', closedAt: String })
+  t.match((await lead.get('/tickets?status=closed')).json().tickets[0], { status: 'closed', closedAt: ISO_TIME })
 })
 
 t.test('its own health check: 503 while the last background sweep failed', async (t) => {
