@@ -54,7 +54,7 @@ function routeDocumenter() {
     const config = route.route.config ?? {}
     // Open: a module's /health (plinth's or the module's own), and the host's routes marked public.
     const open = MODULE_HEALTH.test(url) || (!config.module && config.public === true)
-    const documented = open ? { ...schema, security: [] } : config.module ? documentModuleRoute(route).schema : schema
+    const documented = open ? { ...schema, security: [] } : config.module ? documentModuleRoute(route).schema : documentHostRoute(route)
     const methods = [route.route.method].flat().filter((m) => m !== 'HEAD')
     return { url, schema: { ...documented, ...optionalDefaults(documented), operationId: operationId(methods[0] ?? 'GET', url, schema.operationId) } }
   }
@@ -74,6 +74,40 @@ function optionalDefaults(schema: Record<string, any>) {
   return changed
 }
 
+/** The responses a route declares, with a 200 when it declares no 2xx, and `add` for the problems it may answer. */
+function responsesOf(schema: Record<string, any>) {
+  const responses: Record<string, unknown> = { ...(schema.response ?? {}) }
+  if (!Object.keys(responses).some((status) => /^2/.test(status))) responses['200'] = { description: 'OK' }
+  const add = (status: string, description: string) => {
+    responses[status] ??= problem(description)
+  }
+  return { responses, add }
+}
+
+/**
+ * A host route behind a credential (the admin API with the admin token; /api/me and /api/nav with
+ * a tenant's), with every problem it can answer. Documentation only, as for module routes.
+ */
+function documentHostRoute({ schema = {}, url, route }: DocumentedRoute) {
+  const admin = url.startsWith('/api/admin')
+  const writes = [route.method].flat().some((m) => m !== 'GET' && m !== 'HEAD')
+  const { responses, add } = responsesOf(schema)
+  add('400', admin ? 'VALIDATION_FAILED (errors names each field), MALFORMED_JSON, INVALID_VALUE or BAD_REQUEST.' : 'TENANT_REQUIRED: no x-tenant header and no tenant domain.')
+  add('401', admin ? 'UNAUTHORIZED: no admin token, or another.' : 'UNAUTHORIZED: no credential, or one that is not valid for this tenant.')
+  if (!admin) add('403', 'TENANT_SUSPENDED, or TENANT_MISMATCH: the credential belongs to another tenant.')
+  add('404', admin ? 'TENANT_NOT_FOUND, or NOT_FOUND (a key, role or module of that tenant).' : 'TENANT_NOT_FOUND.')
+  if (writes) {
+    add('409', 'CONFLICT: it exists already, or is still in use.')
+    add('413', 'BODY_TOO_LARGE.')
+    add('415', 'UNSUPPORTED_MEDIA_TYPE: send application/json (UTF-8).')
+    add('422', 'INVALID_VALUE or CHECK_VIOLATION: what was asked breaks a rule.')
+  }
+  add('429', 'TOO_MANY_FAILED_ATTEMPTS: too many failed authentications from this address (Retry-After).')
+  add('500', 'INTERNAL_ERROR: the log has why.')
+  add('503', 'DB_UNAVAILABLE, NOT_READY or LOCK_TIMEOUT (Retry-After).')
+  return { ...schema, response: responses }
+}
+
 /**
  * A module route's operation, as a caller needs it: the permission it requires, its credential
  * (none on a public route), the x-tenant header, and every status plinth can answer it with.
@@ -85,11 +119,7 @@ function documentModuleRoute({ schema = {}, url, route }: DocumentedRoute) {
   const methods = Array.isArray(route.method) ? route.method : [route.method]
   const writes = methods.some((m) => m !== 'GET' && m !== 'HEAD')
   const validates = Boolean(schema.body || schema.params || schema.querystring || schema.headers)
-  const responses: Record<string, unknown> = { ...(schema.response ?? {}) }
-  if (!Object.keys(responses).some((status) => /^2/.test(status))) responses['200'] = { description: 'OK' }
-  const add = (status: string, description: string) => {
-    responses[status] ??= problem(description)
-  }
+  const { responses, add } = responsesOf(schema)
   if (validates || writes) add('400', 'VALIDATION_FAILED (errors names each field), MALFORMED_JSON, INVALID_VALUE, BAD_REQUEST, or TENANT_REQUIRED.')
   else add('400', 'TENANT_REQUIRED: no x-tenant header and no tenant domain.')
   if (!config.public) add('401', 'No credential, or one that is not valid for this tenant (UNAUTHORIZED).')

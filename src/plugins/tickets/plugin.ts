@@ -64,7 +64,14 @@ export default defineModule({
 
     ctx.router.post(
       '/tickets/:id/comments',
-      { schema: { params: IdParams, body: Type.Object({ body: Type.String({ minLength: 1, maxLength: 5000 }) }, { additionalProperties: false }) }, summary: 'Comment on a ticket' },
+      {
+        schema: {
+          params: IdParams,
+          body: Type.Object({ body: Type.String({ minLength: 1, maxLength: 5000 }) }, { additionalProperties: false }),
+          response: { 201: Type.Object({ id: Type.String(), ticketId: Type.String(), author: Type.String(), body: Type.String() }) },
+        },
+        summary: 'Comment on a ticket',
+      },
       ctx.rbac.require('tickets.comments.write'),
       async (req, res) => {
         const { rows } = await req.db.execute(sql`
@@ -80,7 +87,10 @@ export default defineModule({
     // transaction of its own (ctx.withTenantTx), after this request's transaction has committed.
     ctx.router.post(
       '/tickets/close-stale',
-      { schema: { body: Type.Object({ olderThanSeconds: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }) }, summary: 'Close open tickets older than a given age, in the background' },
+      {
+        schema: { body: Type.Object({ olderThanSeconds: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }), response: { 202: Type.Object({ queued: Type.Boolean() }) } },
+        summary: 'Close open tickets older than a given age, in the background',
+      },
       ctx.rbac.require('tickets.tickets.close'),
       async (req, res) => {
         const tenantId = req.tenant.id
