@@ -3,13 +3,13 @@ import autocannon from 'autocannon'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
-import net from 'node:net'
 import path from 'node:path'
 import { sql } from 'drizzle-orm'
 import { loadConfig } from '../src/app/config.ts'
 import { Host } from '../src/app/host.ts'
 import { PROJECT_ROOT } from '../src/app/paths.ts'
 import { createLogger } from '../src/platform/logger.ts'
+import { freePort } from '../test/helpers/process.ts'
 
 export function requireDatabaseUrl(): string {
   const url = process.env.DATABASE_URL
@@ -91,18 +91,6 @@ export async function startServer(name: string, file: string, env: Record<string
       }
       void poll()
     }
-  })
-}
-
-/** A port nothing listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
   })
 }
 

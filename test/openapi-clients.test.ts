@@ -8,7 +8,6 @@
 //   inventory's CRUD through openapi-fetch with them, is type-checked by tsc, and runs.
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
@@ -17,20 +16,9 @@ import { createTestDatabase } from '../src/testing/database.ts'
 import { TEST_ADMIN_TOKEN } from '../src/testing/host.ts'
 import { buildOnce } from './helpers/build.ts'
 import { postgresPassOnly } from './helpers/passes.ts'
-import { childEnv, finished, startServer } from './helpers/process.ts'
+import { childEnv, finished, freePort, startServer } from './helpers/process.ts'
 
 const bin = (name: string) => path.join(PROJECT_ROOT, 'node_modules/.bin', name)
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
-}
 
 /** `prism proxy` in front of `upstream`, listening on its own port. */
 async function startPrism(document: string, upstream: string): Promise<{ url: string; child: ChildProcess }> {

@@ -1,4 +1,5 @@
 // Runs plinth's own entry points as real processes, the way an operator would.
+import net from 'node:net'
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { PROJECT_ROOT } from '../../src/app/paths.ts'
@@ -80,4 +81,16 @@ export async function startServer(env: Record<string, string | undefined>, file 
     exit.then((r) => reject(new Error(`server exited (${r.code}) before listening:\n${output}`)))
   })
   return { child, url, output: () => output, exit }
+}
+
+/** A port nothing listens on now: for a process that is told its port rather than asked for it. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
 }
