@@ -12,11 +12,22 @@ import pg from 'pg'
 const pipelined = process.env.FLOOR_PIPELINE === '1'
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DB_POOL_MAX ?? 10), pipeline: pipelined })
 const schema = process.env.BENCH_SCHEMA ?? 't_bench'
-const begin =
-  process.env.FLOOR_SETTINGS === '1'
-    ? `BEGIN; SELECT set_config('role', '${process.env.BENCH_ROLE}', true), set_config('search_path', '${schema}, public', true), ` +
-      `set_config('statement_timeout', '30000', true), set_config('lock_timeout', '5000', true)`
-    : `BEGIN; SET LOCAL search_path TO "${schema}", public`
+const settings = process.env.FLOOR_SETTINGS === '1'
+// FLOOR_PREPARED=1 (with FLOOR_SETTINGS=1): BEGIN, then the settings and the statement as named
+// prepared statements, parsed and planned once per connection instead of once per request: what
+// that would save PostgreSQL (a look at it for plinth, issue #27).
+const prepared = settings && process.env.FLOOR_PREPARED === '1'
+const begin = settings
+  ? `BEGIN; SELECT set_config('role', '${process.env.BENCH_ROLE}', true), set_config('search_path', '${schema}, public', true), ` +
+    `set_config('statement_timeout', '30000', true), set_config('lock_timeout', '5000', true)`
+  : `BEGIN; SET LOCAL search_path TO "${schema}", public`
+const preparedSettings = {
+  name: 'floor_settings',
+  text: "SELECT set_config('role', $1, true), set_config('search_path', $2, true), set_config('statement_timeout', $3, true), set_config('lock_timeout', $4, true)",
+  values: [process.env.BENCH_ROLE, `${schema}, public`, '30000', '5000'],
+}
+/** A statement as the floor sends it: named (prepared once per connection) under FLOOR_PREPARED. */
+const statement = (name: string, text: string, values: unknown[]) => (prepared ? { name, text, values } : { text, values })
 const app = Fastify()
 
 async function inTenant<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -27,7 +38,7 @@ async function inTenant<T>(work: (client: pg.PoolClient) => Promise<T>): Promise
       socket.cork()
       process.nextTick(() => socket.uncork())
     }
-    const begun = client.query(begin)
+    const begun = prepared ? Promise.all([client.query('BEGIN'), client.query(preparedSettings)]) : client.query(begin)
     if (!pipelined) await begun
     const result = await work(client)
     await begun
@@ -45,9 +56,12 @@ app.get('/items', async (request) => {
   const { limit = '20', offset = '0' } = request.query as Record<string, string>
   const { rows } = await inTenant((c) =>
     c.query(
-      `SELECT id, name, sku, quantity, created_at AS "createdAt", updated_at AS "updatedAt", count(*) OVER () AS total
+      statement(
+        'floor_list',
+        `SELECT id, name, sku, quantity, created_at AS "createdAt", updated_at AS "updatedAt", count(*) OVER () AS total
          FROM items ORDER BY name, id LIMIT $1 OFFSET $2`,
-      [Number(limit), Number(offset)],
+        [Number(limit), Number(offset)],
+      ),
     ),
   )
   return { items: rows.map(({ total, ...item }) => item), total: Number(rows[0]?.total ?? 0), limit: Number(limit), offset: Number(offset) }
@@ -56,7 +70,7 @@ app.get('/items', async (request) => {
 app.post('/items', async (request, reply) => {
   const { name } = request.body as { name: string }
   const { rows } = await inTenant((c) =>
-    c.query(`INSERT INTO items (name) VALUES ($1) RETURNING id, name, sku, quantity, created_at AS "createdAt", updated_at AS "updatedAt"`, [name]),
+    c.query(statement('floor_create', `INSERT INTO items (name) VALUES ($1) RETURNING id, name, sku, quantity, created_at AS "createdAt", updated_at AS "updatedAt"`, [name])),
   )
   return reply.code(201).send(rows[0])
 })

@@ -6,7 +6,7 @@ import { buildApp } from '../src/http/app.ts'
 import { PROJECT_ROOT } from '../src/app/paths.ts'
 import { countDatabaseWork } from '../test/helpers/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
-import { buildPlinth, codeVersion, cpuSeconds, createBenchTenant, load, machine, median, openBenchHost, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
+import { buildPlinth, codeVersion, cpuSeconds, createBenchTenant, load, machine, median, openBenchHost, postgresCpuSeconds, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
 
 requireDatabaseUrl()
 buildPlinth()
@@ -75,6 +75,9 @@ await serve('floor', 'bench/floor-server.ts', common)
 await serve('floor-pipelined', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1' })
 // The floor opening its transactions as plinth does (tenant role, timeouts): what they cost PostgreSQL.
 await serve('floor-pipelined-settings', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1', FLOOR_SETTINGS: '1' })
+// The same, with the settings and the statement as named prepared statements: what parsing and
+// planning them on every request costs PostgreSQL (plinth does not prepare them: docs/benchmarks.md).
+await serve('floor-pipelined-prepared', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1', FLOOR_SETTINGS: '1', FLOOR_PREPARED: '1' })
 await serve('express', 'bench/express-server.ts', common)
 const paths: Record<string, string> = {
   plinth: '/api/plugins/inventory/items',
@@ -83,6 +86,7 @@ const paths: Record<string, string> = {
   'plinth-no-brake': '/api/plugins/inventory/items',
   'plinth-no-request-log': '/api/plugins/inventory/items',
   'floor-pipelined-settings': '/items',
+  'floor-pipelined-prepared': '/items',
   'plinth-withTenantTx': '/api/plugins/seedstyle/items',
   floor: '/items',
   'floor-pipelined': '/items',
@@ -94,6 +98,9 @@ async function measure(kind: 'read' | 'write') {
   const servers = allServers.filter((s) => kind === 'read' || s.name !== 'plinth-withTenantTx')
   const results: Record<string, Load[]> = Object.fromEntries(servers.map((s) => [s.name, []]))
   const cpuPerRequest: Record<string, number[]> = Object.fromEntries(servers.map((s) => [s.name, []]))
+  // PostgreSQL's CPU while each server was loaded, over all its processes: what each server's way
+  // of sending the work costs the database (the latency proxy, when used, is not PostgreSQL).
+  const postgresCpuPerRequest: Record<string, number[]> = Object.fromEntries(servers.map((s) => [s.name, []]))
   const options = (server: Server) => ({
     url: `${server.url}${paths[server.name]}${kind === 'read' ? '?limit=20' : ''}`,
     method: kind === 'read' ? ('GET' as const) : ('POST' as const),
@@ -114,9 +121,12 @@ async function measure(kind: 'read' | 'write') {
   }
   for (let round = 1; round <= ROUNDS; round++) {
     for (const server of servers) {
+      const postgresBefore = await postgresCpuSeconds()
       const cpuBefore = await cpuSeconds(server.child.pid!)
       const result = await load(options(server))
       const cpuAfter = await cpuSeconds(server.child.pid!)
+      const postgresAfter = await postgresCpuSeconds()
+      if (postgresBefore !== null && postgresAfter !== null) postgresCpuPerRequest[server.name].push((1e6 * (postgresAfter - postgresBefore)) / result.requests)
       await sameHistory(server)
       if (cpuBefore !== null && cpuAfter !== null) cpuPerRequest[server.name].push((1e6 * (cpuAfter - cpuBefore)) / result.requests)
       if (result.errors || result.non2xx) throw new Error(`${server.name} ${kind}: ${result.errors} errors, ${result.non2xx} non-2xx`)
@@ -133,6 +143,7 @@ async function measure(kind: 'read' | 'write') {
         p50: median(runs.map((r) => r.p50)),
         p99: median(runs.map((r) => r.p99)),
         cpuMicrosPerRequest: cpuPerRequest[name].length ? Math.round(median(cpuPerRequest[name])) : null,
+        postgresCpuMicrosPerRequest: postgresCpuPerRequest[name].length ? Math.round(median(postgresCpuPerRequest[name])) : null,
       },
     ]),
   )
@@ -169,6 +180,7 @@ function safeguards(r: Awaited<ReturnType<typeof measure>>): string[] {
     ['brake on failed authentications (PLINTH_AUTH_FAILURE_LIMIT)', 'plinth', 'plinth-no-brake'],
     ['a log line per request, and the module\'s own (LOG_LEVEL=info against warn)', 'plinth', 'plinth-no-request-log'],
     ['tenant role and timeouts in BEGIN (PostgreSQL side, on the floor)', 'floor-pipelined-settings', 'floor-pipelined'],
+    ['named prepared statements for the settings and the statement (on the floor)', 'floor-pipelined-prepared', 'floor-pipelined-settings'],
     ['withTenantTx route instead of req.db', 'plinth-withTenantTx', 'plinth'],
   ]
   const rows = pairs
@@ -176,10 +188,11 @@ function safeguards(r: Awaited<ReturnType<typeof measure>>): string[] {
     .map(([what, a, b]) => {
       const [on, off] = [r.summary[a], r.summary[b]]
       const cpu = on.cpuMicrosPerRequest && off.cpuMicrosPerRequest ? `${on.cpuMicrosPerRequest} / ${off.cpuMicrosPerRequest} (${on.cpuMicrosPerRequest - off.cpuMicrosPerRequest >= 0 ? '+' : ''}${on.cpuMicrosPerRequest - off.cpuMicrosPerRequest})` : 'n/a'
-      return `| ${what} | ${a} / ${b} | ${(on.reqPerSec / off.reqPerSec).toFixed(3)} | ${cpu} |`
+      const postgres = on.postgresCpuMicrosPerRequest && off.postgresCpuMicrosPerRequest ? `${on.postgresCpuMicrosPerRequest} / ${off.postgresCpuMicrosPerRequest}` : 'n/a'
+      return `| ${what} | ${a} / ${b} | ${(on.reqPerSec / off.reqPerSec).toFixed(3)} | ${cpu} | ${postgres} |`
     })
   if (rows.length === 0) return []
-  return ['| safeguard | with / without | req/s with ÷ without | server CPU µs/request with / without |', '|---|---|---|---|', ...rows, '']
+  return ['| safeguard | with / without | req/s with ÷ without | server CPU µs/request with / without | PostgreSQL CPU µs/request with / without |', '|---|---|---|---|---|', ...rows, '']
 }
 
 /** The ratios this run measured, each beside its target (issue #27's, for the defaults on Node 24). */
@@ -207,9 +220,9 @@ try {
     [
       `### ${title}`,
       '',
-      '| server | median req/s | p50 ms | p99 ms | server CPU µs/request |',
-      '|---|---|---|---|---|',
-      ...Object.entries(r.summary).map(([name, s]) => `| ${name} | ${s.reqPerSec} | ${s.p50} | ${s.p99} | ${s.cpuMicrosPerRequest ?? 'n/a'} |`),
+      '| server | median req/s | p50 ms | p99 ms | server CPU µs/request | PostgreSQL CPU µs/request |',
+      '|---|---|---|---|---|---|',
+      ...Object.entries(r.summary).map(([name, s]) => `| ${name} | ${s.reqPerSec} | ${s.p50} | ${s.p99} | ${s.cpuMicrosPerRequest ?? 'n/a'} | ${s.postgresCpuMicrosPerRequest ?? 'n/a'} |`),
       '',
       targetsLine(title.startsWith('GET') ? 'read' : 'write', r.ratios),
       '',
