@@ -6,7 +6,7 @@ import { buildApp } from '../src/http/app.ts'
 import { PROJECT_ROOT } from '../src/app/paths.ts'
 import { countDatabaseWork } from '../test/helpers/count-database-work.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
-import { buildPlinth, codeVersion, cpuSeconds, createBenchTenant, load, machine, median, openBenchHost, postgresCpuSeconds, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
+import { buildPlinth, codeVersion, cpuSeconds, createBenchTenant, load, machine, median, openBenchHost, postgresCpu, postgresCpuSecondsBetween, requireDatabaseUrl, startServer, type Load, type Server } from './support.ts'
 
 requireDatabaseUrl()
 buildPlinth()
@@ -121,12 +121,12 @@ async function measure(kind: 'read' | 'write') {
   }
   for (let round = 1; round <= ROUNDS; round++) {
     for (const server of servers) {
-      const postgresBefore = await postgresCpuSeconds()
+      const postgresBefore = await postgresCpu()
       const cpuBefore = await cpuSeconds(server.child.pid!)
       const result = await load(options(server))
       const cpuAfter = await cpuSeconds(server.child.pid!)
-      const postgresAfter = await postgresCpuSeconds()
-      if (postgresBefore !== null && postgresAfter !== null) postgresCpuPerRequest[server.name].push((1e6 * (postgresAfter - postgresBefore)) / result.requests)
+      const postgres = postgresCpuSecondsBetween(postgresBefore, await postgresCpu())
+      if (postgres !== null) postgresCpuPerRequest[server.name].push((1e6 * postgres) / result.requests)
       await sameHistory(server)
       if (cpuBefore !== null && cpuAfter !== null) cpuPerRequest[server.name].push((1e6 * (cpuAfter - cpuBefore)) / result.requests)
       if (result.errors || result.non2xx) throw new Error(`${server.name} ${kind}: ${result.errors} errors, ${result.non2xx} non-2xx`)

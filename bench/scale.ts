@@ -12,7 +12,7 @@ import { readMigrations } from '../src/tenancy/migration-files.ts'
 import { stepsFromScratch, type MigrationSource } from '../src/tenancy/migrations.ts'
 import { createTestDatabase } from '../src/testing/database.ts'
 import pg from 'pg'
-import { buildPlinth, codeVersion, cpuSeconds, load, machine, median, openBenchHost, postgresCpuSeconds, requireDatabaseUrl, startServer } from './support.ts'
+import { buildPlinth, codeVersion, cpuSeconds, load, machine, median, openBenchHost, postgresCpu, postgresCpuSecondsBetween, requireDatabaseUrl, startServer } from './support.ts'
 
 requireDatabaseUrl()
 buildPlinth()
@@ -207,11 +207,11 @@ try {
   // Each measured load also reads how much CPU the plinth process and PostgreSQL spent on it.
   const cpu = { spread: { plinth: 0, postgres: 0, requests: 0 }, single: { plinth: 0, postgres: 0, requests: 0 } }
   const measured = async (kind: keyof typeof cpu, run: () => ReturnType<typeof load>) => {
-    const [p0, g0] = [await cpuSeconds(server.child.pid!), await postgresCpuSeconds()]
+    const [p0, g0] = [await cpuSeconds(server.child.pid!), await postgresCpu()]
     const result = await run()
-    const [p1, g1] = [await cpuSeconds(server.child.pid!), await postgresCpuSeconds()]
+    const [p1, g1] = [await cpuSeconds(server.child.pid!), await postgresCpu()]
     cpu[kind].plinth += (p1 ?? 0) - (p0 ?? 0)
-    cpu[kind].postgres += (g1 ?? 0) - (g0 ?? 0)
+    cpu[kind].postgres += postgresCpuSecondsBetween(g0, g1) ?? 0
     cpu[kind].requests += result.requests
     return result
   }
@@ -348,7 +348,7 @@ async function floorSpread(connectionString: string, schemas: string[], connecti
   const run = async (pick: () => string, seconds: number) => {
     let done = 0
     const until = Date.now() + seconds * 1000
-    const cpu0 = await postgresCpuSeconds()
+    const cpu0 = await postgresCpu()
     await Promise.all(
       clients.map(async (client) => {
         while (Date.now() < until) {
@@ -359,8 +359,8 @@ async function floorSpread(connectionString: string, schemas: string[], connecti
         }
       }),
     )
-    const cpu1 = await postgresCpuSeconds()
-    return { perSecond: done / seconds, postgresCpuMicroseconds: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1e6) / done }
+    const spent = postgresCpuSecondsBetween(cpu0, await postgresCpu())
+    return { perSecond: done / seconds, postgresCpuMicroseconds: spent === null ? null : (spent * 1e6) / done }
   }
   try {
     let turn = 0

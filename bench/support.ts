@@ -131,24 +131,40 @@ export async function cpuSeconds(pid: number): Promise<number | null> {
 }
 const CLOCK_TICKS_PER_SECOND = 100
 
+/** CPU seconds used so far by each PostgreSQL process on this machine, by pid; null off Linux. */
+export type PostgresCpu = Map<number, number> | null
+
 /**
- * CPU seconds used so far by every PostgreSQL process on this machine (backends, walwriter,
- * autovacuum...): where PostgreSQL runs beside the bench, the database's own share of a load.
- * Processes that exited in between are not counted; the bench's pool keeps its backends.
+ * Every PostgreSQL process's CPU so far (backends, walwriter, autovacuum...): where PostgreSQL
+ * runs beside the bench, the database's own share of a load. Taken before and after a load,
+ * postgresCpuSecondsBetween says what it cost.
  */
-export async function postgresCpuSeconds(): Promise<number | null> {
+export async function postgresCpu(): Promise<PostgresCpu> {
   try {
-    let total = 0
+    const byPid = new Map<number, number>()
     for (const entry of await fs.readdir('/proc')) {
       if (!/^\d+$/.test(entry)) continue
       const comm = await fs.readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '')
       if (comm.trim() !== 'postgres') continue
-      total += (await cpuSeconds(Number(entry))) ?? 0
+      const seconds = await cpuSeconds(Number(entry))
+      if (seconds !== null) byPid.set(Number(entry), seconds)
     }
-    return total
+    return byPid
   } catch {
     return null
   }
+}
+
+/**
+ * PostgreSQL's CPU between two readings: each process's growth, a process started in between
+ * from zero. A backend that exited in between (a pool closing an idle connection) is left out
+ * rather than counted as negative; what it spent in between is lost with it.
+ */
+export function postgresCpuSecondsBetween(before: PostgresCpu, after: PostgresCpu): number | null {
+  if (!before || !after) return null
+  let total = 0
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0)
+  return total
 }
 
 export const median = (values: number[]) => {
