@@ -112,6 +112,14 @@ t.test('only plinth migrate migrates: reads and writes that touch no module impo
   }
   const env = { ...database.env, PLINTH_MODULE_DIRS: dir }
 
+  // A brand-new database (a first command on a new machine): it holds nothing yet, and says so.
+  const fresh = await plinth(['tenant', 'list'], env)
+  t.equal(fresh.code, 0, fresh.stderr)
+  t.equal(fresh.stdout, 'no tenants\n', 'tenant list on a brand-new database: no tenants, not "run plinth migrate first"')
+  const noTenant = await plinth(['key', 'list', '--tenant', 'acme'], env)
+  t.equal(noTenant.code, 1)
+  t.match(noTenant.stderr, 'No tenant has the code "acme"')
+
   // The database as the plinth before this one left it: every public migration but the newest.
   const files = await readMigrations(path.join(PROJECT_ROOT, 'migrations/public'))
   const newest = files.at(-1)!.name

@@ -2,7 +2,8 @@
 // module's manifest is, for the permissions it declares) and nothing is migrated, so an operator
 // may run them against production at any time, and a module that throws on import stops none of
 // them. A database whose public migrations are pending is refused: its tables may not be the ones
-// these queries read.
+// these queries read. A brand-new one (nothing applied: a first `plinth tenant list` on a new
+// machine) holds nothing yet, and reads as empty.
 import path from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../app/config.ts'
@@ -12,11 +13,13 @@ import { ApiKeys } from '../access/api-keys.ts'
 import { Roles } from '../access/roles.ts'
 import { openDatabase, type Database } from '../platform/db/database.ts'
 import { PendingMigrationsError, pendingPublicMigrations, readMigrations } from '../tenancy/migration-files.ts'
-import { listTenants, tenantByCode } from '../tenancy/registry.ts'
+import { listTenants, tenantByCode, tenantNotFound } from '../tenancy/registry.ts'
 import { needTenant, one, table, tenantTable, type CommandOutput, type Options } from './usage.ts'
 
 export interface Reader {
   db: Database
+  /** No public migration has run here yet: there are no tenants, keys or roles to read. */
+  brandNew: boolean
   /** Every module found, with its manifest read and checked; status `found`, or why not. */
   modules(): Promise<ModuleRecord[]>
 }
@@ -25,9 +28,12 @@ type Read = (reader: Reader, args: string[], options: Options) => Promise<Comman
 
 export async function openReader(config: Config, log: Logger): Promise<Reader & { close(): Promise<void> }> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2, acquireTimeoutMs: config.dbAcquireTimeoutMs, log })
+  let brandNew: boolean
   try {
-    const pending = await pendingPublicMigrations(db.pool, await readMigrations(path.join(HOST_MIGRATIONS_DIR, 'public')))
-    if (pending.length > 0) throw new PendingMigrationsError(pending)
+    const files = await readMigrations(path.join(HOST_MIGRATIONS_DIR, 'public'))
+    const pending = await pendingPublicMigrations(db.pool, files)
+    brandNew = pending.length === files.length
+    if (pending.length > 0 && !brandNew) throw new PendingMigrationsError(pending)
   } catch (err) {
     await db.close()
     throw err
@@ -35,6 +41,7 @@ export async function openReader(config: Config, log: Logger): Promise<Reader & 
   let modules: Promise<ModuleRecord[]> | undefined
   return {
     db,
+    brandNew,
     // A folder named twice (src/plugins in PLINTH_MODULE_DIRS too) is read once.
     // Loaded on first need: checking manifests takes typebox, which tenant and key commands never do.
     modules: () =>
@@ -45,22 +52,27 @@ export async function openReader(config: Config, log: Logger): Promise<Reader & 
   }
 }
 
+/** The tenant with this code; none exists on a brand-new database. */
+function tenantOf(reader: Reader, code: string) {
+  return reader.brandNew ? Promise.reject(tenantNotFound(code)) : tenantByCode(reader.db.pool, code)
+}
+
 export const reads: Record<string, Read> = {
-  'tenant list': async ({ db }) => {
-    const tenants = await listTenants(db.pool)
+  'tenant list': async ({ db, brandNew }) => {
+    const tenants = brandNew ? [] : await listTenants(db.pool)
     return { text: tenantTable(tenants), json: tenants }
   },
-  'tenant show': async ({ db }, args) => {
-    const tenant = await tenantByCode(db.pool, one(args, 'tenant code'))
+  'tenant show': async (reader, args) => {
+    const tenant = await tenantOf(reader, one(args, 'tenant code'))
     return { text: tenantTable([tenant]), json: tenant }
   },
-  'key list': async ({ db }, _args, options) => {
-    const keys = await new ApiKeys(db.pool).list((await tenantByCode(db.pool, needTenant(options))).id)
+  'key list': async (reader, _args, options) => {
+    const keys = await new ApiKeys(reader.db.pool).list((await tenantOf(reader, needTenant(options))).id)
     const text = keys.length === 0 ? 'no keys\n' : table([['ID', 'NAME', 'CREATED', 'REVOKED'], ...keys.map((k) => [k.id, k.name, k.createdAt, k.revokedAt ?? '-'])])
     return { text, json: keys }
   },
   'role list': async (reader, _args, options) => {
-    const tenant = await tenantByCode(reader.db.pool, needTenant(options))
+    const tenant = await tenantOf(reader, needTenant(options))
     // What a grant can give: the permissions the modules found declare (as the host's role list says).
     const catalog = (await reader.modules()).filter((m) => m.status === 'found').flatMap((m) => m.manifest!.permissions)
     const roles = await new Roles(reader.db.pool, () => catalog).list(tenant)

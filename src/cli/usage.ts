@@ -34,7 +34,8 @@ export const USAGE = `Usage: plinth <command> [options]
 
 Options: --json (machine-readable output), -h, --help
 Every command but migrate refuses (exit 1) a database whose public migrations are pending. The
-read-only ones (tenant list|show, key list, role list, module list) import no module's code.
+read-only ones (tenant list|show, key list, role list, module list) import no module's code, and
+read a brand-new database (nothing applied yet) as empty.
 Environment: DATABASE_URL, or PLINTH_DATA_DIR for the embedded database (see .env.example); what
 the environment does not set is read from .env in the working folder (PLINTH_ENV_FILE: another file, or none).
 `
