@@ -168,3 +168,16 @@ t.test('plinth tenant create-many <file>: a process, exit 1 and a line per faile
   const listed = await plinth(['tenant', 'list', '--json'], env)
   t.same(JSON.parse(listed.stdout).map((x: { code: string }) => x.code), ['one', 'three', 'two'])
 })
+
+// In 'login' mode each new role gets a verifier made from the login secret, which a host reads from
+// the database the first time it needs it. A bulk import as the first thing a host does, with as
+// many batches at once as the platform's pool has connections, used to hold every connection in a
+// batch that then waited for one more to read the secret: every tenant failed, "timeout exceeded".
+t.test('a bulk import as wide as the pool, first thing after start, creates every tenant', process.env.DATABASE_URL ? {} : { skip: 'tenant roles log in on PostgreSQL only' }, async (t) => {
+  const th = await startTestHost({ env: { DB_PLATFORM_POOL_MAX: '2', DB_ACQUIRE_TIMEOUT_MS: '2000' } })
+  t.teardown(th.close)
+  const inputs = Array.from({ length: 8 }, (_, i) => ({ code: `wide${i}`, name: `Wide ${i}` }))
+  const report = await th.host.tenants.createMany(inputs, { concurrency: 4, batchSize: 2 })
+  t.same(report.failed, [], 'none failed')
+  t.equal(report.created.length, 8)
+})

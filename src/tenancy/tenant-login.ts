@@ -35,6 +35,12 @@ export async function scramVerifier(password: string): Promise<string> {
 
 /** How tenant roles log in: each role with its derived password. */
 export interface TenantLogins {
+  /**
+   * Loads the secret now. A caller about to hold a pooled connection while it asks for
+   * verifiers calls this first: the secret may live in the database, and asking for it then takes
+   * a second connection, which a pool held by N such callers at once does not have.
+   */
+  ready(): Promise<void>
   password(role: string): Promise<string>
   /** A verifier for the role's password, as SQL text ready to follow PASSWORD. */
   verifierLiteral(role: string): Promise<string>
@@ -45,6 +51,7 @@ export function tenantLogins(secret: () => Promise<string>): TenantLogins {
   let loaded: Promise<string> | undefined
   const key = () => (loaded ??= secret())
   return {
+    ready: async () => void (await key()),
     password: async (role) => tenantPassword(await key(), role),
     // A verifier is base64 and `$:` only: no quote can appear in it.
     verifierLiteral: async (role) => `'${await scramVerifier(tenantPassword(await key(), role))}'`,

@@ -92,6 +92,7 @@ export class Tenants {
     // transaction, so files run as the host's role and as the tenant's cannot share one.
     const apart = server === 'citus' || this.loginMode ? sources.filter((s) => s.source !== 'host') : []
     const together = sources.filter((s) => !apart.includes(s))
+    await this.loginsReady()
     const tenant = await inTransaction(this.options.pool, async (client) => {
       const role = roleForSchema(await tenantRolePrefix(client), schema)
       const login = await this.loginClause(role)
@@ -194,6 +195,9 @@ export class Tenants {
     const batchSources = this.loginMode ? sources.filter((s) => s.source === 'host') : sources
     const moduleSources = this.loginMode ? sources.filter((s) => s.source !== 'host') : []
     const limit = pLimit(Math.max(1, concurrency))
+    // Before any batch holds a connection (with concurrency at the pool's size, a batch that
+    // then asked for the secret would wait for a connection none of them gives back).
+    await this.loginsReady()
     const provision = async (batch: (typeof valid)[number][]) => {
       // On Citus each tenant is created on its own (create() says why).
       const created =
@@ -226,6 +230,11 @@ export class Tenants {
     await Promise.all(batches.map((batch) => limit(() => provision(batch))))
     report.failed.sort((a, b) => a.index - b.index)
     return report
+  }
+
+  /** The login secret loaded, in 'login' mode: loginClause then takes no connection of its own. */
+  private async loginsReady() {
+    if (this.loginMode) await this.options.logins?.ready()
   }
 
   private get loginMode() {
