@@ -165,14 +165,13 @@ export class ExpressResponse {
     const chosen = keys.length > 0 ? (accepts(this.req.raw).types(keys) as string | false) : false
     this.vary('Accept')
     if (chosen) {
-      const type = chosen.includes('/') ? chosen : mime.lookup(chosen) || chosen
-      this.set('Content-Type', type)
+      this.set('Content-Type', formatType(chosen))
       handlers[chosen](this.req, this, next)
     } else if (handlers.default) {
       handlers.default(this.req, this, next)
     } else {
       // As Express's: the types offered, so that an error handler can answer 406 "Supports: ...".
-      const types = keys.map((key) => (key.includes('/') ? key : mime.lookup(key) || key))
+      const types = keys.map(formatType)
       next(Object.assign(new Error('Not Acceptable'), { status: 406, statusCode: 406, types }))
     }
     return this
@@ -247,6 +246,11 @@ export class ExpressResponse {
     this.reply.send(body)
     this.onSent?.()
   }
+}
+
+/** A res.format key as a media type, as Express normalizes it: `html` is text/html, parameters dropped. */
+function formatType(key: string): string {
+  return key.includes('/') ? key.split(';')[0]!.trim() : mime.lookup(key) || 'application/octet-stream'
 }
 
 refuseUnsupportedMethods(ExpressResponse.prototype)
