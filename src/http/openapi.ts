@@ -54,7 +54,7 @@ function routeDocumenter() {
     const config = route.route.config ?? {}
     // Open: a module's /health (plinth's or the module's own), and the host's routes marked public.
     const open = MODULE_HEALTH.test(url) || (!config.module && config.public === true)
-    const documented = open ? { ...schema, security: [] } : config.module ? documentModuleRoute(route).schema : documentHostRoute(route)
+    const documented = open ? { ...schema, security: [] } : config.module ? documentModuleRoute(route) : documentHostRoute(route)
     const methods = [route.route.method].flat().filter((m) => m !== 'HEAD')
     return { url, schema: { ...documented, ...optionalDefaults(documented), operationId: operationId(methods[0] ?? 'GET', url, schema.operationId) } }
   }
@@ -113,7 +113,7 @@ function documentHostRoute({ schema = {}, url, route }: DocumentedRoute) {
  * (none on a public route), the x-tenant header, and every status plinth can answer it with.
  * Documentation only: the route's own schema, which Fastify validates with, is left as it is.
  */
-function documentModuleRoute({ schema = {}, url, route }: DocumentedRoute) {
+function documentModuleRoute({ schema = {}, route }: DocumentedRoute) {
   const config = route.config ?? {}
   const permissions = config.permissions ?? []
   const methods = Array.isArray(route.method) ? route.method : [route.method]
@@ -137,14 +137,11 @@ function documentModuleRoute({ schema = {}, url, route }: DocumentedRoute) {
   add('504', 'STATEMENT_TIMEOUT: the database took longer than DB_STATEMENT_TIMEOUT_MS.')
   const needs = permissions.length > 0 ? `Requires permission ${permissions.map((p) => `\`${p}\``).join(' and ')}.` : config.public ? 'Public: no credential needed.' : 'Requires a credential of the tenant (no particular permission).'
   return {
-    url,
-    schema: {
-      ...schema,
-      description: [schema.description, needs].filter(Boolean).join('\n\n'),
-      security: config.public ? [{}, { bearer: [] }] : [{ bearer: [] }],
-      'x-permissions': permissions,
-      response: responses,
-    },
+    ...schema,
+    description: [schema.description, needs].filter(Boolean).join('\n\n'),
+    security: config.public ? [{}, { bearer: [] }] : [{ bearer: [] }],
+    'x-permissions': permissions,
+    response: responses,
   }
 }
 
