@@ -71,5 +71,7 @@ t.test('a tenant role whose database is gone: doctor names it, `plinth orphan-ro
   t.ok(doctor.some((c: any) => c.result === 'warn' && /outlives its database/.test(c.check) && c.detail.includes(role)), 'doctor warns, naming it')
   t.equal((await plinth(['orphan-roles', '--drop'], home.env)).code, 0)
   t.same((await server.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [role])).rows, [], 'the role is gone')
+  const audit = JSON.parse((await plinth(['audit', 'list', '--action', 'tenant-role', '--json'], home.env)).stdout).events
+  t.match(audit.filter((e: any) => e.target === role), [{ action: 'tenant-role.dropped', actorKind: 'cli', changes: { database: doomedName } }], 'audited where it was dropped from')
   t.match((await plinth(['orphan-roles'], home.env)).stdout, /no tenant role outlives its database/)
 })

@@ -55,7 +55,7 @@ t.test("the seed's sequence: 403 until granted, 2xx, 403 again after the revoke,
   t.equal(status, 403, `revoked on the second instance after ${Date.now() - started} ms (within a second)`)
 
   await th.host.roles.grant(acme, 'reader', 'inventory.items.read')
-  await th.host.keys.revoke(acme.id, id)
+  await th.host.keys.revoke(acme, id)
   const started2 = Date.now()
   let afterKeyRevoke = await remote()
   while (afterKeyRevoke !== 401 && Date.now() - started2 < 1000) afterKeyRevoke = await remote()
@@ -157,7 +157,7 @@ t.test('JWTs: a valid one works; every forged or unfit one is a plain 401', asyn
 t.test('revoked, unknown, malformed keys: 401', async (t) => {
   const { key, id } = await issue('acme', 'short-lived', ['admin'])
   t.equal((await items(bearer(key))).statusCode, 200)
-  await th.host.keys.revoke(acme.id, id)
+  await th.host.keys.revoke(acme, id)
   assertProblem(t, await items(bearer(key)), 401, 'UNAUTHORIZED')
   const unknown = 'plk_aaaaaaaaaaaa_' + 'A'.repeat(43)
   assertProblem(t, await items(bearer(unknown)), 401, 'UNAUTHORIZED')

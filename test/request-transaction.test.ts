@@ -184,14 +184,14 @@ t.test('a platform write whose connection dies gives its pooled client up, and t
   const { th, acme } = await notesHost(t)
   const inUse = () => th.host.tenantClientPool.totalCount - th.host.tenantClientPool.idleCount
   await t.rejects(
-    th.host.keys.create(acme.id, 'doomed', async (client) => {
+    th.host.keys.create(acme, 'doomed', async (client) => {
       const { rows } = await client.query('SELECT pg_backend_pid() AS pid')
       await th.host.pool.query('SELECT pg_terminate_backend($1::int)', [rows[0].pid])
       await client.query('SELECT 1')
     }),
   )
   t.equal(inUse(), 0, 'the dead client is not held: neither its COMMIT nor its ROLLBACK could run')
-  t.ok(await th.host.keys.create(acme.id, 'fine'), 'a new connection serves the next write')
+  t.ok(await th.host.keys.create(acme, 'fine'), 'a new connection serves the next write')
   t.same((await th.host.keys.list(acme.id)).map((k) => k.name), ['fine'], 'nothing of the failed one was written')
 })
 

@@ -6,6 +6,7 @@ import { hash as digest, randomBytes, timingSafeEqual } from 'node:crypto'
 import type pg from 'pg'
 import { HttpProblem } from '../problems.ts'
 import { recordChange, type ChangeFeed } from '../platform/db/changes.ts'
+import { appendAudit } from '../platform/audit/append.ts'
 import { MissLookups } from '../platform/miss-lookups.ts'
 import { inTransaction } from '../platform/db/platform-transaction.ts'
 
@@ -72,8 +73,11 @@ export class ApiKeys {
     return token.startsWith('plk_')
   }
 
-  /** Creates a key; the returned `key` is the only time its secret exists outside the caller. */
-  async create(tenantId: string, name: string, afterInsert?: (client: pg.PoolClient, keyId: string) => Promise<void>) {
+  /**
+   * Creates a key; the returned `key` is the only time its secret exists outside the caller.
+   * `roles` are what afterInsert assigned it, for the audit row.
+   */
+  async create(tenant: KeyTenant, name: string, afterInsert?: (client: pg.PoolClient, keyId: string) => Promise<void>, roles: string[] = []) {
     if (typeof name !== 'string' || name.length < 1 || name.length > 100) {
       throw new HttpProblem(400, 'VALIDATION_FAILED', 'The key is invalid.', { errors: [{ path: '/name', message: 'must be 1 to 100 characters' }] })
     }
@@ -83,10 +87,11 @@ export class ApiKeys {
       const { rows } = await client.query(
         `INSERT INTO public.sys_api_key (id, tenant_id, name, secret_hash) VALUES ($1, $2, $3, $4)
          RETURNING id, tenant_id AS "tenantId", name, created_at AS "createdAt", revoked_at AS "revokedAt"`,
-        [id, tenantId, name, hash(secret).toString('hex')],
+        [id, tenant.id, name, hash(secret).toString('hex')],
       )
       await afterInsert?.(client, id)
       await recordChange(client, 'key', id)
+      await appendAudit(client, { action: 'key.created', target: id, tenant: tenant.code, changes: { name, roles } })
       return rows[0]
     }).catch((err) => {
       if (err?.code === '23505') throw new HttpProblem(409, 'KEY_EXISTS', 'This tenant already has a key with this name.')
@@ -105,20 +110,27 @@ export class ApiKeys {
     return rows.map(normalise)
   }
 
-  async revoke(tenantId: string, id: string): Promise<ApiKey> {
+  async revoke(tenant: KeyTenant, id: string): Promise<ApiKey> {
     const key = await inTransaction(this.pool, async (client) => {
       const { rows } = await client.query(
         `UPDATE public.sys_api_key SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND tenant_id = $2
          RETURNING id, tenant_id AS "tenantId", name, created_at AS "createdAt", revoked_at AS "revokedAt"`,
-        [id, tenantId],
+        [id, tenant.id],
       )
       if (!rows[0]) throw new HttpProblem(404, 'KEY_NOT_FOUND', 'This tenant has no key with this id.')
       await recordChange(client, 'key', id)
+      await appendAudit(client, { action: 'key.revoked', target: id, tenant: tenant.code, changes: { name: rows[0].name } })
       return rows[0]
     })
     await this.changes?.announce('key', id)
     return normalise(key)
   }
+}
+
+/** The tenant a key is made or revoked for: its id, and its code for the audit trail. */
+export interface KeyTenant {
+  id: string
+  code: string
 }
 
 function toCached(row: any): CachedKey {

@@ -21,12 +21,27 @@ export interface FailureBrakeOptions {
   windowMs: number
   /** Addresses tracked at once (the oldest window is dropped first). */
   maxAddresses: number
+  /**
+   * Told, once a window ends, how many of its failures were of operator credentials (the admin
+   * token, the console's sign-in): the audit trail's one row per address and window.
+   */
+  onOperatorFailures?: (summary: OperatorFailures) => Promise<void>
+}
+
+export interface OperatorFailures {
+  address: string
+  failures: number
+  /** Attempts refused (429) while the address was braked. */
+  refused: number
+  windowMs: number
 }
 
 interface Window {
   /** The address's failures: the brake holds while none is left. */
   failures: Budget
   unlogged: number
+  /** Failures of operator credentials in it. */
+  operator: number
 }
 
 const DEFAULTS: FailureBrakeOptions = { limit: 20, windowMs: 10_000, maxAddresses: 100_000 }
@@ -35,6 +50,8 @@ export class FailureBrake {
   private windows = new Map<string, Window>()
   private readonly options: FailureBrakeOptions
   private sweeper: NodeJS.Timeout
+  /** Summaries being written: stop() waits for them. */
+  private reporting = new Set<Promise<void>>()
 
   constructor(
     private readonly log: Logger,
@@ -59,22 +76,27 @@ export class FailureBrake {
     }
   }
 
-  /** Counts a failure of the request's address, and logs it unless its window has logged enough. */
-  failed(request: Caller, line: Record<string, unknown>, message: string) {
-    if (this.options.limit === 0) return request.log.warn({ ...line, address: request.ip }, message)
+  /**
+   * Counts a failure of the request's address, and logs it unless its window has logged enough.
+   * `operator`: the credential was an operator's, and the window's summary goes to the audit trail.
+   */
+  failed(request: Caller, line: Record<string, unknown>, message: string, { operator = false } = {}) {
     const now = Date.now()
     let window = this.current(request.ip, now)
     if (!window) {
-      if (this.windows.size >= this.options.maxAddresses) this.windows.delete(this.windows.keys().next().value!)
-      this.windows.set(request.ip, (window = { failures: new Budget(this.options.limit, this.options.windowMs), unlogged: 0 }))
+      if (this.windows.size >= this.options.maxAddresses) this.close(this.windows.keys().next().value!, this.windows.values().next().value!)
+      this.windows.set(request.ip, (window = { failures: new Budget(this.options.limit || Infinity, this.options.windowMs), unlogged: 0, operator: 0 }))
     }
     window.failures.take(now)
+    if (operator) window.operator++
     request.log.warn({ ...line, address: request.ip }, message)
   }
 
-  stop() {
+  /** Ends every window, its summaries written. */
+  async stop() {
     clearInterval(this.sweeper)
     this.sweep(Infinity)
+    await Promise.all(this.reporting)
   }
 
   private current(address: string, now: number): Window | undefined {
@@ -92,6 +114,12 @@ export class FailureBrake {
 
   private close(address: string, window: Window) {
     this.windows.delete(address)
+    if (window.operator > 0 && this.options.onOperatorFailures) {
+      const summary = { address, failures: window.operator, refused: window.unlogged, windowMs: this.options.windowMs }
+      const written = this.options.onOperatorFailures(summary).catch((err) => this.log.error({ err, ...summary }, 'failed operator authentications could not be audited'))
+      this.reporting.add(written)
+      void written.finally(() => this.reporting.delete(written))
+    }
     if (window.unlogged > 0) {
       this.log.warn(
         { address, failures: window.failures.used, notLogged: window.unlogged, windowMs: this.options.windowMs },

@@ -6,6 +6,7 @@ import { HttpProblem } from '../problems.ts'
 import { recordChange, type ChangeFeed } from '../platform/db/changes.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { inSchemaTransaction } from '../platform/db/platform-transaction.ts'
+import { appendAudit, type AuditEvent } from '../platform/audit/append.ts'
 import { isGrant, unknownGrants } from './permissions.ts'
 
 export const ROLE_NAME = /^[a-z][a-z0-9_-]{0,62}$/
@@ -44,14 +45,15 @@ export class Roles {
 
   async create(tenant: Tenant, name: string, description = '') {
     if (!ROLE_NAME.test(name)) throw invalid('/name', 'must be 1 to 63 characters of a-z, 0-9, _ and -, starting with a letter')
-    await this.write(tenant, (c, s) => c.query(`INSERT INTO ${s}.plinth_role (name, description) VALUES ($1, $2)`, [name, description])).catch((err) => {
+    const event = { action: 'role.created', target: name, changes: { description } }
+    await this.write(tenant, event, (c, s) => c.query(`INSERT INTO ${s}.plinth_role (name, description) VALUES ($1, $2)`, [name, description])).catch((err) => {
       if (err?.code === '23505') throw new HttpProblem(409, 'ROLE_EXISTS', `Role ${name} already exists.`)
       throw err
     })
   }
 
   async remove(tenant: Tenant, name: string) {
-    await this.write(tenant, async (c, s) => {
+    await this.write(tenant, { action: 'role.deleted', target: name }, async (c, s) => {
       const { rowCount } = await c.query(`DELETE FROM ${s}.plinth_role WHERE name = $1`, [name])
       if (!rowCount) throw roleNotFound(name)
     })
@@ -59,7 +61,7 @@ export class Roles {
 
   async grant(tenant: Tenant, role: string, permission: string) {
     if (!isGrant(permission)) throw invalid('/permission', 'must be <module>.<resource>.<action>, <module>.<resource>.*, <module>.* or *')
-    await this.write(tenant, async (c, s) => {
+    await this.write(tenant, { action: 'role.granted', target: role, changes: { permission } }, async (c, s) => {
       const { rowCount } = await c.query(
         `INSERT INTO ${s}.plinth_role_grant (role_id, permission) SELECT id, $2 FROM ${s}.plinth_role WHERE name = $1 ON CONFLICT DO NOTHING`,
         [role, permission],
@@ -69,7 +71,7 @@ export class Roles {
   }
 
   async revoke(tenant: Tenant, role: string, permission: string) {
-    await this.write(tenant, async (c, s) => {
+    await this.write(tenant, { action: 'role.revoked', target: role, changes: { permission } }, async (c, s) => {
       await this.assertRole(c, s, role)
       await c.query(`DELETE FROM ${s}.plinth_role_grant g USING ${s}.plinth_role r WHERE g.role_id = r.id AND r.name = $1 AND g.permission = $2`, [role, permission])
     })
@@ -77,7 +79,7 @@ export class Roles {
 
   async assign(tenant: Tenant, role: string, principalId: string) {
     if (!PRINCIPAL_ID.test(principalId)) throw invalid('/principal', 'must be key:<key id> or user:<subject>')
-    await this.write(tenant, (c, s) => this.assignWith(c, s, role, principalId))
+    await this.write(tenant, { action: 'role.assigned', target: role, changes: { principal: principalId } }, (c, s) => this.assignWith(c, s, role, principalId))
   }
 
   /** Assigns inside a transaction the caller holds (a key created with its roles); `s` is the quoted schema. */
@@ -90,7 +92,7 @@ export class Roles {
   }
 
   async unassign(tenant: Tenant, role: string, principalId: string) {
-    await this.write(tenant, async (c, s) => {
+    await this.write(tenant, { action: 'role.unassigned', target: role, changes: { principal: principalId } }, async (c, s) => {
       await this.assertRole(c, s, role)
       await c.query(`DELETE FROM ${s}.plinth_principal_role p USING ${s}.plinth_role r WHERE p.role_id = r.id AND r.name = $1 AND p.principal_id = $2`, [role, principalId])
     })
@@ -101,11 +103,12 @@ export class Roles {
     if (!rowCount) throw roleNotFound(role)
   }
 
-  /** One transaction on the tenant's schema, with the change recorded in it. */
-  async write<T>(tenant: Tenant, work: (client: pg.PoolClient, schema: string) => Promise<T>): Promise<T> {
+  /** One transaction on the tenant's schema, with the change recorded and `event` audited in it. */
+  private async write<T>(tenant: Tenant, event: Omit<AuditEvent, 'tenant'>, work: (client: pg.PoolClient, schema: string) => Promise<T>): Promise<T> {
     const result = await inSchemaTransaction(this.pool, tenant.schema, async (client, schema) => {
       const done = await work(client, schema)
       await recordChange(client, 'rbac', tenant.id)
+      await appendAudit(client, { ...event, tenant: tenant.code })
       return done
     })
     await this.changes?.announce('rbac', tenant.id)

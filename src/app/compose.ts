@@ -5,9 +5,13 @@
 // write for all but those that serve requests (identities, the brake, metrics), and without the
 // modules' code when they touch no module; the CLI's read-only commands open the database alone
 // (cli/reads.ts).
+import type pg from 'pg'
 import type { Logger } from 'pino'
 import { ApiKeys } from '../access/api-keys.ts'
-import { FailureBrake } from '../access/failure-brake.ts'
+import { ConsoleSessions } from '../access/console-sessions.ts'
+import { FailureBrake, type OperatorFailures } from '../access/failure-brake.ts'
+import { appendAuditAlone } from '../platform/audit/append.ts'
+import { AuditCheckpoints } from '../platform/audit/checkpoint.ts'
 import { BearerIdentities } from '../access/identity.ts'
 import { JwtVerifier } from '../access/jwt.ts'
 import { PermissionSets } from '../access/permission-sets.ts'
@@ -62,6 +66,8 @@ export interface RequestServices {
   authFailures: FailureBrake
   /** Prometheus metrics; undefined with PLINTH_METRICS=0. */
   metrics: Metrics | undefined
+  /** The audit chain's head in the log (platform/audit/checkpoint.ts). */
+  auditCheckpoints: AuditCheckpoints
 }
 
 /** The host's own migration files: public/ once per database, tenant/ in every tenant; read again by each migrate. */
@@ -96,6 +102,8 @@ export interface Services {
   tenantPool: TenantPool
   tenants: Tenants
   keys: ApiKeys
+  /** The console's sign-ins (public.console_session). */
+  consoleSessions: ConsoleSessions
   /** Undefined when opened without them (`requests: false`). */
   requests: RequestServices | undefined
   /** The migrations of the host and of each loaded module, in the order they apply. */
@@ -222,11 +230,12 @@ async function buildServices(
     migrationsForNewTenant: () => migrationSources().filter((s) => s.source === 'host' || defaults === '*' || defaults.includes(s.source)),
   })
   const keys = new ApiKeys(pool, changes)
+  const consoleSessions = new ConsoleSessions(pool, config.consoleIdleMinutes * 60_000)
   let requests: RequestServices | undefined
   if (wanted.requests) {
-    const authFailures = new FailureBrake(log, { limit: config.authFailureLimit })
+    const authFailures = new FailureBrake(log, { limit: config.authFailureLimit, onOperatorFailures: (summary) => auditOperatorFailures(pool, summary) })
     const identities = new BearerIdentities(keys, await JwtVerifier.create(config.jwt), registry, permissionSets, config.adminToken, authFailures)
-    requests = { identities, authFailures, metrics }
+    requests = { identities, authFailures, metrics, auditCheckpoints: new AuditCheckpoints(pool, log, config.auditCheckpointMs) }
   }
 
   changes.on('key', (id) => keys.refresh(id))
@@ -239,6 +248,11 @@ async function buildServices(
 
   return {
     config, log, db, server, hostFiles, modules, logins, tenantConnections, changes, tenantModules, permissionSets,
-    roles, registry, tenantPool, tenants, keys, requests, migrationSources,
+    roles, registry, tenantPool, tenants, keys, consoleSessions, requests, migrationSources,
   }
+}
+
+/** One audit row per address and brake window with failed operator authentications: who tried, how often. */
+function auditOperatorFailures(pool: pg.Pool, { address, failures, refused, windowMs }: OperatorFailures) {
+  return appendAuditAlone(pool, { action: 'auth.failed', outcome: 'failure', changes: { failures, refused, windowMs } }, { kind: 'anonymous', id: null, clientAddress: address })
 }

@@ -11,6 +11,10 @@ export interface Config {
   databaseListenUrl: string | undefined
   /** How often the change feed reads public.sys_change, whether or not LISTEN wakes it. */
   changePollMs: number
+  /** How often a serving host logs the audit chain's head, when it moved (PLINTH_AUDIT_CHECKPOINT_MS). */
+  auditCheckpointMs: number
+  /** A console session ends after this long without a request (PLINTH_CONSOLE_IDLE_MINUTES). */
+  consoleIdleMinutes: number
   port: number
   host: string
   logLevel: string
@@ -88,6 +92,8 @@ export const DEFAULTS = {
   PLINTH_TENANT_SECRET: '',
   DB_ACQUIRE_TIMEOUT_MS: '5000',
   PLINTH_CHANGE_POLL_MS: '250',
+  PLINTH_AUDIT_CHECKPOINT_MS: '60000',
+  PLINTH_CONSOLE_IDLE_MINUTES: '30',
   DB_TENANT_POOL_MAX: '',
   DB_POOL_RESERVE: '',
   DB_STATEMENT_TIMEOUT_MS: '30000',
@@ -243,6 +249,8 @@ export function loadConfig(env: Env = process.env): Config {
     databaseListenUrl,
     // Four reads a second keep every cache within the 1 s bound (README, "Several instances").
     changePollMs: integer('PLINTH_CHANGE_POLL_MS', 10, 900),
+    auditCheckpointMs: integer('PLINTH_AUDIT_CHECKPOINT_MS', 100, 86_400_000),
+    consoleIdleMinutes: integer('PLINTH_CONSOLE_IDLE_MINUTES', 1, 1440),
     port: integer('PORT', 0, 65535),
     host,
     logLevel,

@@ -2,16 +2,19 @@
 // once: opening (migrate or refuse, then load the caches), enabling a module, issuing a key,
 // migrating, closing. The HTTP app (app.ts) and the CLI's commands that write open a Host; only
 // the app listens.
+import type pg from 'pg'
 import type { Logger } from 'pino'
 import type { ApiKeys } from '../access/api-keys.ts'
+import type { ConsoleSessions } from '../access/console-sessions.ts'
 import type { PermissionSets } from '../access/permission-sets.ts'
 import type { Roles } from '../access/roles.ts'
 import { recordChange, type ChangeFeed } from '../platform/db/changes.ts'
 import type { Database } from '../platform/db/database.ts'
 import { migrateAll, migrateTenants, type MigrateReport, type TenantMigrationResult } from '../tenancy/migrate.ts'
 import { pendingPublicMigrations } from '../tenancy/migration-files.ts'
-import type { MigrationSource } from '../tenancy/migrations.ts'
+import { findPendingTenantMigrations, type MigrationSource } from '../tenancy/migrations.ts'
 import { PLATFORM_SEARCH_PATH } from '../platform/db/platform-transaction.ts'
+import { appendAuditAlone } from '../platform/audit/append.ts'
 import type { TenantRegistry } from '../tenancy/registry.ts'
 import { quoteIdent } from '../platform/db/sql-names.ts'
 import type { SchemaServer } from '../platform/db/scripts.ts'
@@ -26,6 +29,11 @@ import { openServices, readHostMigrationFiles, type HostMigrationFiles, type Req
 import type { Config } from './config.ts'
 import type { ModuleRecord } from '../modules/discovery.ts'
 
+
+export interface MigrationStatus {
+  pending: { tenant: string; source: string; files: string[] }[]
+  failed: { tenant: string; module: string; error: string | null }[]
+}
 
 export interface HostOptions extends ServiceOptions {
   /** Keep caches fresh from other processes' changes; the CLI, which lives for one command, does not. */
@@ -54,6 +62,7 @@ export class Host {
   readonly tenantPool: TenantPool
   readonly tenants: Tenants
   readonly keys: ApiKeys
+  readonly consoleSessions: ConsoleSessions
   /** Identities, the brake and metrics: for serving requests (compose.ts); the CLI opens without them. */
   readonly requests: RequestServices | undefined
   /** The migrations of the host and of each loaded module, in the order they apply. */
@@ -79,6 +88,7 @@ export class Host {
       tenantPool: this.tenantPool,
       tenants: this.tenants,
       keys: this.keys,
+      consoleSessions: this.consoleSessions,
       requests: this.requests,
       migrationSources: this.migrationSources,
       hostFiles: this.hostFiles,
@@ -115,6 +125,11 @@ export class Host {
 
   /** A module's migrations succeeding or failing for a tenant decides whether its routes serve there. */
   private recordModuleResult = async (result: TenantMigrationResult & { tenantId: string }) => {
+    if (result.status === 'failed') {
+      // Its step rolled back, so there is no transaction of the change to write the row in: one of its own.
+      const module = result.source === 'host' ? null : result.source
+      await appendAuditAlone(this.pool, { action: 'migration.failed', target: result.source, tenant: result.tenant, module, outcome: 'failure', changes: { error: result.error ?? null } })
+    }
     if (result.source === 'host') return
     await this.tenantModules.setStatus(result.tenantId, result.source, result.status === 'ok' ? 'ready' : 'failed', result.error ?? null)
   }
@@ -137,29 +152,58 @@ export class Host {
     const record = this.modules.find((m) => m.id === moduleId)
     if (!record) throw new HttpProblem(404, 'MODULE_NOT_FOUND', `No module has the id ${JSON.stringify(moduleId)}.`)
     if (record.status !== 'loaded') throw new HttpProblem(409, 'MODULE_UNAVAILABLE', `Module ${moduleId} is ${record.status}; fix it before enabling it.`)
-    await this.tenantModules.setEnabled(tenant.id, moduleId, true)
-    const [result] = await migrateTenants(this.pool, {
-      sources: [{ source: moduleId, files: record.migrations, baseline: record.baseline }],
+    await this.tenantModules.setEnabled(tenant, moduleId, true)
+    const [result] = await this.migrateOne(tenant.id, [{ source: moduleId, files: record.migrations, baseline: record.baseline }])
+    if (!result) await this.tenantModules.setStatus(tenant.id, moduleId, 'ready', null)
+    return result ?? { tenant: tenant.code, source: moduleId, status: 'ok', applied: [] }
+  }
+
+  /**
+   * Applies what is pending for one tenant (the console's retry, `plinth migrate --tenant`): the
+   * host's files and those of every module it has enabled, each failure recorded as migrate's are.
+   */
+  async migrateTenant(code: string): Promise<TenantMigrationResult[]> {
+    const tenant = await this.tenants.get(code)
+    const results = await this.migrateOne(tenant.id, this.migrationSources())
+    return [...results, ...(await this.recoverFailedModules({ publicApplied: [], tenants: results }, code))]
+  }
+
+  /** What is pending of `sources` for one tenant, applied, each result recorded as migrate records it. */
+  private migrateOne(tenantId: string, sources: MigrationSource[]) {
+    return migrateTenants(this.pool, {
+      sources,
       concurrency: 1,
       server: this.server,
       tenantPool: this.tenantPool,
-      tenantId: tenant.id,
+      tenantId,
       onSuccess: this.recordModuleResult,
       onFailure: this.recordModuleResult,
     })
-    if (!result) await this.tenantModules.setStatus(tenant.id, moduleId, 'ready', null)
-    return result ?? { tenant: tenant.code, source: moduleId, status: 'ok', applied: [] }
+  }
+
+  /** What is left to do across tenants: files pending per tenant and source, and modules whose migrations failed. */
+  async migrationStatus(): Promise<MigrationStatus> {
+    const pending = new Map<string, { tenant: string; source: string; files: string[] }>()
+    for (const row of await findPendingTenantMigrations(this.pool, this.migrationSources())) {
+      const key = `${row.code}\n${row.source}`
+      const entry = pending.get(key) ?? { tenant: row.code, source: row.source, files: [] }
+      entry.files.push(row.name)
+      pending.set(key, entry)
+    }
+    const failed = (await this.tenantModules.enabledButFailed()).map((row) => ({ tenant: row.code, module: row.moduleId, error: row.error }))
+    return { pending: [...pending.values()], failed: failed.sort((a, b) => a.tenant.localeCompare(b.tenant) || a.module.localeCompare(b.module)) }
   }
 
   /** Issues an API key for a tenant, holding `roles` there; the key's secret is in the result, once. */
   async createKey(tenantCode: string, name: string, roles: string[] = []) {
     const tenant = await this.tenants.get(tenantCode)
-    const created = await this.keys.create(tenant.id, name, async (client, keyId) => {
+    const assignRoles = async (client: pg.PoolClient, keyId: string) => {
       if (roles.length === 0) return
       await client.query(PLATFORM_SEARCH_PATH)
       for (const role of roles) await this.roles.assignWith(client, quoteIdent(tenant.schema), role, `key:${keyId}`)
       await recordChange(client, 'rbac', tenant.id)
-    })
+    }
+    const created = await this.keys.create(tenant, name, assignRoles, roles)
     if (roles.length > 0) await this.changes.announce('rbac', tenant.id)
     return created
   }
@@ -170,7 +214,7 @@ export class Host {
     if (!this.tenantModules.state(tenant.id, moduleId) && !this.modules.some((m) => m.id === moduleId)) {
       throw new HttpProblem(404, 'MODULE_NOT_FOUND', `No module has the id ${JSON.stringify(moduleId)}.`)
     }
-    await this.tenantModules.setEnabled(tenant.id, moduleId, false)
+    await this.tenantModules.setEnabled(tenant, moduleId, false)
   }
 
   async migrate(): Promise<MigrateReport> {
@@ -198,9 +242,11 @@ export class Host {
    * A module `failed` for a tenant with nothing pending there any more (an edited migration put
    * back as it was applied) is ready again: migrate is how an operator recovers, not `module enable`.
    */
-  private async recoverFailedModules(report: MigrateReport): Promise<TenantMigrationResult[]> {
+  private async recoverFailedModules(report: MigrateReport, onlyTenant?: string): Promise<TenantMigrationResult[]> {
     const recovered: TenantMigrationResult[] = []
     for (const row of await this.tenantModules.enabledButFailed()) {
+      // A migrate of one tenant tried no other: what is pending elsewhere it did not look for.
+      if (onlyTenant !== undefined && row.code !== onlyTenant) continue
       const loaded = this.modules.some((m) => m.id === row.moduleId && m.status === 'loaded')
       const triedNow = report.tenants.some((r) => r.tenant === row.code && (r.source === row.moduleId || (r.source === 'host' && r.status !== 'ok')))
       if (!loaded || triedNow) continue
@@ -220,7 +266,8 @@ export class Host {
   }
 
   async close() {
-    this.requests?.authFailures.stop()
+    await this.requests?.authFailures.stop()
+    await this.requests?.auditCheckpoints.stop()
     await this.changes.stop()
     await this.tenantConnections?.end()
     await this.db.close()

@@ -2,12 +2,14 @@
 // reads.ts). Each returns text for people and the same facts as JSON for scripts (--json).
 import fs from 'node:fs/promises'
 import type { Host } from '../app/host.ts'
+import { HttpProblem } from '../problems.ts'
 import { BUILTIN_MODULES_DIR } from '../app/paths.ts'
 import { sql } from 'drizzle-orm'
 import { doctorText, runDoctor } from './doctor.ts'
 import type { MigrateReport } from '../tenancy/migrate.ts'
 import type { Tenant } from '../tenancy/registry.ts'
-import { needTenant, one, tenantTable, two, UsageError, type CommandOutput, type Options } from './usage.ts'
+import { needTenant, one, table, tenantTable, timeOption, two, UsageError, type CommandOutput, type Options } from './usage.ts'
+import { pruneAudit } from '../platform/audit/trail.ts'
 import { moveTenant, nodeName } from '../tenancy/placement.ts'
 import type { NewTenant } from '../tenancy/tenants.ts'
 import { dropOrphanedTenantRoles, orphanedTenantRoles } from '../tenancy/orphan-roles.ts'
@@ -109,6 +111,31 @@ export const commands: Record<string, Command> = {
     const text = move.ms === 0 ? `tenant ${tenant.code} is on ${nodeName(move.to)} already\n` : `moved tenant ${tenant.code} (schema ${tenant.schema}) from ${nodeName(move.from)} to ${nodeName(move.to)} in ${(move.ms / 1000).toFixed(1)} s\n`
     return { text, json: { tenant: tenant.code, schema: tenant.schema, from: nodeName(move.from), to: nodeName(move.to), ms: move.ms } }
   },
+  'audit prune': async (host, args, options) => {
+    if (args.length > 0) throw new UsageError('audit prune takes no positional argument: use --before <time>')
+    const before = timeOption(options.before, '--before')
+    if (!before) throw new UsageError('audit prune needs --before <time>')
+    const pruned = await pruneAudit(host.pool, before)
+    const text = pruned.removed === 0
+      ? `no audit events before ${before.toISOString()}\n`
+      : `removed ${pruned.removed} audit events (through ${pruned.through}); the chain was sealed first and still verifies\n`
+    return { text, json: pruned }
+  },
+  'console sessions': async (host, args, options) => {
+    const [verb = 'list', id, ...more] = args
+    if (more.length > 0 || !['list', 'revoke'].includes(verb)) throw new UsageError('console sessions takes list, or revoke <session id> | --all')
+    if (verb === 'list') {
+      const sessions = await host.consoleSessions.list({ live: !options.all })
+      const text = sessions.length === 0
+        ? 'no live console sessions\n'
+        : table([['ID', 'OPERATOR', 'FROM', 'SIGNED IN', 'LAST SEEN', 'ENDED'], ...sessions.map((s) => [s.id, s.operator, s.clientAddress ?? '-', s.createdAt, s.lastSeenAt, s.endedAt ? `${s.endedAt} (${s.endedWhy})` : '-'])])
+      return { text, json: sessions }
+    }
+    if (options.all === (id !== undefined)) throw new UsageError('console sessions revoke takes one session id, or --all')
+    const ended = options.all ? await host.consoleSessions.endAll() : [await host.consoleSessions.end(id!, 'revoked')].filter((s) => s !== undefined)
+    if (!options.all && ended.length === 0) throw new HttpProblem(404, 'SESSION_NOT_FOUND', `No live console session has the id ${JSON.stringify(id)}.`)
+    return { text: ended.length === 0 ? 'no live console sessions\n' : ended.map((s) => `revoked console session ${s.id} (${s.operator})\n`).join(''), json: ended }
+  },
   'key create': async (host, args, options) => {
     if (args.length > 0) throw new UsageError('key create takes no positional argument: use --name')
     if (!options.name) throw new UsageError('key create needs --name')
@@ -120,7 +147,7 @@ export const commands: Record<string, Command> = {
     }
   },
   'key revoke': async (host, args, options) => {
-    const key = await host.keys.revoke((await host.tenants.get(needTenant(options))).id, one(args, 'key id'))
+    const key = await host.keys.revoke(await host.tenants.get(needTenant(options)), one(args, 'key id'))
     return { text: `revoked key ${key.id} (${key.name})\n`, json: key }
   },
   'role create': async (host, args, options) => {
@@ -206,7 +233,12 @@ export const commands: Record<string, Command> = {
     const checks = await runDoctor(host, { url: options.url })
     return { text: doctorText(checks), json: checks, exitCode: checks.some((c) => c.result === 'fail') ? 1 : 0 }
   },
-  migrate: async (host) => {
+  migrate: async (host, args, options) => {
+    if (options.tenant) {
+      // One tenant: what is pending for it alone (the console's retry); public migrations were not pending.
+      const report: MigrateReport = { publicApplied: [], tenants: await host.migrateTenant(options.tenant) }
+      return { text: migrateText(report), json: report, exitCode: report.tenants.some((t) => t.status !== 'ok') ? 1 : 0 }
+    }
     // Host.open has just migrated; report what it did.
     const report = host.lastMigration!
     const failed = report.tenants.some((t) => t.status !== 'ok')

@@ -3,10 +3,12 @@
 // command opens only what it needs: a read-only one the database alone (reads.ts); one that writes
 // a whole Host, with its modules' code, on a database whose public migrations are all applied;
 // `plinth migrate` is the one that applies them.
+import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../app/config.ts'
 import { HttpProblem } from '../problems.ts'
+import { actingAs } from '../platform/audit/actor.ts'
 import { createLogger } from '../platform/logger.ts'
 import { loadEnvFile } from '../app/env-file.ts'
 import { PendingMigrationsError } from '../tenancy/migration-files.ts'
@@ -38,7 +40,17 @@ async function main(argv: string[]): Promise<number> {
       concurrency: { type: 'string' },
       to: { type: 'string' },
       'batch-size': { type: 'string' },
+      actor: { type: 'string' },
+      action: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      before: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+      format: { type: 'string' },
+      head: { type: 'string' },
       drop: { type: 'boolean', default: false },
+      all: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -74,16 +86,28 @@ async function main(argv: string[]): Promise<number> {
   } else {
     const { Host } = await import('../app/host.ts')
     const key = named ? `${group} ${action}` : group!
-    // A command serves no request: no identities, brake or metrics.
-    const host = await Host.open({ config, log, followChanges: false, migrate: group === 'migrate', modules: NEED_MODULES.has(key), requests: false })
-    try {
-      output = await command!(host, args, values)
-    } finally {
-      await host.close()
-    }
+    // Every change the command makes is audited as the OS user's who ran it (a migrate's too).
+    output = await actingAs({ kind: 'cli', id: osUser() }, async () => {
+      // A command serves no request: no identities, brake or metrics.
+      const host = await Host.open({ config, log, followChanges: false, migrate: group === 'migrate' && !values.tenant, modules: NEED_MODULES.has(key), requests: false })
+      try {
+        return await command!(host, args, values)
+      } finally {
+        await host.close()
+      }
+    })
   }
-  process.stdout.write(values.json ? JSON.stringify(output.json, null, 2) + '\n' : output.text)
+  if (!output.streamed) process.stdout.write(values.json ? JSON.stringify(output.json, null, 2) + '\n' : output.text)
   return output.exitCode ?? 0
+}
+
+/** Who runs this command, as the system knows them; a container's user may have no name. */
+function osUser(): string {
+  try {
+    return os.userInfo().username
+  } catch {
+    return process.env.USER ?? `uid ${process.getuid?.() ?? 'unknown'}`
+  }
 }
 
 /** `plinth module new`: writes files, needs no database. */

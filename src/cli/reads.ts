@@ -14,7 +14,11 @@ import { Roles } from '../access/roles.ts'
 import { openDatabase, type Database } from '../platform/db/database.ts'
 import { PendingMigrationsError, pendingPublicMigrations, readMigrations } from '../tenancy/migration-files.ts'
 import { listTenants, tenantByCode, tenantNotFound } from '../tenancy/registry.ts'
-import { needTenant, one, table, tenantTable, type CommandOutput, type Options } from './usage.ts'
+import { needTenant, one, table, tenantTable, timeOption, UsageError, type CommandOutput, type Options } from './usage.ts'
+import { auditInOrder, listAudit, type AuditFilter } from '../platform/audit/trail.ts'
+import { verifyAudit } from '../platform/audit/verify.ts'
+import type { AuditRow } from '../platform/audit/append.ts'
+import { once } from 'node:events'
 
 export interface Reader {
   db: Database
@@ -91,4 +95,63 @@ export const reads: Record<string, Read> = {
       : table([['ID', 'VERSION', 'API', 'STATUS', 'REASON'], ...rows]) + 'found: its manifest passes; its code is not imported here (`plinth doctor` loads and registers each module)\n'
     return { text, json: modules }
   },
+  'audit list': async ({ db, brandNew }, args, options) => {
+    if (args.length > 0) throw new UsageError('audit list takes no positional argument')
+    const limit = options.limit === undefined ? 50 : Number(options.limit)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit takes a whole number from 1 to 1000, got ${JSON.stringify(options.limit)}`)
+    const page = brandNew ? { events: [], next: null } : await listAudit(db.pool, auditFilter(options), { limit, cursor: options.cursor })
+    const rows = page.events.map((e) => [String(e.seq), e.at, actorText(e), e.action, e.target ?? '-', e.tenant ?? '-', e.outcome])
+    const text = page.events.length === 0 ? 'no audit events\n' : table([['SEQ', 'AT', 'ACTOR', 'ACTION', 'TARGET', 'TENANT', 'OUTCOME'], ...rows]) + (page.next ? `more: --cursor ${page.next}\n` : '')
+    return { text, json: page }
+  },
+  'audit export': async ({ db, brandNew }, args, options) => {
+    if (args.length > 0) throw new UsageError('audit export takes no positional argument')
+    const format = options.format ?? 'ndjson'
+    if (format !== 'ndjson' && format !== 'csv') throw new UsageError(`--format is ndjson or csv, got ${JSON.stringify(format)}`)
+    const filter = auditFilter(options)
+    let count = 0
+    if (format === 'csv') await emit(AUDIT_FIELDS.join(',') + '\n')
+    if (!brandNew) {
+      for await (const event of auditInOrder(db.pool, filter)) {
+        await emit(format === 'csv' ? AUDIT_FIELDS.map((f) => csvCell(event[f])).join(',') + '\n' : JSON.stringify(event) + '\n')
+        count++
+      }
+    }
+    process.stderr.write(`exported ${count} audit event${count === 1 ? '' : 's'}\n`)
+    return { text: '', json: { exported: count }, streamed: true }
+  },
+  'audit verify': async ({ db, brandNew }, args, options) => {
+    if (args.length > 0) throw new UsageError('audit verify takes no positional argument')
+    let witness: { seq: number; hash: string } | undefined
+    if (options.head !== undefined) {
+      const match = /^([0-9]+):([0-9a-f]{64})$/.exec(options.head)
+      if (!match) throw new UsageError('--head takes <seq>:<hash>, as a checkpoint line of the log gives them')
+      witness = { seq: Number(match[1]), hash: match[2] }
+    }
+    if (brandNew) return { text: 'audit trail: empty\n', json: { ok: true, checked: 0 } }
+    const report = await verifyAudit(db.pool, witness)
+    const text = report.ok
+      ? `audit trail intact: ${report.checked} events checked, head ${report.head.seq}:${report.head.hash}\n`
+      : `audit trail BROKEN at event ${report.broken!.seq}: ${report.broken!.problem}\n(${report.checked} events before it verified)\n`
+    return { text, json: report, exitCode: report.ok ? 0 : 1 }
+  },
 }
+
+function auditFilter(options: Options): AuditFilter {
+  return { actor: options.actor, action: options.action, tenant: options.tenant, since: timeOption(options.since, '--since'), until: timeOption(options.until, '--until') }
+}
+
+const AUDIT_FIELDS = ['seq', 'at', 'actorKind', 'actorId', 'action', 'target', 'tenant', 'module', 'outcome', 'requestId', 'clientAddress', 'changes', 'prevHash', 'hash'] as const
+
+function csvCell(value: unknown): string {
+  const text = value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value)
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
+}
+
+/** Writes to stdout, waiting whenever it is full: an export of millions of rows holds a page at a time. */
+async function emit(line: string) {
+  if (!process.stdout.write(line)) await once(process.stdout, 'drain')
+}
+
+const actorText = (e: AuditRow) => (e.actorId ? `${e.actorKind}:${e.actorId}` : e.actorKind)
+

@@ -13,7 +13,8 @@ export const USAGE = `Usage: plinth <command> [options]
   tenant resume <code>                                    serve it again
   tenant drop <code> --confirm <code>                     delete the tenant and ALL its data
   tenant move <code> --to <host:port>                     move its schema to another Citus worker while it serves
-  migrate                                                 apply pending migrations, report per tenant (the only command that migrates)
+  migrate [--tenant <code>]                               apply pending migrations, report per tenant (the only command that migrates);
+                                                          --tenant: only what is pending for that tenant
   demo                                                    a demo tenant with sample items and a key, and the curl to try
   doctor [--url http://host:port]                         the seed's checklist and plinth's own; exit 1 when a check fails
   orphan-roles [--drop]                                   tenant roles on this server whose database is gone; --drop removes them
@@ -31,10 +32,18 @@ export const USAGE = `Usage: plinth <command> [options]
   module enable <id> --tenant <code>                      enable a module for a tenant (applies its migrations)
   module disable <id> --tenant <code>                     its routes answer 404 there; its data stays
   module new <id> [--dir <folder>]                        scaffold a module (src/plugins, or a folder of your own)
+  audit list [filters] [--limit <n>] [--cursor <c>]       the audit trail, newest first; filters:
+      [--actor <kind[:id]>] [--action <a>] [--tenant <code>] [--since <time>] [--until <time>]
+  audit export [filters] [--format ndjson|csv]            every event in range, oldest first, streamed to stdout
+  audit verify [--head <seq>:<hash>]                      recompute the chain; exit 1 naming the first broken link
+                                                          (--head: a checkpoint the log recorded)
+  audit prune --before <time>                             remove older events, sealing the chain first
+  console sessions [list] [--all]                         live console sessions (--all: ended ones too)
+  console sessions revoke <id> | --all                    end a console session (or every one) at once
 
 Options: --json (machine-readable output), -h, --help
 Every command but migrate refuses (exit 1) a database whose public migrations are pending. The
-read-only ones (tenant list|show, key list, role list, module list) import no module's code, and
+read-only ones (tenant list|show, key list, role list, module list, audit list|export|verify) import no module's code, and
 read a brand-new database (nothing applied yet) as empty.
 Environment: DATABASE_URL, or PLINTH_DATA_DIR for the embedded database (see .env.example); what
 the environment does not set is read from .env in the working folder (PLINTH_ENV_FILE: another file, or none).
@@ -46,9 +55,23 @@ export interface CommandOutput {
   text: string
   json: unknown
   exitCode?: number
+  /** The command wrote its output to stdout as it went (an export): nothing is left to print. */
+  streamed?: boolean
 }
 
-export type Options = { drop?: boolean; to?: string; concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string; role?: string[]; principal?: string; description?: string; url?: string }
+export type Options = {
+  drop?: boolean; to?: string; concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string
+  role?: string[]; principal?: string; description?: string; url?: string
+  all?: boolean; actor?: string; action?: string; since?: string; until?: string; before?: string; limit?: string; cursor?: string; format?: string; head?: string
+}
+
+/** A time given on the command line: anything Date reads (2026-12-01, 2026-12-01T10:00:00Z). */
+export function timeOption(value: string | undefined, flag: string): Date | undefined {
+  if (value === undefined) return undefined
+  const time = new Date(value)
+  if (Number.isNaN(time.getTime())) throw new UsageError(`${flag} takes a time such as 2026-12-01 or 2026-12-01T10:00:00Z, got ${JSON.stringify(value)}`)
+  return time
+}
 
 export function one(args: string[], what: string): string {
   if (args.length !== 1) throw new UsageError(`expected one ${what}, got ${args.length}`)

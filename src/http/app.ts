@@ -6,6 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { installTenantScope } from './tenant-request.ts'
 import { requestDb } from '../tenancy/transaction.ts'
 import type { IdentityProvider } from '../access/principal.ts'
+import { consoleRoutes } from './console/index.ts'
 import { adminRoutes } from './admin/index.ts'
 import { errorHandler, PROTOCOL_ERROR_OPTIONS } from './error-handler.ts'
 import { ROUTING_OPTIONS } from './fastify-options.ts'
@@ -93,6 +94,7 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
     await mountModule(app, host, record, identities)
   }
   await app.register(adminRoutes, { prefix: '/api/admin', host, authFailures })
+  await app.register(consoleRoutes, { prefix: '/admin', host, authFailures })
   if (options.tenantRoutes) {
     const register = options.tenantRoutes
     await app.register(async (scope) => {

@@ -12,6 +12,6 @@ import type { FailureBrake } from '../access/failure-brake.ts'
 export function requireOperatorToken(request: FastifyRequest, brake: FailureBrake, token: string | undefined, what: { name: string; unset: string }) {
   brake.check(request)
   if (isAdminToken(request.headers.authorization, token)) return
-  brake.failed(request, { reason: token ? `bad ${what.name} token` : what.unset }, `${what.name} authentication failed`)
+  brake.failed(request, { reason: token ? `bad ${what.name} token` : what.unset }, `${what.name} authentication failed`, { operator: true })
   throw problems.unauthorized()
 }

@@ -91,7 +91,7 @@ async function applyPending(pool: pg.Pool, pending: PendingTenantMigration[], op
       } else {
         for (const step of stepsFor(sourcesById.get(source)!, files)) {
           try {
-            if ((await applyTenantFile(pool, { id: tenantId, schema, role }, source, step, options.server, options.tenantPool)) === 'applied') {
+            if ((await applyTenantFile(pool, { id: tenantId, schema, role }, source, step, options.server, options.tenantPool, { tenant: code })) === 'applied') {
               result.applied.push(...step.records.map((f) => f.name))
             }
           } catch (err) {

@@ -10,6 +10,7 @@ import { MigrationError, type Baseline, type MigrationFile } from './migration-f
 import { quoteIdent, quoteUuid } from '../platform/db/sql-names.ts'
 import { runScript, settleInOrder, type SchemaServer } from '../platform/db/scripts.ts'
 import { recordChange } from '../platform/db/changes.ts'
+import { appendAudit } from '../platform/audit/append.ts'
 import { inTransaction, type TransactionEnd } from '../platform/db/platform-transaction.ts'
 import { TenantTransaction, type TenantPool } from './transaction.ts'
 
@@ -227,6 +228,9 @@ export async function findPendingTenantMigrations(pool: pg.Pool, sources: Migrat
  * of their own, committed just before the platform's that records them: a step that fails records
  * nothing; the window in which the step could commit and its record not is the gap between two
  * COMMITs, and a file found applied but unrecorded fails the next migrate for that tenant, loudly.
+ *
+ * The step is audited (migration.applied) last in the platform's transaction, under `audit.tenant`
+ * (the tenant's code); a new tenant's files are not, for its creation is the row that tells of them.
  */
 export async function applyTenantFile(
   pool: pg.Pool,
@@ -234,7 +238,8 @@ export async function applyTenantFile(
   source: string,
   step: MigrationStep,
   server: SchemaServer,
-  tenantPool?: TenantPool,
+  tenantPool: TenantPool | undefined,
+  audit: { tenant: string } | false,
 ): Promise<'applied' | 'already'> {
   const asTenant = source !== 'host' && tenantPool?.clients.mode === 'login'
   const begin = `BEGIN; SELECT 1 FROM public.sys_tenant WHERE id = ${quoteUuid(tenant.id)} FOR NO KEY UPDATE${asTenant ? '' : `; SET LOCAL search_path TO ${quoteIdent(tenant.schema)}, public`}`
@@ -258,14 +263,20 @@ export async function applyTenantFile(
          SELECT $1, $2, f.name, f.checksum FROM unnest($3::text[], $4::text[]) AS f(name, checksum)`,
         [tenant.id, source, step.records.map((f) => f.name), step.records.map((f) => f.checksum)],
       )
+    const audited = async () => {
+      if (!audit) return
+      const files = step.records.map((f) => f.name)
+      await appendAudit(client, { action: 'migration.applied', target: `${source}/${step.label}`, tenant: audit.tenant, module: source === 'host' ? null : source, changes: { files } })
+    }
     if (asTenant) {
       await record()
       await runAsTenant(tenantPool!, tenant, [{ source, step }], server)
+      await audited()
       return 'applied'
     }
     // A file may end in a line comment: the newline keeps what follows out of it.
     const ran = runScript(client, `${roleFor(tenant, source)};\n${step.sql}\n;SET LOCAL ROLE NONE`, server)
-    await settleInOrder(ran, record(), end.commit())
+    await settleInOrder(ran, record(), audited(), end.commit())
     return 'applied'
   }
   try {
@@ -278,29 +289,30 @@ export async function applyTenantFile(
 
 /**
  * A new tenant's module files, all from scratch, in one transaction of the tenant's own login,
- * inside the platform's transaction that records them: their ledger rows, what `alsoRecord`
- * writes (the modules enabled) and the tenant's change.
+ * inside the platform's transaction that records them: their ledger rows and the tenant's change,
+ * then, once the files ran, what `complete` writes (the modules enabled, the creation audited: last,
+ * for the audit's lock is held from its row to COMMIT).
  */
 export async function applyNewTenantModules(
   pool: pg.Pool,
   tenantPool: TenantPool,
   tenant: MigratedTenant,
   sources: MigrationSource[],
-  alsoRecord: (client: pg.PoolClient) => Promise<unknown>,
+  complete: (client: pg.PoolClient) => Promise<unknown>,
 ) {
   const steps = sources.flatMap((source) => stepsFromScratch(source).map((step) => ({ source: source.source, step })))
   const files = sources.flatMap((source) => source.files.map((file) => ({ source: source.source, file })))
-  await inTransaction(pool, async (client) => {
+  await inTransaction(pool, async (client, end) => {
     await settleInOrder(
       client.query(
         `INSERT INTO public.sys_tenant_migration (tenant_id, source, name, checksum)
          SELECT $1, f.source, f.name, f.checksum FROM unnest($2::text[], $3::text[], $4::text[]) AS f(source, name, checksum)`,
         [tenant.id, files.map((f) => f.source), files.map((f) => f.file.name), files.map((f) => f.file.checksum)],
       ),
-      alsoRecord(client),
       recordChange(client, 'tenant', tenant.id),
     )
     await runAsTenant(tenantPool, tenant, steps, 'postgres')
+    await settleInOrder(complete(client), end.commit())
   })
 }
 

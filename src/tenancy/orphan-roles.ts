@@ -4,6 +4,8 @@
 // (migration public/006), which is how these are found.
 import type pg from 'pg'
 import { quoteIdent } from '../platform/db/sql-names.ts'
+import { inTransaction } from '../platform/db/platform-transaction.ts'
+import { appendAudit } from '../platform/audit/append.ts'
 
 const TAG = 'plinth tenant role; database '
 
@@ -26,9 +28,14 @@ export async function orphanedTenantRoles(pool: pg.Pool): Promise<OrphanRole[]> 
   return rows
 }
 
-/** Drops them; with their database gone they own nothing and hold no grant anywhere. */
+/** Drops them, each audited here; with their database gone they own nothing and hold no grant anywhere. */
 export async function dropOrphanedTenantRoles(pool: pg.Pool): Promise<OrphanRole[]> {
   const orphans = await orphanedTenantRoles(pool)
-  for (const { role } of orphans) await pool.query(`DROP ROLE IF EXISTS ${quoteIdent(role)}`)
+  for (const { role, database } of orphans) {
+    await inTransaction(pool, async (client) => {
+      await client.query(`DROP ROLE IF EXISTS ${quoteIdent(role)}`)
+      await appendAudit(client, { action: 'tenant-role.dropped', target: role, changes: { database } })
+    })
+  }
   return orphans
 }

@@ -5,6 +5,7 @@
 // inside a SAVEPOINT (every withTenantTx call in a request) while it switched over can land in the
 // old placement and be lost with it (docs/benchmarks-history.md, "Why the code is so").
 import type pg from 'pg'
+import { appendAuditAlone } from '../platform/audit/append.ts'
 import { HttpProblem } from '../problems.ts'
 import type { Tenant } from './registry.ts'
 
@@ -61,6 +62,8 @@ export async function moveTenant(pool: pg.Pool, tenant: Tenant, to: string): Pro
   if (nodeName(from) === to) return { from, to: target, ms: 0 }
   const started = performance.now()
   await pool.query(`SELECT citus_schema_move($1::regnamespace, $2::text, $3::int, shard_transfer_mode => 'block_writes')`, [tenant.schema, target.host, target.port])
+  // A move cannot run inside a transaction: its row is written right after it.
+  await appendAuditAlone(pool, { action: 'tenant.moved', target: tenant.code, tenant: tenant.code, changes: { from: nodeName(from), to: nodeName(target) } })
   return { from, to: target, ms: Math.round(performance.now() - started) }
 }
 

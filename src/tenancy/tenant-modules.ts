@@ -5,6 +5,7 @@ import type pg from 'pg'
 import { RefreshOrder } from '../platform/refresh-order.ts'
 import { recordChange, type ChangeFeed } from '../platform/db/changes.ts'
 import { inTransaction } from '../platform/db/platform-transaction.ts'
+import { appendAudit, type AuditEvent } from '../platform/audit/append.ts'
 
 export interface TenantModuleState {
   enabled: boolean
@@ -49,12 +50,13 @@ export class TenantModules {
     return [...(this.byTenant.get(tenantId)?.entries() ?? [])].filter(([, s]) => s.enabled).map(([id]) => id)
   }
 
-  async setEnabled(tenantId: string, moduleId: string, enabled: boolean) {
+  async setEnabled(tenant: { id: string; code: string }, moduleId: string, enabled: boolean) {
     await this.write(
-      tenantId,
+      tenant.id,
       `INSERT INTO public.sys_tenant_module (tenant_id, module_id, enabled) VALUES ($1, $2, $3)
        ON CONFLICT (tenant_id, module_id) DO UPDATE SET enabled = EXCLUDED.enabled, updated_at = now()`,
-      [tenantId, moduleId, enabled],
+      [tenant.id, moduleId, enabled],
+      { action: enabled ? 'module.enabled' : 'module.disabled', target: moduleId, tenant: tenant.code, module: moduleId },
     )
   }
 
@@ -79,10 +81,12 @@ export class TenantModules {
     return rows
   }
 
-  private async write(tenantId: string, sql: string, params: unknown[]) {
+  /** One write and its change; `event` audited with them when an actor asked for it (a status a migration set is its own row's). */
+  private async write(tenantId: string, sql: string, params: unknown[], event?: AuditEvent) {
     await inTransaction(this.pool, async (client) => {
       await client.query(sql, params)
       await recordChange(client, 'module', tenantId)
+      if (event) await appendAudit(client, event)
     })
     await this.changes?.announce('module', tenantId)
   }

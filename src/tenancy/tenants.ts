@@ -7,11 +7,12 @@ import type { Logger } from 'pino'
 import { HttpProblem, toProblem, type FieldError } from '../problems.ts'
 import { recordChange, type ChangeFeed } from '../platform/db/changes.ts'
 import { applyNewTenantModules, applyTenantFile, applyTenantFilesInTransaction, roleFor, stepsFromScratch, type MigrationSource } from './migrations.ts'
-import { runScript, type SchemaServer } from '../platform/db/scripts.ts'
+import { runScript, settleInOrder, type SchemaServer } from '../platform/db/scripts.ts'
 import { listTenants, TENANT_COLUMNS, tenantByCode, tenantNotFound, type Tenant } from './registry.ts'
 import { quoteIdent } from '../platform/db/sql-names.ts'
 import { isTenantCode, roleForSchema, schemaForCode } from './schema-name.ts'
 import { inTransaction } from '../platform/db/platform-transaction.ts'
+import { appendAudit } from '../platform/audit/append.ts'
 import type { TenantPool } from './transaction.ts'
 import type { TenantLogins } from './tenant-login.ts'
 
@@ -103,8 +104,8 @@ export class Tenants {
       const created = rows[0]
       await runScript(client, schemaAndRole(schema, role, server, login), server)
       for (const source of together) await applyTenantFilesInTransaction(client, created, source, server)
-      if (apart.length === 0) await enableModules(client, created.id, sources)
       await recordChange(client, 'tenant', created.id)
+      if (apart.length === 0) await completeCreation(client, created, sources)
       return created
     }).catch((err) => {
       if (err?.code === '23505' || err?.code === '42P06' || err?.code === '42710') {
@@ -125,24 +126,26 @@ export class Tenants {
    * - On PostgreSQL ('login' mode): every file in one transaction of the tenant's own login, and
    *   their ledger rows with the modules enabled in one of the platform's (a handful of round trips).
    * - On Citus: each file in its own transaction, as migrate applies them (schemaAndRole says why).
+   * The tenant's creation is audited in the transaction that enables its modules, where it completes.
    */
   private async applyModulesApart(tenant: Tenant, sources: MigrationSource[]) {
     try {
       if (this.options.server === 'postgres' && this.options.tenantPool) {
-        await applyNewTenantModules(this.options.pool, this.options.tenantPool, tenant, sources, (client) => enableModules(client, tenant.id, sources))
+        await applyNewTenantModules(this.options.pool, this.options.tenantPool, tenant, sources, (client) => completeCreation(client, tenant, sources))
         return
       }
       for (const source of sources) {
         for (const step of stepsFromScratch(source)) {
-          await applyTenantFile(this.options.pool, tenant, source.source, step, this.options.server, this.options.tenantPool)
+          await applyTenantFile(this.options.pool, tenant, source.source, step, this.options.server, this.options.tenantPool, false)
         }
       }
       await inTransaction(this.options.pool, async (client) => {
-        await enableModules(client, tenant.id, sources)
         await recordChange(client, 'tenant', tenant.id)
+        await completeCreation(client, tenant, sources)
       })
     } catch (err) {
-      await this.drop(tenant.code, tenant.code).catch((dropError) =>
+      // Never audited as created, so not audited as dropped: no row tells of it.
+      await this.dropTenant(tenant.code, { audited: false }).catch((dropError) =>
         this.options.log?.error({ err: dropError, tenant: tenant.code }, 'a tenant whose modules failed to set up could not be dropped'),
       )
       throw err
@@ -202,7 +205,9 @@ export class Tenants {
       // On Citus each tenant is created on its own (create() says why).
       const created =
         this.options.server === 'postgres'
-          ? await inTransaction(this.options.pool, (client) => provisionBatch(client, batch.map((e) => e.input), batchSources, (role) => this.loginClause(role))).catch(() => null)
+          ? await inTransaction(this.options.pool, (client) =>
+              provisionBatch(client, batch.map((e) => e.input), batchSources, (role) => this.loginClause(role), { complete: moduleSources.length === 0 }),
+            ).catch(() => null)
           : null
       if (created) {
         for (const [i, tenant] of created.entries()) {
@@ -268,11 +273,16 @@ export class Tenants {
     if (confirm !== code) {
       throw new HttpProblem(400, 'CONFIRMATION_REQUIRED', `Dropping a tenant deletes all its data; confirm by repeating its code (${code}).`)
     }
+    return this.dropTenant(code, { audited: true })
+  }
+
+  private async dropTenant(code: string, { audited }: { audited: boolean }): Promise<Tenant> {
     const tenant = await inTransaction(this.options.pool, async (client) => {
       const { rows } = await client.query<Tenant>(`DELETE FROM public.sys_tenant WHERE code = $1 RETURNING ${TENANT_COLUMNS}`, [code])
       if (!rows[0]) throw tenantNotFound(code)
       await runScript(client, dropSchemaAndRole(rows[0].schema, rows[0].role), this.options.server)
       await recordChange(client, 'tenant', rows[0].id)
+      if (audited) await appendAudit(client, { action: 'tenant.dropped', target: code, tenant: code, changes: { schema: rows[0].schema } })
       return rows[0]
     })
     await this.options.changes?.announce('tenant', tenant.id)
@@ -287,6 +297,7 @@ export class Tenants {
       )
       if (!rows[0]) throw tenantNotFound(code)
       await recordChange(client, 'tenant', rows[0].id)
+      await appendAudit(client, { action: status === 'suspended' ? 'tenant.suspended' : 'tenant.resumed', target: code, tenant: code, changes: { status } })
       return rows[0]
     })
     await this.options.changes?.announce('tenant', tenant.id)
@@ -306,6 +317,7 @@ async function provisionBatch(
   inputs: NewTenant[],
   sources: MigrationSource[],
   loginClause: (role: string) => Promise<string>,
+  { complete }: { complete: boolean },
 ): Promise<Tenant[]> {
   const prefix = await tenantRolePrefix(client)
   const schemas = inputs.map((input) => schemaForCode(input.code))
@@ -339,6 +351,8 @@ async function provisionBatch(
       ids,
     ],
   )
+  // Audited here when nothing of theirs is left to do (in 'login' mode their modules' files run after).
+  if (complete) for (const tenant of rows) await appendAudit(client, creationEvent(tenant, sources))
   return rows
 }
 
@@ -393,11 +407,21 @@ function dropSchemaAndRole(schema: string, role: string): string {
     DROP ROLE IF EXISTS ${quoteIdent(role)}`
 }
 
-/** Enables the new tenant's default modules: every source but the host's. */
-async function enableModules(client: pg.PoolClient, tenantId: string, sources: MigrationSource[]) {
+/**
+ * Where a new tenant is complete: its default modules enabled (every source but the host's), and
+ * its creation audited, last. Both statements are sent together (one round trip).
+ */
+async function completeCreation(client: pg.PoolClient, tenant: Tenant, sources: MigrationSource[]) {
   const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
-  if (modules.length === 0) return
-  await client.query('INSERT INTO public.sys_tenant_module (tenant_id, module_id) SELECT $1, unnest($2::text[])', [tenantId, modules])
+  await settleInOrder(
+    modules.length > 0 ? client.query('INSERT INTO public.sys_tenant_module (tenant_id, module_id) SELECT $1, unnest($2::text[])', [tenant.id, modules]) : Promise.resolve(),
+    appendAudit(client, creationEvent(tenant, sources)),
+  )
+}
+
+function creationEvent(tenant: Tenant, sources: MigrationSource[]) {
+  const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
+  return { action: 'tenant.created', target: tenant.code, tenant: tenant.code, changes: { name: tenant.name, domain: tenant.domain, schema: tenant.schema, modules } }
 }
 
 /** This database's prefix for tenant role names (migration public/004). */

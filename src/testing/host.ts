@@ -18,6 +18,8 @@ export interface TestHostOptions extends AppOptions {
   migrationsDir?: string
   /** Reuse a database (to restart a host on it); by default a fresh one, dropped on close. */
   database?: TestDatabase
+  /** false: open without migrating, as a CLI command but `migrate` does (a reused database only). Default true. */
+  migrate?: boolean
 }
 
 export interface TestHost {
@@ -55,7 +57,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
   const log = createLogger(config, capture)
   let host: Host
   try {
-    host = await Host.open({ config, log, migrationsDir: options.migrationsDir })
+    host = await Host.open({ config, log, migrationsDir: options.migrationsDir, migrate: options.migrate })
   } catch (err) {
     if (ownsDatabase) await database.drop()
     throw err

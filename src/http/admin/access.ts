@@ -34,7 +34,7 @@ export async function adminAccessRoutes(fastify: FastifyInstance, { host }: { ho
   )
 
   app.delete('/:code/keys/:id', { schema: { tags, params: Type.Object({ code: TenantCode, id: Type.String() }) } }, async (request) =>
-    host.keys.revoke((await tenant(request.params.code)).id, request.params.id),
+    host.keys.revoke(await tenant(request.params.code), request.params.id),
   )
 
   app.get('/:code/roles', { schema: { tags, params: Type.Object({ code: TenantCode }) } }, async (request) => ({

@@ -9,6 +9,8 @@ import { requireOperatorToken } from '../operator-token.ts'
 import { adminAccessRoutes } from './access.ts'
 import { adminTenantModuleRoutes } from './tenant-modules.ts'
 import { adminTenantRoutes } from './tenants.ts'
+import { adminAuditRoutes } from './audit.ts'
+import { actingAs } from '../../platform/audit/actor.ts'
 
 // What an operator sends is taken as sent: a number is never turned into a string, nor a string
 // into a number, in a body (query strings and path parameters are text, and are read as such).
@@ -21,7 +23,14 @@ export async function adminRoutes(app: FastifyInstance, { host, authFailures }: 
   app.addHook('onRequest', async (request) => {
     requireOperatorToken(request, authFailures, host.config.adminToken, { name: 'admin', unset: 'PLINTH_ADMIN_TOKEN is not set' })
   })
+  // The handler runs inside done(): every change it makes is audited as the admin token's, with
+  // this request's id and address. After the body is read (a preHandler), whose stream events
+  // would not carry the actor.
+  app.addHook('preHandler', (request, _reply, done) => {
+    actingAs({ kind: 'admin-token', id: null, requestId: request.id, clientAddress: request.ip }, done)
+  })
   await app.register(adminTenantRoutes, { prefix: '/tenants', host })
   await app.register(adminTenantModuleRoutes, { prefix: '/tenants', host })
   await app.register(adminAccessRoutes, { prefix: '/tenants', host })
+  await app.register(adminAuditRoutes, { prefix: '/audit', host })
 }
