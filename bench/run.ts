@@ -1,6 +1,7 @@
 // npm run bench: plinth against a bare Fastify floor and the Express design, on one PostgreSQL,
 // same pool size, same statements, same rows, measured in interleaved rounds with autocannon.
 import fs from 'node:fs/promises'
+import http from 'node:http'
 import path from 'node:path'
 import { buildApp } from '../src/http/app.ts'
 import { PROJECT_ROOT } from '../src/app/paths.ts'
@@ -71,6 +72,16 @@ await serve('plinth-no-fair-share', 'dist/main.js', { ...common, DB_TENANT_POOL_
 await serve('plinth-no-brake', 'dist/main.js', { ...common, PLINTH_AUTH_FAILURE_LIMIT: '0' })
 // With no line per request (LOG_LEVEL=warn; a module's info lines go too): what logging costs.
 await serve('plinth-no-request-log', 'dist/main.js', { ...common, LOG_LEVEL: 'warn' })
+// Tracing on (PLINTH_OTEL=1), every request sampled and one in a hundred, exporting over OTLP/HTTP
+// to a sink in this process that reads and drops what it is sent: what tracing costs when on.
+const sink = http.createServer((request, response) => {
+  request.resume()
+  request.on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'))
+})
+await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
+const traced = { ...common, PLINTH_OTEL: '1', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(sink.address() as { port: number }).port}` }
+await serve('plinth-traced', 'dist/main.js', { ...traced, OTEL_TRACES_SAMPLER: 'always_on' })
+await serve('plinth-traced-1pct', 'dist/main.js', { ...traced, OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.01' })
 await serve('floor', 'bench/floor-server.ts', common)
 await serve('floor-pipelined', 'bench/floor-server.ts', { ...common, FLOOR_PIPELINE: '1' })
 // The floor opening its transactions as plinth does (tenant role, timeouts): what they cost PostgreSQL.
@@ -85,6 +96,8 @@ const paths: Record<string, string> = {
   'plinth-no-fair-share': '/api/plugins/inventory/items',
   'plinth-no-brake': '/api/plugins/inventory/items',
   'plinth-no-request-log': '/api/plugins/inventory/items',
+  'plinth-traced': '/api/plugins/inventory/items',
+  'plinth-traced-1pct': '/api/plugins/inventory/items',
   'floor-pipelined-settings': '/items',
   'floor-pipelined-prepared': '/items',
   'plinth-withTenantTx': '/api/plugins/seedstyle/items',
@@ -182,6 +195,8 @@ function safeguards(r: Awaited<ReturnType<typeof measure>>): string[] {
     ['tenant role and timeouts in BEGIN (PostgreSQL side, on the floor)', 'floor-pipelined-settings', 'floor-pipelined'],
     ['named prepared statements for the settings and the statement (on the floor)', 'floor-pipelined-prepared', 'floor-pipelined-settings'],
     ['withTenantTx route instead of req.db', 'plinth-withTenantTx', 'plinth'],
+    ['tracing on, every request sampled (PLINTH_OTEL=1, always_on)', 'plinth-traced', 'plinth'],
+    ['tracing on, 1% sampled (traceidratio 0.01)', 'plinth-traced-1pct', 'plinth'],
   ]
   const rows = pairs
     .filter(([, a, b]) => r.summary[a] && r.summary[b])
@@ -244,6 +259,7 @@ try {
   await fs.writeFile(`${file}.md`, markdown + '\n')
 } finally {
   for (const server of servers) await server.stop()
+  sink.close()
   await proxy?.stop()
   await database.drop()
 }

@@ -19,6 +19,8 @@ export interface Config {
   host: string
   logLevel: string
   logPretty: boolean
+  /** PLINTH_OTEL=1: traces through OpenTelemetry, configured by the standard OTEL_* variables (platform/otel/setup.ts). */
+  otel: boolean
   dataDir: string
   adminToken: string | undefined
   /** `true` reflects any origin; an empty list allows no cross-origin call. */
@@ -84,6 +86,7 @@ export const DEFAULTS = {
   HOST: '127.0.0.1',
   LOG_LEVEL: 'info',
   LOG_PRETTY: '0',
+  PLINTH_OTEL: '0',
   PLINTH_DATA_DIR: '.plinth/data',
   CORS_ORIGINS: '',
   DB_POOL_MAX: '10',
@@ -255,6 +258,7 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     logLevel,
     logPretty: flag('LOG_PRETTY'),
+    otel: flag('PLINTH_OTEL'),
     dataDir: path.resolve(read('PLINTH_DATA_DIR')),
     adminToken,
     corsOrigins,

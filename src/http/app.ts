@@ -7,6 +7,7 @@ import { installTenantScope } from './tenant-request.ts'
 import { requestDb } from '../tenancy/transaction.ts'
 import type { IdentityProvider } from '../access/principal.ts'
 import { consoleRoutes } from './console/index.ts'
+import { tracing } from '../platform/tracing.ts'
 import { adminRoutes } from './admin/index.ts'
 import { errorHandler, PROTOCOL_ERROR_OPTIONS } from './error-handler.ts'
 import { ROUTING_OPTIONS } from './fastify-options.ts'
@@ -61,6 +62,8 @@ export async function buildApp(host: Host, options: AppOptions = {}): Promise<Fa
   await app.register(errorHandler)
   await app.register(jsonBody)
   await app.register(requestContext, { metrics })
+  // Tracing on (PLINTH_OTEL=1): a span per request; off, nothing of it is loaded.
+  if (tracing) await app.register((await import('./tracing.ts')).requestTracing)
   await app.register(sensible)
   // No origins configured: no CORS headers for anyone, so no CORS hook on every request either.
   const { corsOrigins } = host.config

@@ -11,6 +11,7 @@ import { loadConfig, type Config } from '../app/config.ts'
 import { loadEnvFile } from '../app/env-file.ts'
 import { Host } from '../app/host.ts'
 import { createLogger } from '../platform/logger.ts'
+import { PLINTH_VERSION } from '../app/version.ts'
 import { runtimeNotice } from '../platform/runtime.ts'
 import type { Metrics } from '../app/metrics.ts'
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../problems.ts'
@@ -26,6 +27,8 @@ export async function runServer(appOptions: AppOptions = {}) {
     process.exit(1)
   }
 
+  // Before the logger and the host: its lines carry trace ids, its pools trace their statements.
+  const telemetry = config.otel ? (await import('../platform/otel/setup.ts')).startTracing({ serviceVersion: PLINTH_VERSION }) : undefined
   const log = createLogger(config)
   if (envFile) log.info({ file: envFile }, 'settings read from the env file, under the environment')
   for (const line of config.deprecations) log.warn(line)
@@ -55,6 +58,7 @@ export async function runServer(appOptions: AppOptions = {}) {
     else log.info({ signal }, 'shutting down: draining requests')
     metricsServer?.close()
     await app.close()
+    await telemetry?.shutdown()
     log.info('stopped')
     await new Promise<void>((resolve) => log.flush(() => resolve()))
   })

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino'
 import { requirePermission } from '../access/require.ts'
 import type { Guard, ModuleContext, ModuleTenant } from '../contract/contract.ts'
+import { tracing } from '../platform/tracing.ts'
 import { currentRequest } from '../tenancy/current-request.ts'
 import type { TenantRegistry } from '../tenancy/registry.ts'
 import type { TenantModules } from '../tenancy/tenant-modules.ts'
@@ -33,7 +34,10 @@ export function moduleContexts(services: ContextServices): ContextFactory {
           return requirePermission(permission) as unknown as Guard
         },
       },
-      withTenantTx: (tenantIdOrCode, work) => withTenantTx(services.tenantPool, services.registry, tenantIdOrCode, work, module),
+      withTenantTx: (tenantIdOrCode, work) =>
+        tracing
+          ? tracing.inSpan('withTenantTx', { 'plinth.module': record.id, 'plinth.tenant': tenantIdOrCode }, () => withTenantTx(services.tenantPool, services.registry, tenantIdOrCode, work, module))
+          : withTenantTx(services.tenantPool, services.registry, tenantIdOrCode, work, module),
       // Host API 1.1: where background work runs.
       tenants: async () => enabledTenants(services, record.id),
       log(msg, meta) {

@@ -14,6 +14,7 @@
 import net from 'node:net'
 import { parse as parseConnectionString } from 'pg-connection-string'
 import pg from 'pg'
+import { tracing } from '../platform/tracing.ts'
 import { HttpProblem, problems } from '../problems.ts'
 import type { TenantClientSource } from './transaction.ts'
 
@@ -203,7 +204,7 @@ export class TenantConnections {
   }
 
   private async login(role: string, mayRepair: boolean): Promise<TenantClient> {
-    const client = new pg.Client({ ...this.target, user: role, password: () => this.options.password(role) }) as TenantClient
+    const client = new (tracing?.pgClient ?? pg.Client)({ ...this.target, user: role, password: () => this.options.password(role) }) as TenantClient
     // An error on a lent connection also rejects its queries, which its holder handles; on an
     // idle one, nobody is listening: it is dropped from the pool.
     client.on('error', (err) => {

@@ -8,6 +8,7 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Writable } from 'node:stream'
 import type pg from 'pg'
+import { tracing, type SpanHandle } from '../platform/tracing.ts'
 import { problems } from '../problems.ts'
 import type { FairShare } from './fair-share.ts'
 import { moduleQueryClient, type ModuleQueryClient, type StatementWatchdog } from './module-client.ts'
@@ -246,6 +247,8 @@ export class TenantTransaction {
     /** Gives the tenant's share of the pool back: once, when the client goes back. */
     private readonly leaveShare: () => void,
     private readonly observer: TransactionObserver | undefined,
+    /** Tracing on: one span from BEGIN to COMMIT or ROLLBACK, in place of a span for each. */
+    private readonly span: SpanHandle | undefined,
   ) {}
 
   /** Takes one of the tenant's share of clients, then sends BEGIN and its settings ahead of the work. */
@@ -262,10 +265,12 @@ export class TenantTransaction {
       throw err
     }
     tp.observer?.acquired((performance.now() - started) / 1000, tenant.id)
-    const begun = sendCorked(client, beginQueries(tenant, tp))
+    const span = tracing?.start('tenant transaction', { 'db.system.name': 'postgresql', 'db.namespace': tenant.schema, 'plinth.tenant.id': tenant.id })
+    tracing?.nameClient(client, tenant.schema)
+    const begun = quietly(() => sendCorked(client, beginQueries(tenant, tp)))
     begun.catch(() => {}) // settled by commit() or rollback(); never an unhandled rejection
     const moduleClient = moduleClientFor(client, tp, begun)
-    return new TenantTransaction(client, moduleClient.client, moduleClient.db, begun, leaveShare, tp.observer)
+    return new TenantTransaction(client, moduleClient.client, moduleClient.db, begun, leaveShare, tp.observer, span)
   }
 
   /** The problem to answer when BEGIN or its settings failed; undefined when they succeeded. */
@@ -300,7 +305,7 @@ export class TenantTransaction {
       // of open subtransactions never grows past the nesting of the calls.
       const release = this.unreleased ? `RELEASE SAVEPOINT ${this.unreleased}; ` : ''
       this.unreleased = undefined
-      this.client.query(`${release}SAVEPOINT ${name}`).catch(() => {})
+      quietly(() => this.client.query(`${release}SAVEPOINT ${name}`)).catch(() => {})
       let result: T
       try {
         result = await insideSavepoint.run({ tx: this, children: new SavepointQueue() }, () => work(this.db))
@@ -308,7 +313,7 @@ export class TenantTransaction {
         // Undoes any savepoint nested in this one too. Awaited: whatever the caller does next
         // must run after its part is undone.
         this.unreleased = undefined
-        await this.client.query(`ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`).catch(() => {})
+        await quietly(() => this.client.query(`ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`)).catch(() => {})
         throw err
       }
       this.unreleased = name
@@ -321,7 +326,7 @@ export class TenantTransaction {
     // Stryker disable next-line ConditionalExpression: equivalent; every caller checks `finished` first (onSend) or holds a fresh transaction
     if (this.finished) return
     this.state = 'committed'
-    const committed = this.client.query(this.ending('COMMIT'))
+    const committed = quietly(() => this.client.query(this.ending('COMMIT')))
     let result: pg.QueryResult
     try {
       await this.begun.catch((err) => {
@@ -331,13 +336,14 @@ export class TenantTransaction {
     } catch (err) {
       // The clean-up behind a COMMIT that failed did not run: the connection is closed, not reused.
       await committed.catch(() => {})
-      this.release(err as Error)
+      this.span?.fail(err)
+      this.release(err as Error, 'rolled back')
       this.observer?.finished('rolled_back')
       throw err
     }
-    this.release()
     // A statement failed and the handler went on: PostgreSQL answered the COMMIT with ROLLBACK.
     const aborted = firstResult(result).command === 'ROLLBACK'
+    this.release(undefined, aborted ? 'rolled back' : 'committed')
     this.observer?.finished(aborted ? 'rolled_back' : 'committed')
     if (aborted) throw new AbortedTransactionError()
   }
@@ -347,7 +353,7 @@ export class TenantTransaction {
     if (this.finished) return
     this.state = 'rolled back'
     this.observer?.finished('rolled_back')
-    const rolledBack = this.client.query(this.ending('ROLLBACK'))
+    const rolledBack = quietly(() => this.client.query(this.ending('ROLLBACK')))
     // A connection whose tenant is gone (its role dropped under it) serves no one again.
     const gone = await this.begun.then(
       () => undefined,
@@ -356,10 +362,10 @@ export class TenantTransaction {
     try {
       await rolledBack
     } catch (err) {
-      this.release(err as Error)
+      this.release(err as Error, 'rolled back')
       return
     }
-    this.release(gone)
+    this.release(gone, 'rolled back')
   }
 
   /**
@@ -373,10 +379,20 @@ export class TenantTransaction {
   }
 
   /** Gives the client back; broken (closed) when the transaction's end failed. */
-  private release(err?: Error) {
+  private release(err: Error | undefined, outcome: 'committed' | 'rolled back') {
+    if (this.span) {
+      this.span.setAttributes({ 'plinth.transaction.outcome': outcome })
+      this.span.end()
+      tracing!.nameClient(this.client, null)
+    }
     this.client.release(err)
     this.leaveShare()
   }
+}
+
+/** Statements that belong to the transaction's own span (BEGIN, SAVEPOINT, COMMIT), not one each. */
+function quietly<T>(send: () => T): T {
+  return tracing ? tracing.untraced(send) : send()
 }
 
 /** The first statement's result of a query that sent several (pg answers those with an array). */

@@ -6,6 +6,7 @@
 // holding a pooled client; ctx.withTenantTx in a guard opens it earlier.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { checkPermission, checkPermissionFresh, requiredPermission } from '../../access/require.ts'
+import { tracing } from '../../platform/tracing.ts'
 import { currentRequest } from '../../tenancy/current-request.ts'
 import { HttpProblem } from '../../problems.ts'
 import { ExpressResponse, type Next } from './response.ts'
@@ -38,6 +39,11 @@ export function chainHandler(route: CompiledRoute) {
     }
     return currentRequest.run(inProgress, () => runChain(route, request, reply, res))
   }
+}
+
+/** The module attribute of a module span (tracing on only: routeOptions builds an object). */
+function moduleOf(request: FastifyRequest) {
+  return { 'plinth.module': request.routeOptions.config?.module }
 }
 
 async function runChain(route: CompiledRoute, request: FastifyRequest, reply: FastifyReply, res: ExpressResponse) {
@@ -76,7 +82,8 @@ async function runChain(route: CompiledRoute, request: FastifyRequest, reply: Fa
       // ctx.rbac.require's own guard: checked in line, no Express adapter, and no promise unless
       // the cached permissions refuse (then they are read again once: checkPermissionFresh).
       try {
-        if (request.principal?.permissions.has(permission)) checkPermission(request, permission)
+        if (tracing) await tracing.inSpan('guard rbac.require', { ...moduleOf(request), 'plinth.permission': permission }, () => checkPermissionFresh(request, permission))
+        else if (request.principal?.permissions.has(permission)) checkPermission(request, permission)
         else await checkPermissionFresh(request, permission)
         outcome = NEXT
       } catch (err) {
@@ -93,7 +100,7 @@ async function runChain(route: CompiledRoute, request: FastifyRequest, reply: Fa
           continue
         }
       }
-      outcome = await invoke(step, error, request, res)
+      outcome = tracing && step.isHandler ? await tracing.inSpan('handler', { ...moduleOf(request), 'code.function.name': step.fn.name || undefined }, () => invoke(step, error, request, res)) : await invoke(step, error, request, res)
     }
 
     switch (outcome.kind) {

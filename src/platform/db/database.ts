@@ -9,6 +9,7 @@ import fs from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import pg from 'pg'
+import { tracing } from '../tracing.ts'
 import type { Logger } from 'pino'
 
 export interface Database {
@@ -44,6 +45,8 @@ function createPool(config: pg.PoolConfig, options: DatabaseOptions): pg.Pool {
     connectionTimeoutMillis: options.acquireTimeoutMs,
     idleTimeoutMillis: 30_000,
     application_name: 'plinth',
+    // Tracing on: a span per statement (platform/otel/pg-client.ts).
+    ...(tracing ? { Client: tracing.pgClient } : {}),
     // Statements issued without waiting share a round trip; a tenant transaction's BEGIN travels
     // with its first statement (transaction.ts). Results still come back in order, one per query.
     pipeline: true,

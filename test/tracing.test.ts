@@ -1,0 +1,162 @@
+// Tracing on (what PLINTH_OTEL=1 turns on), spans caught by an in-memory exporter: the span tree of
+// a request that uses req.db, of one that uses withTenantTx, of a 403 and of a 500; the attributes
+// plinth sets and the ones a caller cannot; the trace ids in the log lines; what is not traced.
+// Through PgBouncer on CI's PgBouncer pass (DATABASE_URL there goes through it).
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import t from 'tap'
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node'
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
+import { startTracing } from '../src/platform/otel/setup.ts'
+import { startTestHost } from '../src/testing/host.ts'
+
+const exporter = new InMemorySpanExporter()
+const telemetry = startTracing({ serviceVersion: 'test', exporter, immediate: true })
+t.teardown(() => telemetry.shutdown())
+
+/** A module written as a stranger would: in a folder of its own, outside the project. */
+async function tracedModule(t: { teardown(fn: () => unknown): void }): Promise<string> {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-traced-'))
+  t.teardown(() => fs.rm(root, { recursive: true, force: true }))
+  await fs.mkdir(path.join(root, 'traced'))
+  await fs.writeFile(
+    path.join(root, 'traced/module.config.ts'),
+    "export default { id: 'traced', name: 'Traced', version: '1.0.0', api: '1.x', permissions: ['traced.things.read'] }\n",
+  )
+  await fs.writeFile(
+    path.join(root, 'traced/plugin.ts'),
+    `import { sql } from 'drizzle-orm'
+export const permissions = ['traced.things.read']
+export default {
+  meta: { id: 'traced', name: 'Traced', version: '1.0.0', api: '1.x' },
+  async register(ctx) {
+    const read = ctx.rbac.require('traced.things.read')
+    ctx.router.get('/db', read, async (req, res) => res.json((await req.db.execute(sql\`SELECT 41 + 1 AS answer\`)).rows[0]))
+    ctx.router.get('/tx', read, async (req, res) => {
+      const row = await ctx.withTenantTx(req.tenant.id, async (db) => (await db.execute(sql\`SELECT 'inside' AS where_am_i\`)).rows[0])
+      ctx.log('answered from withTenantTx')
+      res.json(row)
+    })
+    ctx.router.get('/boom', read, () => { throw new Error('the handler broke') })
+  },
+}
+`,
+  )
+  return root
+}
+
+async function tracedHost(t: { teardown(fn: () => unknown): void }) {
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: await tracedModule(t) } })
+  t.teardown(th.close)
+  await th.createTenant('acme')
+  const acme = await th.host.tenants.get('acme')
+  await th.host.roles.create(acme, 'reader')
+  await th.host.roles.grant(acme, 'reader', 'traced.things.read')
+  const reader = await th.host.createKey('acme', 'reader', ['reader'])
+  const nobody = await th.host.createKey('acme', 'nobody')
+  return { th, reader: reader.key, nobody: nobody.key }
+}
+
+/** The spans of the one request `send` makes, by trace. */
+async function spansOf(send: () => Promise<{ statusCode: number }>) {
+  exporter.reset()
+  const res = await send()
+  // A span ends as its request's onResponse runs, right after the reply.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const spans = exporter.getFinishedSpans()
+  const server = spans.filter((s) => s.kind === SpanKind.SERVER)
+  return { res, spans, server: server[0], count: server.length }
+}
+
+const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId
+const childrenOf = (spans: ReadableSpan[], parent: ReadableSpan) => spans.filter((s) => parentOf(s) === parent.spanContext().spanId)
+const statements = (spans: ReadableSpan[]) => spans.filter((s) => s.attributes['db.system.name'] === 'postgresql' && s.attributes['db.query.text'] !== undefined)
+
+t.test('a request with req.db: one server span by route, its tenant transaction, its statement', async (t) => {
+  const { th, reader } = await tracedHost(t)
+  const { res, spans, server, count } = await spansOf(() => th.app.inject({ url: '/api/plugins/traced/db', headers: { authorization: `Bearer ${reader}` } }))
+  t.equal(res.statusCode, 200)
+  t.equal(count, 1, 'one server span')
+  t.equal(server.name, 'GET /api/plugins/traced/db', 'named by method and route template')
+  t.match(server.attributes, { 'http.request.method': 'GET', 'http.route': '/api/plugins/traced/db', 'http.response.status_code': 200, 'plinth.tenant': 'acme', 'plinth.module': 'traced', 'plinth.principal.kind': 'key' })
+  t.equal(server.status.code, SpanStatusCode.UNSET)
+  t.ok(spans.every((s) => s.spanContext().traceId === server.spanContext().traceId), 'every span in its trace')
+
+  const [transaction] = spans.filter((s) => s.name === 'tenant transaction')
+  t.ok(transaction, 'a tenant transaction span')
+  t.equal(parentOf(transaction), server.spanContext().spanId, 'a child of the request')
+  t.match(transaction.attributes, { 'db.namespace': 't_acme', 'plinth.transaction.outcome': 'committed' })
+  const queries = statements(spans)
+  const answer = queries.find((s) => /41 \+ 1/.test(String(s.attributes['db.query.text'])))
+  t.ok(answer, "the module's statement has a span")
+  t.match(answer!.attributes, { 'db.system.name': 'postgresql', 'db.namespace': 't_acme', 'db.operation.name': 'SELECT' })
+  t.equal(answer!.name, 'SELECT t_acme')
+  t.equal(answer!.spanContext().traceId, server.spanContext().traceId)
+  t.notOk(queries.some((s) => /^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT)/i.test(String(s.attributes['db.query.text']))), 'no span of its own for BEGIN, its settings or COMMIT')
+  t.ok(spans.some((s) => s.name === 'guard rbac.require' && s.attributes['plinth.permission'] === 'traced.things.read'), 'the guard has a span')
+  t.ok(spans.some((s) => s.name === 'handler' && s.attributes['plinth.module'] === 'traced'), "and the module's handler")
+})
+
+t.test('withTenantTx: its span, and its statements under it', async (t) => {
+  const { th, reader } = await tracedHost(t)
+  const { res, spans, server } = await spansOf(() => th.app.inject({ url: '/api/plugins/traced/tx', headers: { authorization: `Bearer ${reader}` } }))
+  t.equal(res.statusCode, 200)
+  const [withTx] = spans.filter((s) => s.name === 'withTenantTx')
+  t.match(withTx?.attributes, { 'plinth.module': 'traced' })
+  const inside = statements(spans).find((s) => /inside/.test(String(s.attributes['db.query.text'])))
+  t.equal(parentOf(inside!), withTx.spanContext().spanId, "the statement is withTenantTx's child")
+  t.notOk(statements(spans).some((s) => /SAVEPOINT/.test(String(s.attributes['db.query.text']))), 'its SAVEPOINT is not a span of its own')
+
+  // The log lines of a traced request carry its trace.
+  const line = th.logs.find((l) => l.msg === 'answered from withTenantTx')
+  t.equal(line?.trace_id, server.spanContext().traceId, "the module's log line has the trace id")
+  t.equal(line?.span_id, server.spanContext().spanId, "and its request span's id")
+  const completed = th.logs.filter((l) => l.msg === 'request completed').at(-1)
+  t.equal(completed?.trace_id, server.spanContext().traceId, 'and so does the request line')
+})
+
+t.test('a 403 is an answer, not a failure; a 500 is a failure, with its exception', async (t) => {
+  const { th, reader, nobody } = await tracedHost(t)
+  const refused = await spansOf(() => th.app.inject({ url: '/api/plugins/traced/db', headers: { authorization: `Bearer ${nobody}` } }))
+  t.equal(refused.res.statusCode, 403)
+  t.equal(refused.server.status.code, SpanStatusCode.UNSET, 'the 403 request span is not an error')
+  t.equal(refused.server.attributes['http.response.status_code'], 403)
+  t.notOk(refused.spans.some((s) => s.name === 'tenant transaction'), 'refused by its guard before any transaction')
+
+  const broken = await spansOf(() => th.app.inject({ url: '/api/plugins/traced/boom', headers: { authorization: `Bearer ${reader}` } }))
+  t.equal(broken.res.statusCode, 500)
+  t.equal(broken.server.status.code, SpanStatusCode.ERROR, 'a 500 marks the request span')
+  t.ok(broken.server.events.some((e) => e.name === 'exception' && e.attributes?.['exception.message'] === 'the handler broke'), 'with the exception recorded')
+  const [transaction] = broken.spans.filter((s) => s.name === 'tenant transaction')
+  t.equal(transaction?.attributes['plinth.transaction.outcome'], 'rolled back')
+})
+
+t.test("the caller's traceparent is continued; its baggage is not believed", async (t) => {
+  const { th, reader } = await tracedHost(t)
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
+  const parentId = '00f067aa0ba902b7'
+  const { server } = await spansOf(() =>
+    th.app.inject({
+      url: '/api/plugins/traced/db',
+      headers: {
+        authorization: `Bearer ${reader}`,
+        traceparent: `00-${traceId}-${parentId}-01`,
+        baggage: 'plinth.tenant=beta,plinth.module=evil,plinth.principal.kind=admin',
+      },
+    }),
+  )
+  t.equal(server.spanContext().traceId, traceId, "the caller's trace")
+  t.equal(parentOf(server), parentId, 'under its span')
+  t.match(server.attributes, { 'plinth.tenant': 'acme', 'plinth.module': 'traced', 'plinth.principal.kind': 'key' }, 'what plinth resolved, not what baggage says')
+})
+
+t.test('probes and metrics are not traced', async (t) => {
+  const { th } = await tracedHost(t)
+  for (const url of ['/health/live', '/health/ready']) {
+    const { res, count } = await spansOf(() => th.app.inject({ url }))
+    t.equal(res.statusCode, 200)
+    t.equal(count, 0, `${url}: no span`)
+  }
+})
+
