@@ -1,7 +1,8 @@
 // Tracing on (what PLINTH_OTEL=1 turns on), spans caught by an in-memory exporter: the span tree of
 // a request that uses req.db, of one that uses withTenantTx, of a 403 and of a 500; the attributes
 // plinth sets and the ones a caller cannot; the trace ids in the log lines; what is not traced.
-// Through PgBouncer on CI's PgBouncer pass (DATABASE_URL there goes through it).
+// The statement spans on the embedded database too (the first test runs on both passes), and
+// through a real PgBouncer in transaction mode.
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -10,6 +11,9 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { startTracing } from '../src/platform/otel/setup.ts'
 import { startTestHost } from '../src/testing/host.ts'
+import { createTestDatabase, type TestDatabase } from '../src/testing/database.ts'
+import { pgbouncerBinary, startPgBouncer } from './helpers/pgbouncer.ts'
+import { postgresPassOnly } from './helpers/passes.ts'
 
 const exporter = new InMemorySpanExporter()
 const telemetry = startTracing({ serviceVersion: 'test', exporter, immediate: true })
@@ -46,8 +50,8 @@ export default {
   return root
 }
 
-async function tracedHost(t: { teardown(fn: () => unknown): void }) {
-  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: await tracedModule(t) } })
+async function tracedHost(t: { teardown(fn: () => unknown): void }, options: { database?: TestDatabase; env?: Record<string, string> } = {}) {
+  const th = await startTestHost({ database: options.database, env: { PLINTH_MODULE_DIRS: await tracedModule(t), ...options.env } })
   t.teardown(th.close)
   await th.createTenant('acme')
   const acme = await th.host.tenants.get('acme')
@@ -98,7 +102,7 @@ t.test('a request with req.db: one server span by route, its tenant transaction,
   t.ok(spans.some((s) => s.name === 'handler' && s.attributes['plinth.module'] === 'traced'), "and the module's handler")
 })
 
-t.test('withTenantTx: its span, and its statements under it', async (t) => {
+t.test('withTenantTx: its span, and its statements under it', postgresPassOnly, async (t) => {
   const { th, reader } = await tracedHost(t)
   const { res, spans, server } = await spansOf(() => th.app.inject({ url: '/api/plugins/traced/tx', headers: { authorization: `Bearer ${reader}` } }))
   t.equal(res.statusCode, 200)
@@ -116,7 +120,7 @@ t.test('withTenantTx: its span, and its statements under it', async (t) => {
   t.equal(completed?.trace_id, server.spanContext().traceId, 'and so does the request line')
 })
 
-t.test('a 403 is an answer, not a failure; a 500 is a failure, with its exception', async (t) => {
+t.test('a 403 is an answer, not a failure; a 500 is a failure, with its exception', postgresPassOnly, async (t) => {
   const { th, reader, nobody } = await tracedHost(t)
   const refused = await spansOf(() => th.app.inject({ url: '/api/plugins/traced/db', headers: { authorization: `Bearer ${nobody}` } }))
   t.equal(refused.res.statusCode, 403)
@@ -132,7 +136,7 @@ t.test('a 403 is an answer, not a failure; a 500 is a failure, with its exceptio
   t.equal(transaction?.attributes['plinth.transaction.outcome'], 'rolled back')
 })
 
-t.test("the caller's traceparent is continued; its baggage is not believed", async (t) => {
+t.test("the caller's traceparent is continued; its baggage is not believed", postgresPassOnly, async (t) => {
   const { th, reader } = await tracedHost(t)
   const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
   const parentId = '00f067aa0ba902b7'
@@ -151,7 +155,7 @@ t.test("the caller's traceparent is continued; its baggage is not believed", asy
   t.match(server.attributes, { 'plinth.tenant': 'acme', 'plinth.module': 'traced', 'plinth.principal.kind': 'key' }, 'what plinth resolved, not what baggage says')
 })
 
-t.test('probes and metrics are not traced', async (t) => {
+t.test('probes and metrics are not traced', postgresPassOnly, async (t) => {
   const { th } = await tracedHost(t)
   for (const url of ['/health/live', '/health/ready']) {
     const { res, count } = await spansOf(() => th.app.inject({ url }))
@@ -160,3 +164,18 @@ t.test('probes and metrics are not traced', async (t) => {
   }
 })
 
+
+t.test('through PgBouncer in transaction mode: the same tree', { skip: !process.env.DATABASE_URL ? 'PgBouncer fronts a PostgreSQL server (DATABASE_URL)' : !pgbouncerBinary() && "no pgbouncer (Debian's package)" }, async (t) => {
+  const database = await createTestDatabase()
+  t.teardown(database.drop)
+  const bouncer = await startPgBouncer('transaction', database.env.DATABASE_URL!)
+  t.teardown(bouncer.stop)
+  const { th, reader } = await tracedHost(t, { database, env: { DATABASE_URL: bouncer.urlFor(database.env.DATABASE_URL!) } })
+  const { res, spans, server } = await spansOf(() => th.app.inject({ url: '/api/plugins/traced/tx', headers: { authorization: `Bearer ${reader}` } }))
+  t.equal(res.statusCode, 200)
+  const transaction = spans.find((s) => s.name === 'tenant transaction')
+  t.equal(parentOf(transaction!), server.spanContext().spanId)
+  const inside = statements(spans).find((s) => /inside/.test(String(s.attributes['db.query.text'])))
+  t.match(inside?.attributes, { 'db.namespace': 't_acme', 'server.port': bouncer.port }, "the statement's span, through PgBouncer's port")
+  t.equal(parentOf(inside!), spans.find((s) => s.name === 'withTenantTx')!.spanContext().spanId)
+})
