@@ -169,6 +169,26 @@ t.test('the console is its own context: its cookies, CSRF and headers reach noth
   t.notOk(Object.keys(docs.paths).some((p) => p.startsWith('/admin')), 'console pages are not API operations')
 })
 
+t.test('behind a proxy that ends TLS, the console takes its own forms (Origin https://, the host on plain HTTP), and no other site\'s', async (t) => {
+  const th = await startTestHost()
+  t.teardown(th.close)
+  const form = await th.app.inject({ method: 'GET', url: '/admin/sign-in', headers: { host: 'console.example.com' } })
+  const cookie = [form.headers['set-cookie']].flat()[0]!.split(';')[0]
+  const token = /name="_csrf" value="([^"]+)"/.exec(form.body)![1]
+  const signIn = (origin: string) =>
+    th.app.inject({
+      method: 'POST',
+      url: '/admin/sign-in',
+      headers: { host: 'console.example.com', origin, cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ _csrf: token, operator: 'Di', token: TEST_ADMIN_TOKEN }).toString(),
+    })
+  const own = await signIn('https://console.example.com')
+  t.equal(own.statusCode, 303, "the console's own page, served through the proxy, signs in")
+  t.match([own.headers['set-cookie']].flat().join(' '), /plinth_console=.*Secure/, 'with a Secure cookie (not localhost)')
+  t.equal((await signIn('https://evil.example.com')).statusCode, 403, 'another site is refused')
+  t.equal((await signIn('null')).statusCode, 403, 'an opaque origin is refused')
+})
+
 t.test('console sessions: revoked from the CLI, idle ones end', postgresPassOnly, async (t) => {
   const database = await createTestDatabase()
   t.teardown(database.drop)

@@ -124,9 +124,18 @@ export async function consoleRoutes(app: FastifyInstance, { host, authFailures }
   await app.register(auditPage, { host })
 }
 
-/** A POST from this origin: its Origin (where sent) is ours, and the browser does not call it cross-site. */
+/**
+ * A POST from this origin: its Origin (where sent) names this host, and the browser does not call
+ * it cross-site. The host, not the scheme: behind a proxy that ends TLS the page is https:// while
+ * the host is reached over plain HTTP, and comparing schemes refused the console's own forms.
+ */
 function sameOrigin(request: FastifyRequest): boolean {
   if (request.headers['sec-fetch-site'] === 'cross-site') return false
   const origin = request.headers.origin
-  return origin === undefined || origin === `${request.protocol}://${request.host}`
+  if (origin === undefined) return true
+  try {
+    return new URL(origin).host === request.host
+  } catch {
+    return false // `null`, an opaque origin
+  }
 }
