@@ -330,7 +330,7 @@ async function provisionBatch(
   const scripts = await Promise.all(rows.map(async (tenant) => tenantScript(tenant, sources, await loginClause(tenant.role))))
   await client.query(scripts.join('\n'))
   const files = sources.flatMap((source) => source.files.map((file) => ({ source: source.source, ...file })))
-  const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
+  const modules = moduleIds(sources)
   const eachTenant = <T>(values: T[]) => rows.flatMap(() => values)
   const ids = rows.map((t) => t.id)
   await client.query(
@@ -412,15 +412,18 @@ function dropSchemaAndRole(schema: string, role: string): string {
  * its creation audited, last. Both statements are sent together (one round trip).
  */
 async function completeCreation(client: pg.PoolClient, tenant: Tenant, sources: MigrationSource[]) {
-  const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
+  const modules = moduleIds(sources)
   await settleInOrder(
     modules.length > 0 ? client.query('INSERT INTO public.sys_tenant_module (tenant_id, module_id) SELECT $1, unnest($2::text[])', [tenant.id, modules]) : Promise.resolve(),
     appendAudit(client, creationEvent(tenant, sources)),
   )
 }
 
+/** The modules among a new tenant's migration sources: every one but the host's. */
+const moduleIds = (sources: MigrationSource[]) => sources.filter((s) => s.source !== 'host').map((s) => s.source)
+
 function creationEvent(tenant: Tenant, sources: MigrationSource[]) {
-  const modules = sources.filter((s) => s.source !== 'host').map((s) => s.source)
+  const modules = moduleIds(sources)
   return { action: 'tenant.created', target: tenant.code, tenant: tenant.code, changes: { name: tenant.name, domain: tenant.domain, schema: tenant.schema, modules } }
 }
 
