@@ -80,6 +80,14 @@ export const problems = {
   forbidden: (detail = 'The credential does not grant this.') => new HttpProblem(403, 'FORBIDDEN', detail),
   /** A module called a part of Express plinth does not serve: the module's author reads what to use instead. */
   unsupportedExpressCall: (detail: string) => new HttpProblem(501, 'UNSUPPORTED_EXPRESS_CALL', detail),
+  /** A tenant archive that is not one, or is one this host cannot read (tenancy/archive/manifest.ts). */
+  archiveInvalid: (detail: string) => new HttpProblem(400, 'ARCHIVE_INVALID', detail),
+  /** A tenant archive whose rows differ from what its manifest says: changed or cut after export. */
+  archiveCorrupt: (what: string) => new HttpProblem(400, 'ARCHIVE_CORRUPT', `The archive was changed or damaged: ${what}. Nothing was imported.`),
+  /** A tenant archive this host's modules cannot take (a module missing, or older than the archive's). */
+  archiveIncompatible: (detail: string) => new HttpProblem(409, 'ARCHIVE_INCOMPATIBLE', detail),
+  /** A tenant whose data an archive cannot hold faithfully (a foreign key out of its schema, a cycle). */
+  tenantNotExportable: (detail: string) => new HttpProblem(409, 'TENANT_NOT_EXPORTABLE', detail),
 }
 
 const FASTIFY_CODES: Record<string, { status: number; code: string; detail: string }> = {

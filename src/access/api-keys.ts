@@ -81,24 +81,48 @@ export class ApiKeys {
     if (typeof name !== 'string' || name.length < 1 || name.length > 100) {
       throw new HttpProblem(400, 'VALIDATION_FAILED', 'The key is invalid.', { errors: [{ path: '/name', message: 'must be 1 to 100 characters' }] })
     }
-    const id = newKeyId()
-    const secret = randomBytes(32).toString('base64url')
-    const key = await inTransaction(this.pool, async (client) => {
-      const { rows } = await client.query(
-        `INSERT INTO public.sys_api_key (id, tenant_id, name, secret_hash) VALUES ($1, $2, $3, $4)
-         RETURNING id, tenant_id AS "tenantId", name, created_at AS "createdAt", revoked_at AS "revokedAt"`,
-        [id, tenant.id, name, hash(secret).toString('hex')],
-      )
-      await afterInsert?.(client, id)
-      await recordChange(client, 'key', id)
-      await appendAudit(client, { action: 'key.created', target: id, tenant: tenant.code, changes: { name, roles } })
-      return rows[0]
+    const created = await inTransaction(this.pool, async (client) => {
+      const issued = await this.issueWith(client, tenant.id, name)
+      await afterInsert?.(client, issued.id)
+      await appendAudit(client, { action: 'key.created', target: issued.id, tenant: tenant.code, changes: { name, roles } })
+      return issued
     }).catch((err) => {
       if (err?.code === '23505') throw new HttpProblem(409, 'KEY_EXISTS', 'This tenant already has a key with this name.')
       throw err
     })
-    await this.changes?.announce('key', id)
-    return { ...normalise(key), key: `plk_${id}_${secret}` }
+    await this.changes?.announce('key', created.id)
+    return created
+  }
+
+  /**
+   * Issues a key in the caller's transaction, its change recorded (the caller announces it after
+   * COMMIT, and audits it): create()'s, and an import's re-issued keys.
+   */
+  async issueWith(client: pg.PoolClient, tenantId: string, name: string): Promise<ApiKey & { key: string }> {
+    const id = newKeyId()
+    const secret = randomBytes(32).toString('base64url')
+    const { rows } = await client.query(
+      `INSERT INTO public.sys_api_key (id, tenant_id, name, secret_hash) VALUES ($1, $2, $3, $4)
+       RETURNING id, tenant_id AS "tenantId", name, created_at AS "createdAt", revoked_at AS "revokedAt"`,
+      [id, tenantId, name, hash(secret).toString('hex')],
+    )
+    await recordChange(client, 'key', id)
+    return { ...normalise(rows[0]), key: `plk_${id}_${secret}` }
+  }
+
+  /**
+   * Gives every key of one tenant to another, in the caller's transaction, their changes recorded:
+   * a tenant replaced by an import keeps its callers' keys. Returns the keys' ids, to announce.
+   */
+  async moveWith(client: pg.PoolClient, fromTenantId: string, toTenantId: string): Promise<string[]> {
+    const { rows } = await client.query<{ id: string }>('UPDATE public.sys_api_key SET tenant_id = $2 WHERE tenant_id = $1 RETURNING id', [fromTenantId, toTenantId])
+    for (const { id } of rows) await recordChange(client, 'key', id)
+    return rows.map((r) => r.id)
+  }
+
+  /** Tells every instance that these keys changed (after the transaction that changed them committed). */
+  async announce(ids: string[]) {
+    for (const id of ids) await this.changes?.announce('key', id)
   }
 
   async list(tenantId: string): Promise<ApiKey[]> {

@@ -6,6 +6,7 @@ import { HttpProblem } from '../problems.ts'
 import { recordChange, type ChangeFeed } from '../platform/db/changes.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { inSchemaTransaction } from '../platform/db/platform-transaction.ts'
+import { quoteIdent } from '../platform/db/sql-names.ts'
 import { appendAudit, type AuditEvent } from '../platform/audit/append.ts'
 import { isGrant, unknownGrants } from './permissions.ts'
 
@@ -96,6 +97,35 @@ export class Roles {
       await this.assertRole(c, s, role)
       await c.query(`DELETE FROM ${s}.plinth_principal_role p USING ${s}.plinth_role r WHERE p.role_id = r.id AND r.name = $1 AND p.principal_id = $2`, [role, principalId])
     })
+  }
+
+  /**
+   * Replaces the roles, grants and holders in schema `to` with those of schema `from`, in the
+   * caller's transaction (whose search_path holds only pg_catalog): a tenant replaced by an import
+   * hands its access on. The tables have the same columns: both tenants are at the host's migrations.
+   */
+  async copyWith(client: pg.PoolClient, from: string, to: string) {
+    const [f, t] = [quoteIdent(from), quoteIdent(to)]
+    await client.query(`TRUNCATE ${t}.plinth_role, ${t}.plinth_role_grant, ${t}.plinth_principal_role;
+      INSERT INTO ${t}.plinth_role SELECT * FROM ${f}.plinth_role;
+      INSERT INTO ${t}.plinth_role_grant SELECT * FROM ${f}.plinth_role_grant;
+      INSERT INTO ${t}.plinth_principal_role SELECT * FROM ${f}.plinth_principal_role`)
+  }
+
+  /**
+   * Keys re-issued by an import hold what the archived keys held: each `key:<old>` holder renamed
+   * to its new id; the holdings of keys not re-issued (revoked ones) dropped. In the caller's transaction.
+   */
+  async renameKeyHoldersWith(client: pg.PoolClient, schema: string, renamed: Map<string, string>) {
+    const s = quoteIdent(schema)
+    const from = [...renamed.keys()].map((id) => `key:${id}`)
+    const to = [...renamed.values()].map((id) => `key:${id}`)
+    await client.query(
+      `WITH renamed AS (SELECT * FROM unnest($1::text[], $2::text[]) AS r(old, new))
+       UPDATE ${s}.plinth_principal_role p SET principal_id = r.new FROM renamed r WHERE p.principal_id = r.old`,
+      [from, to],
+    )
+    await client.query(`DELETE FROM ${s}.plinth_principal_role WHERE starts_with(principal_id, 'key:') AND NOT principal_id = ANY($1::text[])`, [to])
   }
 
   private async assertRole(client: pg.PoolClient, s: string, role: string) {

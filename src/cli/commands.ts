@@ -1,6 +1,12 @@
 // What each `plinth` command that writes does, given an open Host (the read-only ones are in
 // reads.ts). Each returns text for people and the same facts as JSON for scripts (--json).
+import { createWriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { finished, pipeline } from 'node:stream/promises'
+import { TenantArchives, type ImportResult } from '../app/tenant-archives.ts'
+import type { TenantManifest } from '../tenancy/archive/manifest.ts'
 import type { Host } from '../app/host.ts'
 import { HttpProblem } from '../problems.ts'
 import { BUILTIN_MODULES_DIR } from '../app/paths.ts'
@@ -57,6 +63,32 @@ function knownModule(host: Host, id: string): void {
   )
 }
 
+function exportedText(code: string, manifest: TenantManifest, where: string): string {
+  const rows = manifest.tables.reduce((sum, t) => sum + t.rows, 0)
+  return `exported tenant ${code}: ${manifest.tables.length} tables, ${rows} rows, modules ${manifest.modules.map((m) => m.id).join(', ') || 'none'}, to ${where}\n`
+}
+
+function importedOutput(verb: string, result: ImportResult): CommandOutput {
+  const { tenant } = result
+  const lines = [
+    `${verb} tenant ${tenant.code} (schema ${tenant.schema}) from ${result.from}: ${result.tables} tables, ${result.rows} rows${result.replaced ? '; the tenant it replaced is dropped' : ''}`,
+    ...result.keys.map((k) => `  key ${k.name}: ${k.key}   (shown once; the archive's key of that name is not valid here)`),
+  ]
+  return { text: lines.join('\n') + '\n', json: result }
+}
+
+/** Standard input saved to a file of its own (an import reads its archive twice), removed after `work`. */
+async function withSpooledStdin<T>(work: (path: string) => Promise<T>): Promise<T> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-import-'))
+  const file = path.join(dir, 'archive')
+  try {
+    await pipeline(process.stdin, createWriteStream(file))
+    return await work(file)
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true })
+  }
+}
+
 const tenantOutput = (verb: string) => (tenant: Tenant): CommandOutput => ({
   text: `${verb} tenant ${tenant.code} (schema ${tenant.schema}, ${tenant.status})\n`,
   json: tenant,
@@ -110,6 +142,44 @@ export const commands: Record<string, Command> = {
     const move = await moveTenant(host.pool, tenant, options.to)
     const text = move.ms === 0 ? `tenant ${tenant.code} is on ${nodeName(move.to)} already\n` : `moved tenant ${tenant.code} (schema ${tenant.schema}) from ${nodeName(move.from)} to ${nodeName(move.to)} in ${(move.ms / 1000).toFixed(1)} s\n`
     return { text, json: { tenant: tenant.code, schema: tenant.schema, from: nodeName(move.from), to: nodeName(move.to), ms: move.ms } }
+  },
+  'tenant export': async (host, args, options) => {
+    const code = one(args, 'tenant code')
+    const archives = new TenantArchives(host)
+    const withAccess = options['with-access'] ?? false
+    if (!options.out) {
+      const manifest = await archives.export(code, process.stdout, { withAccess })
+      process.stderr.write(exportedText(code, manifest, 'standard output'))
+      return { text: '', json: manifest, streamed: true }
+    }
+    // Written beside the file and renamed when complete: a file of that name is a whole archive.
+    const partial = `${options.out}.partial`
+    const out = createWriteStream(partial, { flags: 'wx' })
+    try {
+      const manifest = await archives.export(code, out, { withAccess })
+      out.end()
+      await finished(out)
+      await fs.rename(partial, options.out)
+      return { text: exportedText(code, manifest, options.out), json: manifest }
+    } catch (err) {
+      out.destroy()
+      await fs.rm(partial, { force: true })
+      throw err
+    }
+  },
+  'tenant import': async (host, args, options) => {
+    const file = one(args, 'archive file (or - for standard input)')
+    if (!options.as) throw new UsageError('tenant import needs --as <code>: the code the tenant takes here')
+    const importOptions = { as: options.as, replace: options.replace ?? false, name: options.name, domain: options.domain }
+    const archives = new TenantArchives(host)
+    const result = file === '-' ? await withSpooledStdin((path) => archives.importFile(path, importOptions)) : await archives.importFile(file, importOptions)
+    return importedOutput('imported', result)
+  },
+  'tenant clone': async (host, args, options) => {
+    const code = one(args, 'tenant code')
+    if (!options.as) throw new UsageError('tenant clone needs --as <code>: the new tenant\'s code')
+    const result = await new TenantArchives(host).clone(code, { as: options.as, name: options.name, domain: options.domain, withAccess: options['with-access'] ?? false })
+    return importedOutput(`cloned ${code} as`, result)
   },
   'audit prune': async (host, args, options) => {
     if (args.length > 0) throw new UsageError('audit prune takes no positional argument: use --before <time>')

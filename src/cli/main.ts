@@ -21,7 +21,7 @@ import { scaffoldModule, ScaffoldError } from './scaffold.ts'
  * module's migrations, or to run register(ctx) (doctor). The other writes (keys, roles, a tenant's
  * status, drop or move) import none of it.
  */
-const NEED_MODULES = new Set(['tenant create', 'tenant create-many', 'module enable', 'module disable', 'demo', 'doctor', 'migrate'])
+const NEED_MODULES = new Set(['tenant create', 'tenant create-many', 'tenant import', 'tenant clone', 'module enable', 'module disable', 'demo', 'doctor', 'migrate'])
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -49,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
       cursor: { type: 'string' },
       format: { type: 'string' },
       head: { type: 'string' },
+      out: { type: 'string' },
+      as: { type: 'string' },
+      replace: { type: 'boolean', default: false },
+      'with-access': { type: 'boolean', default: false },
       drop: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },

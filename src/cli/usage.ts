@@ -13,6 +13,11 @@ export const USAGE = `Usage: plinth <command> [options]
   tenant resume <code>                                    serve it again
   tenant drop <code> --confirm <code>                     delete the tenant and ALL its data
   tenant move <code> --to <host:port>                     move its schema to another Citus worker while it serves
+  tenant export <code> [--out <file>] [--with-access]   one archive of the tenant (standard output without --out);
+                                                          --with-access: its roles, grants and keys' names too
+  tenant import <file|-> --as <code> [--replace]          a tenant from an archive, under the code given; --replace:
+      [--name <name>] [--domain <host>]                   swap out the tenant of that code once the import is ready
+  tenant clone <code> --as <code> [--with-access]         a copy of a tenant under another code (export into import)
   migrate [--tenant <code>]                               apply pending migrations, report per tenant (the only command that migrates);
                                                           --tenant: only what is pending for that tenant
   demo                                                    a demo tenant with sample items and a key, and the curl to try
@@ -60,7 +65,7 @@ export interface CommandOutput {
 }
 
 export type Options = {
-  drop?: boolean; to?: string; concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string
+  drop?: boolean; to?: string; out?: string; as?: string; replace?: boolean; 'with-access'?: boolean; concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string
   role?: string[]; principal?: string; description?: string; url?: string
   all?: boolean; actor?: string; action?: string; since?: string; until?: string; before?: string; limit?: string; cursor?: string; format?: string; head?: string
 }

@@ -12,7 +12,7 @@ import { listTenants, TENANT_COLUMNS, tenantByCode, tenantNotFound, type Tenant 
 import { quoteIdent } from '../platform/db/sql-names.ts'
 import { isTenantCode, roleForSchema, schemaForCode } from './schema-name.ts'
 import { inTransaction } from '../platform/db/platform-transaction.ts'
-import { appendAudit } from '../platform/audit/append.ts'
+import { appendAudit, type AuditEvent } from '../platform/audit/append.ts'
 import type { TenantPool } from './transaction.ts'
 import type { TenantLogins } from './tenant-login.ts'
 
@@ -82,11 +82,16 @@ export function validateNewTenant(input: Partial<NewTenant>, reservedHosts: read
 export class Tenants {
   constructor(private readonly options: TenantsOptions) {}
 
-  async create(input: NewTenant): Promise<Tenant> {
+  /**
+   * `startsWith` (an import's): the migrations the tenant starts with in place of a new tenant's;
+   * its creation is then audited by the import, as one event, not here.
+   */
+  async create(input: NewTenant, { startsWith }: { startsWith?: MigrationSource[] } = {}): Promise<Tenant> {
+    const sources = startsWith ?? this.options.migrationsForNewTenant()
+    const audited = startsWith === undefined
     const errors = validateNewTenant(input, this.options.reservedHosts)
     if (errors.length > 0) throw new HttpProblem(400, 'VALIDATION_FAILED', 'The tenant is invalid.', { errors })
     const schema = schemaForCode(input.code)
-    const sources = this.options.migrationsForNewTenant()
     const server = this.options.server
     // Modules' files run apart, after the tenant's role is committed: in 'login' mode, since they
     // run logged in as that role; on Citus, which keeps to one connection per worker and user in a
@@ -105,7 +110,7 @@ export class Tenants {
       await runScript(client, schemaAndRole(schema, role, server, login), server)
       for (const source of together) await applyTenantFilesInTransaction(client, created, source, server)
       await recordChange(client, 'tenant', created.id)
-      if (apart.length === 0) await completeCreation(client, created, sources)
+      if (apart.length === 0) await completeCreation(client, created, sources, audited)
       return created
     }).catch((err) => {
       if (err?.code === '23505' || err?.code === '42P06' || err?.code === '42710') {
@@ -114,7 +119,7 @@ export class Tenants {
       }
       throw err
     })
-    if (apart.length > 0) await this.applyModulesApart(tenant, apart)
+    if (apart.length > 0) await this.applyModulesApart(tenant, apart, audited)
     await this.options.changes?.announce('tenant', tenant.id)
     return tenant
   }
@@ -128,10 +133,10 @@ export class Tenants {
    * - On Citus: each file in its own transaction, as migrate applies them (schemaAndRole says why).
    * The tenant's creation is audited in the transaction that enables its modules, where it completes.
    */
-  private async applyModulesApart(tenant: Tenant, sources: MigrationSource[]) {
+  private async applyModulesApart(tenant: Tenant, sources: MigrationSource[], audited = true) {
     try {
       if (this.options.server === 'postgres' && this.options.tenantPool) {
-        await applyNewTenantModules(this.options.pool, this.options.tenantPool, tenant, sources, (client) => completeCreation(client, tenant, sources))
+        await applyNewTenantModules(this.options.pool, this.options.tenantPool, tenant, sources, (client) => completeCreation(client, tenant, sources, audited))
         return
       }
       for (const source of sources) {
@@ -141,7 +146,7 @@ export class Tenants {
       }
       await inTransaction(this.options.pool, async (client) => {
         await recordChange(client, 'tenant', tenant.id)
-        await completeCreation(client, tenant, sources)
+        await completeCreation(client, tenant, sources, audited)
       })
     } catch (err) {
       // Never audited as created, so not audited as dropped: no row tells of it.
@@ -274,6 +279,56 @@ export class Tenants {
       throw new HttpProblem(400, 'CONFIRMATION_REQUIRED', `Dropping a tenant deletes all its data; confirm by repeating its code (${code}).`)
     }
     return this.dropTenant(code, { audited: true })
+  }
+
+  /** Drops a tenant an import created and could not finish: never audited, as it never was. */
+  discard(code: string): Promise<Tenant> {
+    return this.dropTenant(code, { audited: false })
+  }
+
+  /**
+   * Finishes an import, in one transaction: `work` (the access it brings or keeps), the modules the
+   * archive had disabled disabled, and, when it replaces a live tenant, the swap: the live one's
+   * row deleted and its schema and role dropped, the imported one given its code. Until COMMIT the
+   * live tenant serves; after it, the imported one. Audited as one event (`event`).
+   */
+  async completeImport(
+    created: Tenant,
+    { code, name, domain, replacing, disabledModules, event, work }: {
+      code: string
+      name: string
+      domain: string | null
+      replacing: Tenant | null
+      disabledModules: string[]
+      event: AuditEvent
+      work: (client: pg.PoolClient) => Promise<void>
+    },
+  ): Promise<Tenant> {
+    const tenant = await inTransaction(this.options.pool, async (client) => {
+      await work(client)
+      if (replacing) {
+        const { rows } = await client.query<Tenant>(`DELETE FROM public.sys_tenant WHERE id = $1 RETURNING ${TENANT_COLUMNS}`, [replacing.id])
+        if (!rows[0]) throw tenantNotFound(replacing.code)
+        await runScript(client, dropSchemaAndRole(rows[0].schema, rows[0].role), this.options.server)
+        await recordChange(client, 'tenant', replacing.id)
+      }
+      const { rows } = await client.query<Tenant>(
+        `UPDATE public.sys_tenant SET code = $2, name = $3, domain = $4 WHERE id = $1 RETURNING ${TENANT_COLUMNS}`,
+        [created.id, code, name, domain],
+      )
+      if (disabledModules.length > 0) {
+        await client.query('UPDATE public.sys_tenant_module SET enabled = false WHERE tenant_id = $1 AND module_id = ANY($2)', [created.id, disabledModules])
+      }
+      await recordChange(client, 'tenant', created.id)
+      await appendAudit(client, event)
+      return rows[0]
+    }).catch((err) => {
+      if (err?.code === '23505') throw tenantExists(/domain/.test(err.constraint ?? err.detail ?? '') ? 'domain' : 'code')
+      throw err
+    })
+    if (replacing) await this.options.changes?.announce('tenant', replacing.id)
+    await this.options.changes?.announce('tenant', tenant.id)
+    return tenant
   }
 
   private async dropTenant(code: string, { audited }: { audited: boolean }): Promise<Tenant> {
@@ -411,11 +466,11 @@ function dropSchemaAndRole(schema: string, role: string): string {
  * Where a new tenant is complete: its default modules enabled (every source but the host's), and
  * its creation audited, last. Both statements are sent together (one round trip).
  */
-async function completeCreation(client: pg.PoolClient, tenant: Tenant, sources: MigrationSource[]) {
+async function completeCreation(client: pg.PoolClient, tenant: Tenant, sources: MigrationSource[], audited: boolean) {
   const modules = moduleIds(sources)
   await settleInOrder(
     modules.length > 0 ? client.query('INSERT INTO public.sys_tenant_module (tenant_id, module_id) SELECT $1, unnest($2::text[])', [tenant.id, modules]) : Promise.resolve(),
-    appendAudit(client, creationEvent(tenant, sources)),
+    audited ? appendAudit(client, creationEvent(tenant, sources)) : Promise.resolve(),
   )
 }
 
