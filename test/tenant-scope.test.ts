@@ -113,6 +113,28 @@ t.test('a tenant created by the host gets its role; dropping the tenant drops it
   t.equal(await role(), undefined, 'dropped with the tenant')
 })
 
+t.test('a tenant dropped and created again under its code, at once, on hosts that served it: the new one is served, as its own role', async (t) => {
+  const here = await startTestHost()
+  t.teardown(here.close)
+  const there = onPostgres ? await startTestHost({ database: here.database }) : here
+  if (there !== here) t.teardown(there.close)
+  const serve = async (th: typeof here) => {
+    const { key } = await th.host.createKey('acme', `app-${Math.random().toString(36).slice(2)}`, ['admin'])
+    return th.app.inject({ method: 'GET', url: '/api/plugins/inventory/items', headers: { authorization: `Bearer ${key}`, 'x-tenant': 'acme' } })
+  }
+  await here.createTenant('acme')
+  // Both hosts now hold an idle connection logged in as acme's role.
+  t.equal((await serve(here)).statusCode, 200)
+  t.equal((await serve(there)).statusCode, 200)
+  await here.host.tenants.drop('acme', 'acme')
+  // A role of the same name, made again: the old sessions must not stand in for it.
+  await here.createTenant('acme')
+  for (const th of new Set([here, there])) {
+    const res = await serve(th)
+    t.equal(res.statusCode, 200, `served on ${th === here ? 'this host' : 'the other host'}: ${res.body}`)
+  }
+})
+
 t.test('a key made a moment ago on another instance, for a tenant made there too, works on the very next request', { skip: !onPostgres && 'the embedded database serves one host at a time' }, async (t) => {
   const here = await startTestHost()
   t.teardown(here.close)

@@ -48,10 +48,15 @@ export class TenantArchives {
   /**
    * Writes tenant `code`'s archive to `out` (not ended), from one snapshot of it, and audits it.
    * `withAccess`: with its roles, grants, holders and keys' names (never a secret or a hash).
+   * `onStart` is called once the snapshot is open and the tenant found exportable, before the
+   * first byte is written: until then a failure can still be answered as an error.
    */
-  async export(code: string, out: Writable, { withAccess = false } = {}): Promise<TenantManifest> {
+  async export(code: string, out: Writable, { withAccess = false, onStart }: { withAccess?: boolean; onStart?: () => void } = {}): Promise<TenantManifest> {
     const tenant = await this.host.tenants.get(code)
-    const manifest = await this.withSnapshot(tenant, withAccess, (snapshot) => writeArchive(snapshot, out))
+    const manifest = await this.withSnapshot(tenant, withAccess, (snapshot) => {
+      onStart?.()
+      return writeArchive(snapshot, out)
+    })
     await appendAuditAlone(this.host.pool, {
       action: 'tenant.exported',
       target: code,

@@ -152,6 +152,7 @@ export const commands: Record<string, Command> = {
       process.stderr.write(exportedText(code, manifest, 'standard output'))
       return { text: '', json: manifest, streamed: true }
     }
+    if (await fs.stat(options.out).then(() => true, () => false)) throw new Error(`${options.out} exists: an export does not overwrite a file`)
     // Written beside the file and renamed when complete: a file of that name is a whole archive.
     const partial = `${options.out}.partial`
     const out = createWriteStream(partial, { flags: 'wx' })

@@ -454,11 +454,16 @@ const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`
 /**
  * Drops a tenant's schema and role. DROP OWNED takes with it whatever else the role owns or was
  * granted in this database (a grant another tenant's role made to it would otherwise keep the
- * role, and so the drop, from going through).
+ * role, and so the drop, from going through). The role's sessions, on every host (idle in their
+ * pools of tenant logins), are ended: PostgreSQL drops a role that still has sessions, and those
+ * would go on as a role of that name that no longer exists, so a tenant created again with the
+ * same code was served by them and refused its own schema. The platform may end them: it is a
+ * member of every tenant's role.
  */
 function dropSchemaAndRole(schema: string, role: string): string {
   return `DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE;
     DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${quoteLiteral(role)}) THEN EXECUTE 'DROP OWNED BY ${quoteIdent(role)}'; END IF; END $$;
+    SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = ${quoteLiteral(role)} AND pid <> pg_catalog.pg_backend_pid();
     DROP ROLE IF EXISTS ${quoteIdent(role)}`
 }
 

@@ -10,6 +10,7 @@ import { adminAccessRoutes } from './access.ts'
 import { adminTenantModuleRoutes } from './tenant-modules.ts'
 import { adminTenantRoutes } from './tenants.ts'
 import { adminAuditRoutes } from './audit.ts'
+import { adminArchiveRoutes } from './archives.ts'
 import { actingAs } from '../../platform/audit/actor.ts'
 
 // What an operator sends is taken as sent: a number is never turned into a string, nor a string
@@ -32,5 +33,6 @@ export async function adminRoutes(app: FastifyInstance, { host, authFailures }: 
   await app.register(adminTenantRoutes, { prefix: '/tenants', host })
   await app.register(adminTenantModuleRoutes, { prefix: '/tenants', host })
   await app.register(adminAccessRoutes, { prefix: '/tenants', host })
+  await app.register(adminArchiveRoutes, { prefix: '/tenants', host })
   await app.register(adminAuditRoutes, { prefix: '/audit', host })
 }

@@ -173,7 +173,8 @@ const INSERT_BATCH_BYTES = 1024 * 1024
 function insertSink(client: pg.Client, qualified: string, targetColumns: TargetColumn[], columns: string[]): TableSink {
   const types = columns.map((name) => targetColumns.find((c) => c.name === name)!.type)
   const select = types.map((type, i) => `(r->>${i})::${type}`).join(', ')
-  const sql = `INSERT INTO ${qualified} (${columns.map((c) => pg.escapeIdentifier(c)).join(', ')}) SELECT ${select} FROM jsonb_array_elements($1::jsonb) AS r`
+  // OVERRIDING SYSTEM VALUE: an identity column GENERATED ALWAYS takes the archived value, as COPY gives it.
+  const sql = `INSERT INTO ${qualified} (${columns.map((c) => pg.escapeIdentifier(c)).join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${select} FROM jsonb_array_elements($1::jsonb) AS r`
   let partial = ''
   let batch: (string | null)[][] = []
   let bytes = 0
