@@ -38,7 +38,7 @@ async function fill(code: string, rows: { items: number; tickets: number; payloa
   const tenant = await host.tenants.get(code)
   const s = `"${tenant.schema}"`
   // As the server's superuser: the bench's data, made fast.
-  await host.pool.query(`INSERT INTO ${s}.items (name, sku, quantity) SELECT 'item ' || g || ' ' || repeat(md5(g::text), $2), 'SKU-' || g, g FROM generate_series(1, $1) g`, [rows.items, rows.payload])
+  await host.pool.query(`INSERT INTO ${s}.items (name, sku, quantity) SELECT 'item ' || g, 'SKU-' || g || ' ' || repeat(md5(g::text), $2), g FROM generate_series(1, $1) g`, [rows.items, rows.payload])
   await host.pool.query(`INSERT INTO ${s}.tickets (title) SELECT 'ticket ' || g FROM generate_series(1, $1) g`, [rows.tickets])
   await host.pool.query(`INSERT INTO ${s}.ticket_comments (ticket_id, author, body) SELECT id, 'ann', 'comment on ' || id || ' ' || repeat(md5(id::text), $1) FROM ${s}.tickets`, [rows.payload])
   await host.pool.query(`VACUUM ANALYZE ${s}.items, ${s}.tickets, ${s}.ticket_comments`)

@@ -104,6 +104,18 @@ async function digest(pool: pg.Pool, schema: string, tables = TABLES): Promise<R
   return out
 }
 
+/** The schema's indexes and constraints, by definition (its own name taken out): what import must leave as migrations made them. */
+async function structure(pool: pg.Pool, schema: string) {
+  const { rows } = await pool.query(
+    `SELECT replace(indexdef, $1 || '.', '') AS definition FROM pg_indexes WHERE schemaname = $1
+     UNION ALL
+     SELECT conname || ' ' || replace(pg_get_constraintdef(k.oid), $1 || '.', '') FROM pg_constraint k WHERE k.connamespace = $1::regnamespace
+     ORDER BY 1`,
+    [schema],
+  )
+  return rows.map((r) => r.definition)
+}
+
 /** An archive in memory (tests'): export writes to this. */
 function collector() {
   const chunks: Buffer[] = []
@@ -170,6 +182,22 @@ function withRows(archive: Buffer, table: string, rows: string): Buffer {
   })
 }
 
+/**
+ * Imports `bytes` as `as` and checks it is refused with `code` and a detail matching `detail`,
+ * leaving every tenant, schema and tenant role as they were, and nothing under the code.
+ */
+function importRefused(t: Test, th: TestHost) {
+  const archives = new TenantArchives(th.host)
+  return async (bytes: Buffer | string, code: string, detail: RegExp, what: string, as = 'acme-copy') => {
+    const state = await everything(th.host.pool)
+    const err = await archives.importFile(await writeArchive(t, bytes), { as }).then(() => null, (e) => e)
+    t.equal(err?.code, code, `${what}: ${code}`)
+    t.match(`${err?.message} ${err?.detail ?? ""}`, detail, what)
+    t.same(await everything(th.host.pool), state, `${what}: no tenant, schema or role was made or left`)
+    if (as !== 'acme') t.same(await remains(th.host.pool, as), { tenants: 0, schemas: 0, roles: 0 })
+  }
+}
+
 t.test('a round trip gives every table the same rows; the next INSERT on every table succeeds; the import is one audit event', async (t) => {
   const th = await startHost(t)
   const source = await th.createTenant('acme')
@@ -186,6 +214,9 @@ t.test('a round trip gives every table the same rows; the next INSERT on every t
   t.not(result.tenant.id, source.id)
   t.same(await digest(th.host.pool, 't_acme_copy'), await digest(th.host.pool, 't_acme'), 'every table: same count, same ordered checksum')
   t.equal(result.rows, 300 + 40 + 40 + 4 + 25 + 3)
+  const indexes = await structure(th.host.pool, 't_acme_copy')
+  t.same(indexes, await structure(th.host.pool, 't_acme'), 'every index and constraint is there, as the migrations made it (those set aside while loading, made again)')
+  t.ok(indexes.some((d) => /items_name_idx/.test(d)) && indexes.some((d) => /ticket_comments_ticket_id_fkey FOREIGN KEY/.test(d)), 'among them a plain index and a foreign key')
 
   const entry = await th.host.pool.query(`SELECT memo, doubled::text FROM t_acme_copy.entry ORDER BY id LIMIT 1`)
   t.same(entry.rows[0], { memo: 'kept 1', doubled: '2.50' }, 'the trigger did not rewrite loaded rows; the generated column was computed again')
@@ -253,15 +284,7 @@ t.test('a damaged, cut, foreign or incompatible archive is refused before anythi
   await th.createTenant('acme')
   await fill(th, 'acme')
   const archive = await exported(th, 'acme')
-  const archives = new TenantArchives(th.host)
-  const as = { as: 'acme-copy' }
-  const state = await everything(th.host.pool)
-  const refused = async (bytes: Buffer | string, code: string, detail: RegExp, what: string) => {
-    const err = await archives.importFile(await writeArchive(t, bytes), as).then(() => null, (e) => e)
-    t.equal(err?.code, code, `${what}: ${code}`)
-    t.match(err?.detail, detail, what)
-    t.same(await everything(th.host.pool), state, `${what}: no tenant, schema or role was made`)
-  }
+  const refused = importRefused(t, th)
   const text = archive.toString('utf8')
   await refused(text.replace('item 17\t', 'item 71\t'), 'ARCHIVE_CORRUPT', /rows of table items do not match the manifest's SHA-256/, 'a row changed')
   await refused(text.replace(/TABLE \{"name":"node"\}\n[^]*?\\\.\n/, ''), 'ARCHIVE_CORRUPT', /its manifest lists/, 'a table taken out')
@@ -271,9 +294,7 @@ t.test('a damaged, cut, foreign or incompatible archive is refused before anythi
   await refused(withManifest(archive, (m) => (m.modules.find((x: any) => x.id === 'ledger').migrations[0].checksum = 'edited')), 'ARCHIVE_INCOMPATIBLE', /different 001_ledger.sql/, 'a migration edited on one side')
   await refused(withManifest(archive, (m) => m.modules.push({ id: 'payroll', enabled: true, migrations: [] })), 'ARCHIVE_INCOMPATIBLE', /module payroll, which is not loaded/, 'a module this host lacks')
 
-  const taken = await archives.importFile(await writeArchive(t, archive), { as: 'acme' }).then(() => null, (e) => e)
-  t.equal(taken?.code, 'TENANT_EXISTS', 'the code of a live tenant is refused without --replace')
-  t.same(await everything(th.host.pool), state)
+  await refused(archive, 'TENANT_EXISTS', /already exists; give --replace/, 'the code of a live tenant, without --replace', 'acme')
 })
 
 t.test('a failure midway leaves no tenant, schema, role or row behind', async (t) => {
@@ -281,21 +302,13 @@ t.test('a failure midway leaves no tenant, schema, role or row behind', async (t
   await th.createTenant('acme')
   await fill(th, 'acme')
   const archive = await exported(th, 'acme')
-  const archives = new TenantArchives(th.host)
-  const state = await everything(th.host.pool)
-  const fails = async (bytes: Buffer, what: string, code?: string) => {
-    const err = await archives.importFile(await writeArchive(t, bytes), { as: 'acme-copy' }).then(() => null, (e) => e)
-    t.ok(err, `${what}: refused (${err?.code}: ${err?.message})`)
-    if (code) t.equal(err?.code, code)
-    t.same(await everything(th.host.pool), state, `${what}: nothing is left`)
-    t.same(await remains(th.host.pool, 'acme-copy'), { tenants: 0, schemas: 0, roles: 0 })
-  }
+  const fails = importRefused(t, th)
   // Passes every check of the archive, then fails as it loads: the last table's rows break its key.
-  await fails(withRows(archive, 'node', '1\t\\N\n1\t\\N\n'), 'a row that breaks a primary key, in a table loaded after others', '23505')
+  await fails(withRows(archive, 'node', '1\t\\N\n1\t\\N\n'), '23505', /duplicate key/, 'a row that breaks a primary key, in a table loaded after others')
   // Created at 001 only (the archive says so), the rows of the renamed table find no table.
-  await fails(withManifest(archive, (m) => m.modules.find((x: any) => x.id === 'ledger').migrations.pop()), 'rows for a table the archived migrations do not make', 'ARCHIVE_INCOMPATIBLE')
+  await fails(withManifest(archive, (m) => m.modules.find((x: any) => x.id === 'ledger').migrations.pop()), 'ARCHIVE_INCOMPATIBLE', /table memo, which the migrations the archive names do not make/, 'rows for a table the archived migrations do not make')
   // A foreign key to a row that is not there.
-  await fails(withRows(archive, 'entry', '900\t99999\t1.00\tx\t\\N\n'), 'a row that refers to a missing row', '23503')
+  await fails(withRows(archive, 'entry', '900\t99999\t1.00\tx\t\\N\n'), '23503', /foreign key/, 'a row that refers to a missing row')
 })
 
 t.test('--replace: the live tenant serves until the import is ready, then they swap; its keys and roles stay', async (t) => {

@@ -5,7 +5,8 @@
 // 2. The tenant is created through the normal path (its schema, role and grants), each module
 //    brought only as far as the archive's ledger: its tables then have the archive's shape.
 // 3. Every table's rows are loaded in one transaction, as the tenant's role (COPY FROM; inserts on
-//    the embedded database), and every sequence set so the next INSERT on every table succeeds.
+//    the embedded database), its plain indexes and foreign keys made again after the rows, as
+//    pg_restore does, and every sequence set so the next INSERT on every table succeeds.
 // 4. This host's later migrations are applied over the data, as migrate applies them.
 // 5. One platform transaction finishes it: modules the archive had disabled disabled, keys
 //    re-issued, and, with --replace, the live tenant swapped out and dropped.
@@ -93,7 +94,10 @@ export async function loadRows(client: pg.Client, tenant: Tenant, source: Archiv
     const named = (tables: { name: string }[]) => tables.map((t) => `${schema}.${pg.escapeIdentifier(t.name)}`).join(', ')
     const moduleTables = [...target.values()].filter((t) => t.owner === tenant.role)
     const hostTables = manifest.tables.filter((t) => t.owner === 'host')
+    // Read as the platform (tenant roles may not read the catalog), before the tenant's role drops them.
+    const deferred = await deferrableStructure(client, tenant)
     if (moduleTables.length > 0) await client.query(`${asTenant}; TRUNCATE ${named(moduleTables)}`)
+    await client.query(deferred.drop)
     if (hostTables.length > 0) await client.query(`SET LOCAL ROLE NONE; TRUNCATE ${named(hostTables)}`)
 
     let expected = 0
@@ -118,6 +122,7 @@ export async function loadRows(client: pg.Client, tenant: Tenant, source: Archiv
       }
     })
     if (expected !== manifest.tables.length) throw problems.archiveInvalid('The archive holds fewer tables than its manifest lists.')
+    await client.query(`${asTenant}; ${deferred.restore}`)
 
     // The catalog is read as the platform (tenant roles may not read it); the sequences and views
     // are the tenant's, set and refreshed as its role.
@@ -130,6 +135,44 @@ export async function loadRows(client: pg.Client, tenant: Tenant, source: Archiv
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
     throw err
+  }
+}
+
+/**
+ * What loading is faster without, as pg_restore loads: the module tables' indexes that back no
+ * constraint, and their foreign keys. Dropped before the rows load and made again after, from
+ * their definitions, in the load's transaction (as the tenant's role, their owner): one index
+ * build per index instead of an insert into it per row, one check per foreign key instead of a
+ * lookup per row. A row that breaks a foreign key fails the load as it would have, at the end.
+ */
+async function deferrableStructure(client: pg.Client, tenant: Tenant): Promise<{ drop: string; restore: string }> {
+  const { rows: indexes } = await client.query<{ name: string; definition: string }>(
+    `SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS definition
+       FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+      WHERE t.relnamespace = $1::regnamespace AND t.relowner = $2::regrole
+        AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)
+      ORDER BY i.relname`,
+    [tenant.schema, tenant.role],
+  )
+  const { rows: keys } = await client.query<{ table: string; name: string; definition: string }>(
+    `SELECT t.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition
+       FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid
+      WHERE k.contype = 'f' AND t.relnamespace = $1::regnamespace AND t.relowner = $2::regrole
+      ORDER BY t.relname, k.conname`,
+    [tenant.schema, tenant.role],
+  )
+  const schema = quoteIdent(tenant.schema)
+  const table = (name: string) => `${schema}.${pg.escapeIdentifier(name)}`
+  return {
+    drop: [
+      `SET LOCAL ROLE ${quoteIdent(tenant.role)}`,
+      ...keys.map((k) => `ALTER TABLE ${table(k.table)} DROP CONSTRAINT ${pg.escapeIdentifier(k.name)}`),
+      ...indexes.map((i) => `DROP INDEX ${schema}.${pg.escapeIdentifier(i.name)}`),
+    ].join(';\n'),
+    restore: [
+      ...indexes.map((i) => i.definition),
+      ...keys.map((k) => `ALTER TABLE ${table(k.table)} ADD CONSTRAINT ${pg.escapeIdentifier(k.name)} ${k.definition}`),
+    ].join(';\n') || 'SELECT 1',
   }
 }
 
