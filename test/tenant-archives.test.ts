@@ -12,6 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { spawn } from 'node:child_process'
+import http from 'node:http'
 import t, { type Test } from 'tap'
 import type pg from 'pg'
 import { startTestHost, TEST_ADMIN_TOKEN, type TestHost } from '../src/testing/host.ts'
@@ -382,6 +383,35 @@ t.test('the admin API: an export streamed, an import from its body, a clone; err
   )
   assertProblem(t, await th.app.inject({ method: 'POST', url: '/api/admin/tenants/import?as=acme-api', headers: { ...admin, 'content-type': 'application/octet-stream' }, payload: res.rawPayload }), 409, 'TENANT_EXISTS')
   assertProblem(t, await th.app.inject({ method: 'POST', url: '/api/admin/tenants/acme/export' }), 401, 'UNAUTHORIZED')
+})
+
+t.test('a caller who leaves in the middle of an export: the export ends and gives back its connection', async (t) => {
+  const th = await startHost(t)
+  await th.createTenant('acme')
+  // Far more than the stream's buffers hold: the export waits on the caller, who then leaves.
+  await th.host.pool.query(`INSERT INTO t_acme.items (name, sku) SELECT 'item ' || g, g || repeat('x', 400) FROM generate_series(1, 60000) g`)
+  const url = new URL(await th.app.listen({ port: 0, host: '127.0.0.1' }))
+  // A caller that reads the first bytes, then closes its connection.
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, method: 'POST', path: '/api/admin/tenants/acme/export', headers: admin }, (res) => {
+      res.once('data', () => {
+        req.destroy()
+        resolve(res.statusCode!)
+      })
+    })
+    req.on('error', (err) => (err.message === 'socket hang up' ? undefined : reject(err)))
+    req.end()
+  })
+  t.equal(status, 200)
+  const archiveSessions = async () => (await th.host.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'plinth archive'`)).rows[0].n
+  const deadline = Date.now() + 10_000
+  while (th.database.mode === 'postgres' && (await archiveSessions()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  if (th.database.mode === 'postgres') t.equal(await archiveSessions(), 0, "the export's connection is closed")
+  // On the embedded database the export's transaction would hold the only one there is.
+  const again = await th.app.inject({ method: 'POST', url: '/api/admin/tenants/acme/export', headers: admin })
+  t.equal(again.statusCode, 200, `the next export runs: ${again.statusCode === 200 ? '' : JSON.stringify(th.logs.filter((l) => l.level >= 50).map((l) => l.err?.message ?? l.msg))}`)
+  const text = again.rawPayload.toString()
+  t.ok(text.includes('\nMANIFEST ') && text.endsWith('\n'), 'and is whole')
 })
 
 t.test('plinth tenant export | import | clone as processes: a file, standard input, --json', postgresPassOnly, async (t) => {

@@ -17,6 +17,7 @@ import { checkDigests, parseArchive } from '../tenancy/archive/format.ts'
 import { loadRows, sourcesAtArchive, stagingCode, tenantTaken, type ArchiveSource } from '../tenancy/archive/import.ts'
 import { readManifest, type TenantManifest } from '../tenancy/archive/manifest.ts'
 import type { Host } from './host.ts'
+import { PLINTH_VERSION } from './version.ts'
 
 export interface ImportOptions {
   /** The code the tenant takes here. */
@@ -198,25 +199,40 @@ export class TenantArchives {
 
   private withSnapshot<T>(tenant: Tenant, withAccess: boolean, work: (snapshot: TenantSnapshot) => Promise<T>): Promise<T> {
     return this.withClient(async (client) => {
-      const snapshot = await TenantSnapshot.open(client, tenant, { withAccess })
+      const closeOnFailure = this.host.db.kind === 'postgres'
+      const snapshot = await TenantSnapshot.open(client, tenant, { withAccess, plinthVersion: PLINTH_VERSION, closeOnFailure })
+      let result: T
       try {
-        return await work(snapshot)
-      } finally {
-        await snapshot.close()
+        result = await work(snapshot)
+      } catch (err) {
+        // On PostgreSQL a failed export may leave a COPY running, behind which a ROLLBACK would
+        // wait for good: ending the connection (withClient) rolls back. Elsewhere it was read out.
+        if (!closeOnFailure) await snapshot.close()
+        throw err
       }
+      await snapshot.close()
+      return result
     })
   }
 
-  /** A connection of the platform's own, not pipelined (COPY needs one), for one piece of work. */
+  /**
+   * A connection of the platform's own, not pipelined (COPY needs one), for one piece of work. On
+   * the embedded database the pool's one connection is held meanwhile: its socket serves every
+   * connection from one session, and another connection's statements sent while this one's
+   * transaction runs can find that session in the wrong state ("unnamed prepared statement does
+   * not exist"). Other work waits for the pool meanwhile, as it would for any long transaction there.
+   */
   private async withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const held = this.host.db.kind === 'embedded' ? await this.host.pool.connect() : null
     const client = new pg.Client({ connectionString: this.host.db.connectionString, application_name: 'plinth archive' })
     // A connection lost mid-work fails the work's query; the event must not also take the process down.
     client.on('error', () => {})
-    await client.connect()
     try {
+      await client.connect()
       return await work(client)
     } finally {
       await client.end().catch(() => {})
+      held?.release()
     }
   }
 }

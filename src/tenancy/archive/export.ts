@@ -4,8 +4,8 @@
 import pg from 'pg'
 import { to as copyTo } from 'pg-copy-streams'
 import type { Writable } from 'node:stream'
+import { finished } from 'node:stream/promises'
 import { problems } from '../../problems.ts'
-import { PLINTH_VERSION } from '../../app/version.ts'
 import { PLATFORM_SEARCH_PATH } from '../../platform/db/platform-transaction.ts'
 import { quoteIdent } from '../../platform/db/sql-names.ts'
 import type { Tenant } from '../registry.ts'
@@ -13,8 +13,16 @@ import { ArchiveWriter } from './format.ts'
 import { ARCHIVE_FORMAT, ARCHIVE_VERSION, type ArchivedModule, type LedgerEntry, type TenantManifest, type TenantPlan } from './manifest.ts'
 
 export interface ExportOptions {
+  /** The version of plinth that writes it, for the manifest. */
+  plinthVersion: string
   /** Archive the tenant's roles, grants and holders (its RBAC tables) and its keys' names: --with-access. */
   withAccess?: boolean
+  /**
+   * When an export fails midway (its reader went away), its connection will be closed, which
+   * ends the COPY and the transaction at once (PostgreSQL); false: the COPY is read to its end and
+   * rolled back, leaving the connection clean (the embedded database, one session for all).
+   */
+  closeOnFailure: boolean
 }
 
 /** A tenant as of one moment: what its archive's manifest will say, and each table's rows on demand. */
@@ -23,17 +31,19 @@ export class TenantSnapshot {
     private readonly client: pg.Client,
     private readonly tenant: Tenant,
     readonly plan: TenantPlan,
+    /** After a failure the connection is closed, not cleaned up (ExportOptions.closeOnFailure). */
+    readonly closeOnFailure: boolean,
   ) {}
 
   /**
    * Opens the snapshot on `client` (a connection of its own, not pipelined: COPY needs one) and
    * reads the plan in it. The client is the snapshot's until close().
    */
-  static async open(client: pg.Client, tenant: Tenant, { withAccess = false }: ExportOptions = {}): Promise<TenantSnapshot> {
+  static async open(client: pg.Client, tenant: Tenant, { plinthVersion, withAccess = false, closeOnFailure }: ExportOptions): Promise<TenantSnapshot> {
     try {
       await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${PLATFORM_SEARCH_PATH}; SET LOCAL statement_timeout = 0`)
-      const plan = await readPlan(client, tenant, withAccess)
-      return new TenantSnapshot(client, tenant, plan)
+      const plan = await readPlan(client, tenant, withAccess, plinthVersion)
+      return new TenantSnapshot(client, tenant, plan, closeOnFailure)
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
       throw err
@@ -47,7 +57,28 @@ export class TenantSnapshot {
   async *rows(table: TenantPlan['tables'][number]): AsyncIterable<Buffer> {
     await this.client.query(table.owner === 'module' ? `SET LOCAL ROLE ${quoteIdent(this.tenant.role)}` : 'SET LOCAL ROLE NONE')
     const columns = table.columns.map((c) => pg.escapeIdentifier(c)).join(', ')
-    yield* this.client.query(copyTo(`COPY ${quoteIdent(this.tenant.schema)}.${pg.escapeIdentifier(table.name)} (${columns}) TO STDOUT`))
+    const copy = this.client.query(copyTo(`COPY ${quoteIdent(this.tenant.schema)}.${pg.escapeIdentifier(table.name)} (${columns}) TO STDOUT`))
+    let ended = false
+    copy.once('end', () => (ended = true))
+    try {
+      // Not destroyed when the reader stops early: see finally.
+      for await (const chunk of copy.iterator({ destroyOnReturn: false })) yield chunk as Buffer
+    } finally {
+      // A reader that stopped (its caller went away) leaves the COPY running on the connection.
+      // Read to its end, the connection is clean again and can roll back: on the embedded
+      // database, whose one session every connection shares, a connection dropped mid-COPY
+      // leaves that session in a state the next statement fails on. On PostgreSQL the
+      // connection is simply closed (closeOnFailure).
+      if (!ended && !copy.destroyed) {
+        if (this.closeOnFailure) {
+          copy.on('error', () => {}) // the connection's end, which follows, fails it
+          copy.destroy()
+        } else {
+          copy.resume()
+          await finished(copy).catch(() => {})
+        }
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -73,7 +104,7 @@ interface CatalogTable {
 }
 
 /** The tenant's manifest as far as the catalog and the ledgers tell it: everything but row counts and checksums. */
-async function readPlan(client: pg.Client, tenant: Tenant, withAccess: boolean): Promise<TenantPlan> {
+async function readPlan(client: pg.Client, tenant: Tenant, withAccess: boolean, plinthVersion: string): Promise<TenantPlan> {
   // One after another: a client runs one query at a time (and this one is not pipelined).
   const ledger = await client.query<{ source: string } & LedgerEntry>(
     'SELECT source, name, checksum FROM public.sys_tenant_migration WHERE tenant_id = $1 ORDER BY source, name',
@@ -131,7 +162,7 @@ async function readPlan(client: pg.Client, tenant: Tenant, withAccess: boolean):
   return {
     format: ARCHIVE_FORMAT,
     version: ARCHIVE_VERSION,
-    plinth: PLINTH_VERSION,
+    plinth: plinthVersion,
     exportedAt: new Date().toISOString(),
     tenant: { code: tenant.code, name: tenant.name, domain: tenant.domain },
     host: { migrations: ledgerOf('host') },

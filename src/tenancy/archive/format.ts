@@ -41,10 +41,27 @@ export interface TableSink {
   end(): Promise<void>
 }
 
-/** Writes `chunk`, waiting while the stream's buffer is full (so a 1 GB table is never held in memory). */
+/**
+ * Writes `chunk`, waiting while the stream's buffer is full (so a 1 GB table is never held in
+ * memory). A stream that fails or closes meanwhile (a caller who went away) fails the write: the
+ * export ends, and gives back its snapshot's connection, rather than wait for a drain that never comes.
+ */
 export async function writeTo(out: Writable, chunk: Buffer | string): Promise<void> {
-  if (!out.write(chunk)) await once(out, 'drain')
+  if (out.destroyed) throw closedEarly(out)
+  if (out.write(chunk)) return
+  const stop = new AbortController()
+  const drained = once(out, 'drain', { signal: stop.signal })
+  const closed = once(out, 'close', { signal: stop.signal }).then(() => Promise.reject(closedEarly(out)))
+  drained.catch(() => {})
+  closed.catch(() => {})
+  try {
+    await Promise.race([drained, closed])
+  } finally {
+    stop.abort()
+  }
 }
+
+const closedEarly = (out: Writable) => out.errored ?? new Error('the stream the archive was written to closed before it was complete')
 
 /** A Writable as a sink: writes wait for drain, end waits until everything is flushed (or failed). */
 export function writableSink(out: Writable): TableSink {
