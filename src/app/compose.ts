@@ -29,8 +29,8 @@ import { TenantModules } from '../tenancy/tenant-modules.ts'
 import { Tenants } from '../tenancy/tenants.ts'
 import { sharedClients, type TenantPool } from '../tenancy/transaction.ts'
 import type { Config } from './config.ts'
-import { Metrics } from './metrics.ts'
-import { discoverModules, type ModuleRecord } from '../modules/discovery.ts'
+import type { Metrics } from './metrics.ts'
+import type { ModuleRecord } from '../modules/discovery.ts'
 import { BUILTIN_MODULES_DIR, HOST_MIGRATIONS_DIR } from './paths.ts'
 import path from 'node:path'
 
@@ -162,7 +162,9 @@ async function buildServices(
   const pool = db.pool
   const server: SchemaServer = db.citus ? 'citus' : 'postgres'
   // A folder named twice (src/plugins in PLINTH_MODULE_DIRS too) is read once, not refused as duplicates.
-  const modules = wanted.modules ? await discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules) : []
+  // What only some openings use is imported by those that do: a CLI command that needs no module
+  // or serves no request loads neither the modules' machinery nor the metrics' (docs/benchmarks.md).
+  const modules = wanted.modules ? await (await import('../modules/discovery.ts')).discoverModules([...new Set([BUILTIN_MODULES_DIR, ...config.moduleDirs])], config.modules) : []
   const loaded = () => modules.filter((m) => m.status === 'loaded')
   const migrationSources = (): MigrationSource[] => [
     { source: 'host', files: hostFiles.tenant },
@@ -208,7 +210,7 @@ async function buildServices(
   }
   // A tenant this instance had not heard of yet (made a moment ago elsewhere) comes with its modules.
   const registry = new TenantRegistry(pool, refreshTenantModules)
-  const metrics = wanted.requests && config.metrics ? new Metrics({ pool, tenantConnections, changes, registry, modules: () => modules }, config.metricsTenants) : undefined
+  const metrics = wanted.requests && config.metrics ? new (await import('./metrics.ts')).Metrics({ pool, tenantConnections, changes, registry, modules: () => modules }, config.metricsTenants) : undefined
   const tenantPool: TenantPool = {
     pool,
     clients: tenantConnections ? loginClients(tenantConnections, pool) : sharedClients(pool),

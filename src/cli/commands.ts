@@ -11,7 +11,6 @@ import type { Host } from '../app/host.ts'
 import { HttpProblem } from '../problems.ts'
 import { BUILTIN_MODULES_DIR } from '../app/paths.ts'
 import { sql } from 'drizzle-orm'
-import { doctorText, runDoctor } from './doctor.ts'
 import type { MigrateReport } from '../tenancy/migrate.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { needTenant, one, table, tenantTable, timeOption, two, UsageError, type CommandOutput, type Options } from './usage.ts'
@@ -301,6 +300,8 @@ export const commands: Record<string, Command> = {
     return { text, json: { dropped: Boolean(options.drop), roles: orphans } }
   },
   doctor: async (host, _args, options) => {
+    // Imported here: it mounts the modules as the server would, and no other command needs Fastify.
+    const { doctorText, runDoctor } = await import('./doctor.ts')
     const checks = await runDoctor(host, { url: options.url })
     return { text: doctorText(checks), json: checks, exitCode: checks.some((c) => c.result === 'fail') ? 1 : 0 }
   },
