@@ -8,9 +8,8 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import pg from 'pg'
 import { PROJECT_ROOT } from '../src/app/paths.ts'
-import { createTestDatabase } from '../src/testing/database.ts'
+import { createTestDatabase, withServer } from '../src/testing/database.ts'
 import { buildPlinth, codeVersion, machine, median, openBenchHost, requireDatabaseUrl } from './support.ts'
 
 const serverUrl = requireDatabaseUrl()
@@ -60,10 +59,10 @@ async function measure(label: string, code: string, rows: { items: number; ticke
     const dump = path.join(work, `${code}-${round}.dump`)
     samples.pg_dump.push(timed('pg_dump', ['-d', database.env.DATABASE_URL!, '-n', tenant.schema, '-Fc', '-Z0', '-f', dump]))
     const target = `plinth_bench_restore_${process.pid}_${round}`
-    await withServer((c) => c.query(`CREATE DATABASE ${target}`))
+    await withServer(serverUrl, (c) => c.query(`CREATE DATABASE ${target}`))
     restoreUrl.pathname = `/${target}`
     samples.pg_restore.push(timed('pg_restore', ['-d', restoreUrl.toString(), '--no-owner', dump]))
-    await withServer((c) => c.query(`DROP DATABASE ${target}`))
+    await withServer(serverUrl, (c) => c.query(`DROP DATABASE ${target}`))
     const archiveBytes = (await fs.stat(archive)).size
     if (round === 0) process.stdout.write(`  archive ${(archiveBytes / 2 ** 20).toFixed(0)} MB, pg_dump -Fc -Z0 ${((await fs.stat(dump)).size / 2 ** 20).toFixed(0)} MB\n`)
     await fs.rm(archive)
@@ -86,16 +85,6 @@ async function measure(label: string, code: string, rows: { items: number; ticke
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100
-
-async function withServer<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: serverUrl })
-  await client.connect()
-  try {
-    return await work(client)
-  } finally {
-    await client.end()
-  }
-}
 
 const results: Record<string, unknown> = {}
 try {

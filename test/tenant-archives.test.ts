@@ -80,6 +80,14 @@ async function startHost(t: Test) {
   return th
 }
 
+/** A host with tenant acme, its data in every module's tables, and acme's archive. */
+async function archivedTenant(t: Test) {
+  const th = await startHost(t)
+  await th.createTenant('acme')
+  await fill(th, 'acme')
+  return { th, archive: await exported(th, 'acme') }
+}
+
 /** Data in every module's tables, with the values a hand-made copy gets wrong. */
 async function fill(th: TestHost, code: string) {
   await th.host.withTenantTx(code, async (db) => {
@@ -281,10 +289,7 @@ t.test('with --with-access, roles and grants come along and keys are re-issued w
 })
 
 t.test('a damaged, cut, foreign or incompatible archive is refused before anything is created', async (t) => {
-  const th = await startHost(t)
-  await th.createTenant('acme')
-  await fill(th, 'acme')
-  const archive = await exported(th, 'acme')
+  const { th, archive } = await archivedTenant(t)
   const refused = importRefused(t, th)
   const text = archive.toString('utf8')
   await refused(text.replace('item 17\t', 'item 71\t'), 'ARCHIVE_CORRUPT', /rows of table items do not match the manifest's SHA-256/, 'a row changed')
@@ -299,10 +304,7 @@ t.test('a damaged, cut, foreign or incompatible archive is refused before anythi
 })
 
 t.test('a failure midway leaves no tenant, schema, role or row behind', async (t) => {
-  const th = await startHost(t)
-  await th.createTenant('acme')
-  await fill(th, 'acme')
-  const archive = await exported(th, 'acme')
+  const { th, archive } = await archivedTenant(t)
   const fails = importRefused(t, th)
   // Passes every check of the archive, then fails as it loads: the last table's rows break its key.
   await fails(withRows(archive, 'node', '1\t\\N\n1\t\\N\n'), '23505', /duplicate key/, 'a row that breaks a primary key, in a table loaded after others')
