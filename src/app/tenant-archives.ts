@@ -4,7 +4,8 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { finished } from 'node:stream/promises'
+import type { Readable } from 'node:stream'
+import { finished, pipeline } from 'node:stream/promises'
 import pg from 'pg'
 import type { Writable } from 'node:stream'
 import { HttpProblem, problems } from '../problems.ts'
@@ -75,6 +76,17 @@ export class TenantArchives {
     return this.importFileAs(path, options, 'tenant.imported')
   }
 
+  /**
+   * Imports the archive `input` carries (standard input, a request's body): saved to a temporary
+   * file as it arrives, since an import reads its archive twice, never held in memory.
+   */
+  importStream(input: Readable, options: ImportOptions): Promise<ImportResult> {
+    return withTempFile(async (file) => {
+      await pipeline(input, fs.createWriteStream(file))
+      return this.importFile(file, options)
+    })
+  }
+
   private async importFileAs(path: string, options: ImportOptions, action: string): Promise<ImportResult> {
     const read = await parseArchive(fs.createReadStream(path), async () => NO_SINK)
     const manifest = readManifest(read.manifest)
@@ -96,17 +108,13 @@ export class TenantArchives {
     const tenant = await this.host.tenants.get(code)
     const withAccess = options.withAccess ?? false
     if (this.host.db.kind === 'embedded') {
-      const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'plinth-clone-'))
-      try {
-        const file = path.join(dir, 'archive')
+      return withTempFile(async (file) => {
         const out = fs.createWriteStream(file)
         await this.withSnapshot(tenant, withAccess, (snapshot) => writeArchive(snapshot, out))
         out.end()
         await finished(out)
-        return await this.importFileAs(file, options, 'tenant.cloned')
-      } finally {
-        await fs.promises.rm(dir, { recursive: true, force: true })
-      }
+        return this.importFileAs(file, options, 'tenant.cloned')
+      })
     }
     return this.withSnapshot(tenant, withAccess, (snapshot) => {
       const source: ArchiveSource = {
@@ -234,5 +242,15 @@ export class TenantArchives {
       await client.end().catch(() => {})
       held?.release()
     }
+  }
+}
+
+/** A file in a folder of its own under the system's temporary folder, for `work`; removed after. */
+async function withTempFile<T>(work: (file: string) => Promise<T>): Promise<T> {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'plinth-archive-'))
+  try {
+    return await work(path.join(dir, 'archive'))
+  } finally {
+    await fs.promises.rm(dir, { recursive: true, force: true })
   }
 }

@@ -2,9 +2,7 @@
 // reads.ts). Each returns text for people and the same facts as JSON for scripts (--json).
 import { createWriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
-import { finished, pipeline } from 'node:stream/promises'
+import { finished } from 'node:stream/promises'
 import { TenantArchives, type ImportResult } from '../app/tenant-archives.ts'
 import type { TenantManifest } from '../tenancy/archive/manifest.ts'
 import type { Host } from '../app/host.ts'
@@ -74,18 +72,6 @@ function importedOutput(verb: string, result: ImportResult): CommandOutput {
     ...result.keys.map((k) => `  key ${k.name}: ${k.key}   (shown once; the archive's key of that name is not valid here)`),
   ]
   return { text: lines.join('\n') + '\n', json: result }
-}
-
-/** Standard input saved to a file of its own (an import reads its archive twice), removed after `work`. */
-async function withSpooledStdin<T>(work: (path: string) => Promise<T>): Promise<T> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-import-'))
-  const file = path.join(dir, 'archive')
-  try {
-    await pipeline(process.stdin, createWriteStream(file))
-    return await work(file)
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true })
-  }
 }
 
 const tenantOutput = (verb: string) => (tenant: Tenant): CommandOutput => ({
@@ -172,7 +158,7 @@ export const commands: Record<string, Command> = {
     if (!options.as) throw new UsageError('tenant import needs --as <code>: the code the tenant takes here')
     const importOptions = { as: options.as, replace: options.replace ?? false, name: options.name, domain: options.domain }
     const archives = new TenantArchives(host)
-    const result = file === '-' ? await withSpooledStdin((path) => archives.importFile(path, importOptions)) : await archives.importFile(file, importOptions)
+    const result = file === '-' ? await archives.importStream(process.stdin, importOptions) : await archives.importFile(file, importOptions)
     return importedOutput('imported', result)
   },
   'tenant clone': async (host, args, options) => {

@@ -3,12 +3,7 @@
 // arrives (the archive is read twice: checked whole, then loaded), never held in memory.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
-import { createWriteStream } from 'node:fs'
-import fs from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 import { PassThrough, type Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { Type } from 'typebox'
 import type { Host } from '../../app/host.ts'
 import { TenantArchives } from '../../app/tenant-archives.ts'
@@ -88,15 +83,8 @@ export async function adminArchiveRoutes(fastify: FastifyInstance, { host }: { h
       },
     },
     async (request, reply) => {
-      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-import-'))
-      try {
-        const file = path.join(dir, 'archive')
-        await pipeline(request.body as Readable, createWriteStream(file))
-        const { as, replace, name, domain } = request.query
-        return reply.code(201).send(await archives.importFile(file, { as, replace, name, domain }))
-      } finally {
-        await fs.rm(dir, { recursive: true, force: true })
-      }
+      const { as, replace, name, domain } = request.query
+      return reply.code(201).send(await archives.importStream(request.body as Readable, { as, replace, name, domain }))
     },
   )
 
