@@ -23,6 +23,7 @@ const RANK: Record<string, number> = {
   tenancy: 2,
   access: 3,
   contract: 3,
+  jobs: 3,
   modules: 4,
   app: 5,
   http: 6,

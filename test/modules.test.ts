@@ -28,7 +28,7 @@ t.test('refused and failed modules, each with its reason, while inventory keeps 
   })
   t.teardown(th.close)
   const byId = Object.fromEntries(th.host.modules.map((m) => [m.id, m]))
-  t.match(byId['api-two'], { status: 'refused', reason: /^api \(api\): api "2\.x" does not accept this host's API version 1\.1\.0/ })
+  t.match(byId['api-two'], { status: 'refused', reason: /^api \(api\): api "2\.x" does not accept this host's API version 1\.2\.0/ })
   t.match(byId.disagree, { status: 'refused', reason: /agreement \(version\).*"1\.0\.1" vs "1\.0\.0"/ })
   t.match(byId.undeclared, { status: 'refused', reason: /undeclared-permission.*inventory\.items\.delete/ })
   t.match(byId.throws, { status: 'failed', reason: 'register: cannot reach the billing service' })

@@ -72,7 +72,7 @@ t.test('an earlier database upgrades by migrations alone, with everything in it 
   await earlierPlinth(database.env)
 
   const th = await startTestHost({ database })
-  t.same(th.host.lastMigration!.publicApplied, ['003_change_feed_xid.sql', '004_tenant_roles.sql', '005_tenant_migration_by_file.sql', '006_tenant_boundary.sql', '007_module_word.sql', '008_audit_trail.sql', '009_console_session.sql'], 'only the newer public migrations ran')
+  t.same(th.host.lastMigration!.publicApplied, ['003_change_feed_xid.sql', '004_tenant_roles.sql', '005_tenant_migration_by_file.sql', '006_tenant_boundary.sql', '007_module_word.sql', '008_audit_trail.sql', '009_console_session.sql', '010_jobs.sql'], 'only the newer public migrations ran')
   t.match(th.host.lastMigration!.tenants, [{ tenant: 'acme', source: 'host', status: 'ok', applied: ['002_rbac_names.sql'] }])
 
   const acme = th.host.registry.byCode('acme')!
@@ -149,7 +149,7 @@ t.test(`a database made by ${BEFORE_MODULE_WORD}'s own CLI upgrades: modules, ke
 
   const th = await startTestHost({ database })
   t.teardown(th.close)
-  t.same(th.host.lastMigration!.publicApplied, ['007_module_word.sql', '008_audit_trail.sql', '009_console_session.sql'], 'only the rename, the audit trail and console sessions ran')
+  t.same(th.host.lastMigration!.publicApplied, ['007_module_word.sql', '008_audit_trail.sql', '009_console_session.sql', '010_jobs.sql'], 'only the rename, the audit trail, console sessions and jobs ran')
   t.same(th.host.lastMigration!.tenants, [], 'no tenant had anything pending')
   // The trail starts at the upgrade: what that plinth did is not made up after the fact.
   t.match(await verifyAudit(th.host.pool), { ok: true, checked: 0 }, 'the audit trail starts empty, and verifies')

@@ -18,6 +18,8 @@ import { PermissionSets } from '../access/permission-sets.ts'
 import { Roles } from '../access/roles.ts'
 import { ChangeFeed } from '../platform/db/changes.ts'
 import { openDatabase, type Database } from '../platform/db/database.ts'
+import { JobDefinitions } from '../jobs/definitions.ts'
+import { JobRunner } from '../jobs/runner.ts'
 import { FairShare } from '../tenancy/fair-share.ts'
 import { PendingMigrationsError, pendingPublicMigrations, readMigrations, type MigrationFile } from '../tenancy/migration-files.ts'
 import type { MigrationSource } from '../tenancy/migrations.ts'
@@ -104,6 +106,10 @@ export interface Services {
   keys: ApiKeys
   /** The console's sign-ins (public.console_session). */
   consoleSessions: ConsoleSessions
+  /** The modules' jobs and schedules, as they register (ctx.jobs). */
+  jobDefinitions: JobDefinitions
+  /** Runs them: started by the server (PLINTH_JOBS) and `plinth worker`; tests run it to idle. */
+  jobs: JobRunner
   /** Undefined when opened without them (`requests: false`). */
   requests: RequestServices | undefined
   /** The migrations of the host and of each loaded module, in the order they apply. */
@@ -233,6 +239,20 @@ async function buildServices(
   })
   const keys = new ApiKeys(pool, changes)
   const consoleSessions = new ConsoleSessions(pool, config.consoleIdleMinutes * 60_000)
+  const jobDefinitions = new JobDefinitions()
+  const jobs = new JobRunner({
+    connectionString: db.connectionString,
+    platformPool: pool,
+    tenantPool,
+    registry,
+    tenantModules,
+    definitions: jobDefinitions,
+    log,
+    concurrency: config.jobsConcurrency,
+    pollMs: config.jobsPollMs,
+    lockTimeoutMs: config.jobsLockTimeoutMs,
+    observer: metrics?.jobs,
+  })
   let requests: RequestServices | undefined
   if (wanted.requests) {
     const authFailures = new FailureBrake(log, { limit: config.authFailureLimit, onOperatorFailures: (summary) => auditOperatorFailures(pool, summary) })
@@ -250,7 +270,7 @@ async function buildServices(
 
   return {
     config, log, db, server, hostFiles, modules, logins, tenantConnections, changes, tenantModules, permissionSets,
-    roles, registry, tenantPool, tenants, keys, consoleSessions, requests, migrationSources,
+    roles, registry, tenantPool, tenants, keys, consoleSessions, jobDefinitions, jobs, requests, migrationSources,
   }
 }
 

@@ -65,6 +65,14 @@ export interface Config {
   strictModules: boolean
   moduleRegisterTimeoutMs: number
   jwt: JwtConfig
+  /** Run modules' jobs in this process (PLINTH_JOBS; `plinth worker` runs them alone). */
+  jobs: boolean
+  /** Jobs one process runs at once (PLINTH_JOBS_CONCURRENCY). */
+  jobsConcurrency: number
+  /** How often an idle worker looks for due jobs (PLINTH_JOBS_POLL_MS); NOTIFY wakes it sooner where it arrives. */
+  jobsPollMs: number
+  /** A worker not heard from for this long has its jobs taken back and run again (PLINTH_JOBS_LOCK_TIMEOUT_MS). */
+  jobsLockTimeoutMs: number
   /** One line for each old variable name the environment used (DEPRECATED_NAMES): the host logs them, the CLI prints them. */
   deprecations: string[]
 }
@@ -119,6 +127,10 @@ export const DEFAULTS = {
   PLINTH_JWT_JWKS_FILE: '',
   PLINTH_JWT_ISSUER: '',
   PLINTH_JWT_AUDIENCE: '',
+  PLINTH_JOBS: '1',
+  PLINTH_JOBS_CONCURRENCY: '2',
+  PLINTH_JOBS_POLL_MS: '1000',
+  PLINTH_JOBS_LOCK_TIMEOUT_MS: '30000',
 } as const
 
 function metricsTenants(raw: string): Config['metricsTenants'] {
@@ -285,6 +297,10 @@ export function loadConfig(env: Env = process.env): Config {
     strictModules: flag('PLINTH_STRICT_MODULES'),
     moduleRegisterTimeoutMs: integer('PLINTH_MODULE_REGISTER_TIMEOUT_MS', 1, 600_000),
     jwt,
+    jobs: flag('PLINTH_JOBS'),
+    jobsConcurrency: integer('PLINTH_JOBS_CONCURRENCY', 1, 100),
+    jobsPollMs: integer('PLINTH_JOBS_POLL_MS', 10, 600_000),
+    jobsLockTimeoutMs: integer('PLINTH_JOBS_LOCK_TIMEOUT_MS', 1000, 86_400_000),
     deprecations,
   }
   // Each tenant's share: half the pool by default. A tenant may borrow past it while the pool has

@@ -28,6 +28,9 @@ import { HttpProblem } from '../problems.ts'
 import { openServices, readHostMigrationFiles, type HostMigrationFiles, type RequestServices, type ServiceOptions, type Services } from './compose.ts'
 import type { Config } from './config.ts'
 import type { ModuleRecord } from '../modules/discovery.ts'
+import type { JobDefinitions } from '../jobs/definitions.ts'
+import type { JobRunner } from '../jobs/runner.ts'
+import { installJobQueue } from '../jobs/queue-schema.ts'
 
 
 export interface MigrationStatus {
@@ -63,6 +66,8 @@ export class Host {
   readonly tenants: Tenants
   readonly keys: ApiKeys
   readonly consoleSessions: ConsoleSessions
+  readonly jobDefinitions: JobDefinitions
+  readonly jobs: JobRunner
   /** Identities, the brake and metrics: for serving requests (compose.ts); the CLI opens without them. */
   readonly requests: RequestServices | undefined
   /** The migrations of the host and of each loaded module, in the order they apply. */
@@ -89,6 +94,8 @@ export class Host {
       tenants: this.tenants,
       keys: this.keys,
       consoleSessions: this.consoleSessions,
+      jobDefinitions: this.jobDefinitions,
+      jobs: this.jobs,
       requests: this.requests,
       migrationSources: this.migrationSources,
       hostFiles: this.hostFiles,
@@ -229,6 +236,7 @@ export class Host {
       onSuccess: this.recordModuleResult,
       onFailure: this.recordModuleResult,
     })
+    await installJobQueue(this.pool, this.log)
     report.tenants.push(...(await this.recoverFailedModules(report)))
     for (const result of report.tenants.filter((r) => r.status !== 'ok')) {
       this.log.error({ tenant: result.tenant, source: result.source, status: result.status, reason: result.error }, 'tenant migration did not complete')
@@ -266,6 +274,7 @@ export class Host {
   }
 
   async close() {
+    await this.jobs.stop()
     await this.requests?.authFailures.stop()
     await this.requests?.auditCheckpoints.stop()
     await this.changes.stop()

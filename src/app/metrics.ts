@@ -12,6 +12,7 @@ import type { ChangeFeed } from '../platform/db/changes.ts'
 import type { TenantRegistry } from '../tenancy/registry.ts'
 import { TransactionMetrics } from '../tenancy/transaction-metrics.ts'
 import type { ModuleRecord } from '../modules/discovery.ts'
+import type { JobObserver } from '../jobs/runner.ts'
 
 /** A pool as the gauges read it. */
 interface PoolCounts {
@@ -45,6 +46,13 @@ export interface FinishedRequest {
   seconds: number
 }
 
+/** Jobs by module and state, from graphile-worker's view; a schedule's fan-out ($plinth.*) is not a module's. */
+const JOB_COUNTS = `SELECT split_part(task_identifier, '/', 1) AS module,
+    (count(*) FILTER (WHERE locked_at IS NULL AND attempts < max_attempts))::int AS queued,
+    (count(*) FILTER (WHERE locked_at IS NOT NULL))::int AS running,
+    (count(*) FILTER (WHERE locked_at IS NULL AND attempts >= max_attempts))::int AS failed
+  FROM graphile_worker.jobs WHERE task_identifier NOT LIKE '$%' GROUP BY 1`
+
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx']
 
 export class Metrics {
@@ -52,6 +60,8 @@ export class Metrics {
   private readonly requests: client.Histogram<string>
   /** What tenant transactions report: the pool's TransactionObserver. */
   readonly transactions: TransactionMetrics
+  /** What the job runner reports (jobs/runner.ts). */
+  readonly jobs: JobObserver
   private readonly labelTenants: boolean
   private readonly requestSeries = new Map<string, client.Histogram.Internal<string>>()
 
@@ -125,7 +135,45 @@ export class Metrics {
         for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
       },
     })
+    new client.Gauge({
+      name: 'plinth_jobs',
+      help: "Modules' jobs in the queue, by module and state (queued: waiting to run or to retry; running; failed: out of attempts)",
+      labelNames: ['module', 'state'],
+      registers,
+      async collect() {
+        this.reset()
+        const { rows } = await pool
+          .query<{ module: string; queued: number; running: number; failed: number }>(JOB_COUNTS)
+          .catch(() => ({ rows: [] as { module: string; queued: number; running: number; failed: number }[] }))
+        for (const row of rows) for (const state of ['queued', 'running', 'failed'] as const) this.set({ module: row.module, state }, row[state])
+      },
+    })
+    this.jobs = this.jobMetrics(registers, registry)
     client.collectDefaultMetrics({ register: this.registry, prefix: 'plinth_' })
+  }
+
+  private jobMetrics(registers: client.Registry[], registry: TenantRegistry): JobObserver {
+    const labels = this.labelTenants ? ['module', 'tenant'] : ['module']
+    const delay = new client.Histogram({
+      name: 'plinth_job_start_delay_seconds',
+      help: 'From the time a job was due to the time an attempt started, by module',
+      labelNames: labels,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    })
+    const finished = new client.Histogram({
+      name: 'plinth_job_duration_seconds',
+      help: "Job attempts by module and outcome (completed, failed; discarded: its tenant was dropped), and how long they took",
+      labelNames: [...labels, 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    const tenantOf = (id: string) => this.tenantLabel(registry.get(id)?.code ?? 'dropped')
+    const label = (module: string, tenantId: string) => (this.labelTenants ? { module, tenant: tenantOf(tenantId) } : { module })
+    return {
+      started: (module, tenantId, waited) => delay.observe(label(module, tenantId), waited),
+      finished: (module, tenantId, outcome, seconds) => finished.observe({ ...label(module, tenantId), outcome }, seconds),
+    }
   }
 
   /** One finished request (request-context.ts, onResponse). */

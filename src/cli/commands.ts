@@ -13,11 +13,38 @@ import type { MigrateReport } from '../tenancy/migrate.ts'
 import type { Tenant } from '../tenancy/registry.ts'
 import { needTenant, one, table, tenantTable, timeOption, two, UsageError, type CommandOutput, type Options } from './usage.ts'
 import { pruneAudit } from '../platform/audit/trail.ts'
+import { appendAuditAlone } from '../platform/audit/append.ts'
+import { cancelJobs, retryJobs } from '../jobs/operations.ts'
 import { moveTenant, nodeName } from '../tenancy/placement.ts'
 import type { NewTenant } from '../tenancy/tenants.ts'
 import { dropOrphanedTenantRoles, orphanedTenantRoles } from '../tenancy/orphan-roles.ts'
 
 const DEMO_TENANT = 'demo'
+
+/** `jobs retry|cancel <id>...`: one audit row each time, naming the jobs it changed. */
+async function jobsChange(host: Host, args: string[], verb: 'retried' | 'cancelled', change: (pool: Host['pool'], ids: string[]) => Promise<string[]>): Promise<CommandOutput> {
+  if (args.length === 0) throw new UsageError(`jobs ${verb === 'retried' ? 'retry' : 'cancel'} takes one or more job ids`)
+  for (const id of args) if (!/^[0-9]{1,18}$/.test(id)) throw new UsageError(`not a job id: ${JSON.stringify(id)}`)
+  const changed = await change(host.pool, args)
+  const missed = args.filter((id) => !changed.includes(id))
+  if (changed.length > 0) await appendAuditAlone(host.pool, { action: verb === 'retried' ? 'jobs.retried' : 'jobs.cancelled', target: changed.join(','), changes: { jobs: changed } })
+  const text = `${verb} ${changed.length} job${changed.length === 1 ? '' : 's'}${changed.length ? `: ${changed.join(', ')}` : ''}\n` + (missed.length ? `not ${verb} (no such job, or running now): ${missed.join(', ')}\n` : '')
+  return { text, json: { [verb]: changed, missed }, exitCode: missed.length > 0 ? 1 : 0 }
+}
+
+/** `plinth worker`: the modules registered, their jobs run, no HTTP served; SIGTERM lets running jobs finish. */
+async function runWorker(host: Host): Promise<CommandOutput> {
+  const { registerModules } = await import('../http/mount-modules.ts')
+  await registerModules(host)
+  await host.jobs.start()
+  host.log.warn({ jobs: host.jobDefinitions.all().length, schedules: host.jobDefinitions.schedules.length, concurrency: host.config.jobsConcurrency }, 'worker: running jobs (SIGTERM or SIGINT stops it)')
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve())
+    process.once('SIGINT', () => resolve())
+  })
+  await host.jobs.stop()
+  return { text: 'worker stopped\n', json: { stopped: true } }
+}
 
 type Command = (host: Host, args: string[], options: Options) => Promise<CommandOutput>
 
@@ -277,6 +304,12 @@ export const commands: Record<string, Command> = {
         `With the host running (npm start), try:\n  ${curl}\nThe API's documentation: ${base}/docs\n`,
       json: { tenant: DEMO_TENANT, key: created.key, curl },
     }
+  },
+  'jobs retry': async (host, args) => jobsChange(host, args, 'retried', retryJobs),
+  'jobs cancel': async (host, args) => jobsChange(host, args, 'cancelled', cancelJobs),
+  worker: async (host, args) => {
+    if (args.length > 0) throw new UsageError('worker takes no argument')
+    return runWorker(host)
   },
   'orphan-roles': async (host, args, options) => {
     if (args.length > 0) throw new UsageError(`orphan-roles takes no arguments, got ${args.join(' ')}`)

@@ -21,7 +21,7 @@ import { scaffoldModule, ScaffoldError } from './scaffold.ts'
  * module's migrations, or to run register(ctx) (doctor). The other writes (keys, roles, a tenant's
  * status, drop or move) import none of it.
  */
-const NEED_MODULES = new Set(['tenant create', 'tenant create-many', 'tenant import', 'tenant clone', 'module enable', 'module disable', 'demo', 'doctor', 'migrate'])
+const NEED_MODULES = new Set(['tenant create', 'tenant create-many', 'tenant import', 'tenant clone', 'module enable', 'module disable', 'demo', 'doctor', 'migrate', 'worker'])
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -49,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
       cursor: { type: 'string' },
       format: { type: 'string' },
       head: { type: 'string' },
+      module: { type: 'string' },
+      state: { type: 'string' },
       out: { type: 'string' },
       as: { type: 'string' },
       replace: { type: 'boolean', default: false },
@@ -93,7 +95,8 @@ async function main(argv: string[]): Promise<number> {
     // Every change the command makes is audited as the OS user's who ran it (a migrate's too).
     output = await actingAs({ kind: 'cli', id: osUser() }, async () => {
       // A command serves no request: no identities, brake or metrics.
-      const host = await Host.open({ config, log, followChanges: false, migrate: group === 'migrate' && !values.tenant, modules: NEED_MODULES.has(key), requests: false })
+      // The worker lives on: it follows changes (a tenant suspended, a module disabled) as the server does.
+      const host = await Host.open({ config, log, followChanges: group === 'worker', migrate: group === 'migrate' && !values.tenant, modules: NEED_MODULES.has(key), requests: false })
       try {
         return await command!(host, args, values)
       } finally {

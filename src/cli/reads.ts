@@ -19,6 +19,7 @@ import { auditInOrder, listAudit, type AuditFilter } from '../platform/audit/tra
 import { verifyAudit } from '../platform/audit/verify.ts'
 import type { AuditRow } from '../platform/audit/append.ts'
 import { once } from 'node:events'
+import { listJobs, showJob, type JobRow, type JobState } from '../jobs/operations.ts'
 
 export interface Reader {
   db: Database
@@ -56,12 +57,36 @@ export async function openReader(config: Config, log: Logger): Promise<Reader & 
   }
 }
 
+function jobTable(jobs: JobRow[]): string {
+  return table([
+    ['ID', 'TENANT', 'MODULE', 'JOB', 'STATE', 'ATTEMPTS', 'RUN AT', 'LAST ERROR'],
+    ...jobs.map((j) => [j.id, j.tenant ?? '(dropped)', j.module, j.job, j.state, `${j.attempts}/${j.maxAttempts}`, j.runAt, (j.lastError ?? '-').split('\n')[0]!.slice(0, 60)]),
+  ])
+}
+
 /** The tenant with this code; none exists on a brand-new database. */
 function tenantOf(reader: Reader, code: string) {
   return reader.brandNew ? Promise.reject(tenantNotFound(code)) : tenantByCode(reader.db.pool, code)
 }
 
 export const reads: Record<string, Read> = {
+  'jobs list': async (reader, args, options) => {
+    if (args.length > 0) throw new UsageError('jobs list takes no positional argument')
+    const limit = options.limit === undefined ? 50 : Number(options.limit)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError(`--limit takes a whole number from 1 to 1000, got ${JSON.stringify(options.limit)}`)
+    const state = options.state as JobState | undefined
+    if (state !== undefined && !['queued', 'running', 'failed'].includes(state)) throw new UsageError(`--state is queued, running or failed, got ${JSON.stringify(state)}`)
+    const tenantId = options.tenant === undefined ? undefined : (await tenantOf(reader, options.tenant)).id
+    const jobs = reader.brandNew ? [] : await listJobs(reader.db.pool, { tenantId, module: options.module, state }, limit)
+    return { text: jobs.length === 0 ? 'no jobs\n' : jobTable(jobs), json: jobs }
+  },
+  'jobs show': async (reader, args) => {
+    const id = one(args, 'job id')
+    const job = reader.brandNew ? undefined : await showJob(reader.db.pool, id)
+    if (!job) throw new UsageError(`no job has the id ${JSON.stringify(id)} (a completed job leaves the queue)`)
+    const text = jobTable([job]) + `payload: ${JSON.stringify(job.payload)}\n` + (job.lastError ? `last error: ${job.lastError}\n` : '')
+    return { text, json: job }
+  },
   'tenant list': async ({ db, brandNew }) => {
     const tenants = brandNew ? [] : await listTenants(db.pool)
     return { text: tenantTable(tenants), json: tenants }

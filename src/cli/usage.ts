@@ -45,10 +45,16 @@ export const USAGE = `Usage: plinth <command> [options]
   audit prune --before <time>                             remove older events, sealing the chain first
   console sessions [list] [--all]                         live console sessions (--all: ended ones too)
   console sessions revoke <id> | --all                    end a console session (or every one) at once
+  worker                                                  run the modules' jobs and schedules, serving no HTTP (docs/jobs.md)
+  jobs list [--tenant <code>] [--module <id>]             jobs in the queue, due first
+      [--state queued|running|failed] [--limit <n>]
+  jobs show <id>                                          one job: its payload, attempts, last error
+  jobs retry <id>...                                      run jobs again now, attempts reset (not one running)
+  jobs cancel <id>...                                     take jobs out of the queue (not one running)
 
 Options: --json (machine-readable output), -h, --help
 Every command but migrate refuses (exit 1) a database whose public migrations are pending. The
-read-only ones (tenant list|show, key list, role list, module list, audit list|export|verify) import no module's code, and
+read-only ones (tenant list|show, key list, role list, module list, audit list|export|verify, jobs list|show) import no module's code, and
 read a brand-new database (nothing applied yet) as empty.
 Environment: DATABASE_URL, or PLINTH_DATA_DIR for the embedded database (see .env.example); what
 the environment does not set is read from .env in the working folder (PLINTH_ENV_FILE: another file, or none).
@@ -67,7 +73,7 @@ export interface CommandOutput {
 export type Options = {
   drop?: boolean; to?: string; out?: string; as?: string; replace?: boolean; 'with-access'?: boolean; concurrency?: string; 'batch-size'?: string; name?: string; domain?: string; confirm?: string; tenant?: string
   role?: string[]; principal?: string; description?: string; url?: string
-  all?: boolean; actor?: string; action?: string; since?: string; until?: string; before?: string; limit?: string; cursor?: string; format?: string; head?: string
+  all?: boolean; actor?: string; action?: string; since?: string; until?: string; before?: string; limit?: string; cursor?: string; format?: string; head?: string; module?: string; state?: string
 }
 
 /** A time given on the command line: anything Date reads (2026-12-01, 2026-12-01T10:00:00Z). */

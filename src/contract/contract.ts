@@ -6,15 +6,15 @@ import type { Static, TSchema } from 'typebox'
 import type { TenantDb } from '../tenancy/transaction.ts'
 
 /** The host API version this plinth implements; a module's `api` range must accept it. */
-export const HOST_API_VERSION = '1.1.0'
+export const HOST_API_VERSION = '1.2.0'
 
 /** A module id: the folder's name, the manifest's id, the segment of /api/plugins/<id>. */
 export const MODULE_ID = '^[a-z][a-z0-9-]{0,39}$'
 /**
- * Every host API version this plinth serves: 1.1 only adds to 1.0, so a module written for
- * `1.0.x` runs here too.
+ * Every host API version this plinth serves: 1.1 and 1.2 only add to 1.0, so a module written for
+ * `1.0.x` or `1.1.x` runs here too.
  */
-export const SERVED_API_VERSIONS = ['1.0.0', HOST_API_VERSION]
+export const SERVED_API_VERSIONS = ['1.0.0', '1.1.0', HOST_API_VERSION]
 
 export interface ModuleMeta {
   id: string
@@ -157,6 +157,58 @@ export interface ModuleTenant {
   schema: string
 }
 
+/** A running job, as its handler's second argument sees it (host API 1.2). */
+export interface ModuleJob {
+  id: string
+  /** The job's name, as defined. */
+  name: string
+  tenant: ModuleTenant
+  /** 1 on the first attempt. */
+  attempt: number
+  maxAttempts: number
+  /** Drizzle on the job's tenant transaction, as `req.db` is on a request's. */
+  db: TenantDb
+  /** Log lines bound to the module, the tenant and the job's id. */
+  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void }
+}
+
+export interface JobOptions<S extends TSchema | undefined = undefined> {
+  /** Checked at each enqueue: a payload that does not match is refused there. */
+  schema?: S
+  /** Attempts before the job is kept as failed (default 5). */
+  maxAttempts?: number
+  /** Lower runs first (default 0). */
+  priority?: number
+}
+
+export interface EnqueueOptions {
+  /** When to run it; default now. */
+  runAt?: Date | string
+  /** Milliseconds from now (instead of runAt). */
+  delay?: number
+  /** At most one job waits under a key (per tenant and job): enqueueing again replaces it. */
+  key?: string
+  priority?: number
+  maxAttempts?: number
+}
+
+type Payload<S> = S extends TSchema ? Static<S> : unknown
+
+/** Host API 1.2: work outside the request, in the tenant's scope (docs/jobs.md). */
+export interface ModuleJobs {
+  /** At register time. The handler runs in its tenant's transaction; a throw retries it later. */
+  define<const S extends TSchema | undefined = undefined>(name: string, handler: (payload: Payload<S>, job: ModuleJob) => unknown, options?: JobOptions<S>): void
+  /** In the caller's transaction (a request's, a job's, a withTenantTx's): enqueued when it commits, never if it rolls back. */
+  enqueue(name: string, payload?: unknown, options?: EnqueueOptions): Promise<void>
+  /** Five cron fields, UTC: once a period, one job for each tenant that has the module enabled, across all hosts. */
+  schedule(name: string, cron: string, options?: { payload?: unknown }): void
+}
+
+/** Host API 1.2: a span of the module's own, a child of the request's or the job's (a no-op when tracing is off). */
+export interface ModuleSpans {
+  inSpan<T>(name: string, work: () => T, attributes?: Record<string, string | number | boolean>): T
+}
+
 export interface ModuleContext {
   router: ModuleRouter
   rbac: { require(permission: string): Guard }
@@ -164,5 +216,9 @@ export interface ModuleContext {
   withTenantTx<T>(tenantIdOrCode: string, work: (db: TenantDb) => Promise<T>): Promise<T>
   /** Host API 1.1: the active tenants that have this module enabled, for background work. */
   tenants(): Promise<ModuleTenant[]>
+  /** Host API 1.2: jobs and schedules. */
+  jobs: ModuleJobs
+  /** Host API 1.2: spans. */
+  trace: ModuleSpans
   log(msg: string, meta?: Record<string, unknown>): void
 }

@@ -9,17 +9,22 @@
 import type { ModuleDefinition, ModuleManifest } from './contract.ts'
 
 export type {
+  EnqueueOptions,
   ErrorHandler,
   Guard,
+  JobOptions,
   Handler,
   Handlers,
   ModuleContext,
   ModuleDefinition,
+  ModuleJob,
+  ModuleJobs,
   ModuleManifest,
   ModuleMeta,
   ModuleRequest,
   ModuleResponse,
   ModuleRouter,
+  ModuleSpans,
   ModuleTenant,
   Next,
   RouteOptions,

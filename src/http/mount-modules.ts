@@ -33,7 +33,11 @@ export async function registerModules(host: Host) {
     await registerModule(record, contexts, host.config.moduleRegisterTimeoutMs)
     if (record.status === 'loaded') await checkMountable(record)
     if (record.status === 'loaded') host.log.info({ module: record.id, version: record.version, routes: record.routes.length }, 'module loaded')
-    else host.log.error({ module: record.id, status: record.status, reason: record.reason }, `module ${record.status}`)
+    else {
+      // None of its code runs: neither its routes nor its jobs.
+      host.jobDefinitions.forget(record.id)
+      host.log.error({ module: record.id, status: record.status, reason: record.reason }, `module ${record.status}`)
+    }
   }
 }
 

@@ -70,10 +70,21 @@ export async function runServer(appOptions: AppOptions = {}) {
     await app.close()
     return exit(1)
   }
+  if (config.jobs) await startJobs(host, log)
   const metrics = host.requests?.metrics
   if (metrics && config.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, config.host, config.metricsPort, log)
   if (host.registry.size === 0) log.info({ firstRun: true }, firstRunHint(app))
   return app
+}
+
+/** Runs the modules' jobs in this process (PLINTH_JOBS=1, the default); a failure to start leaves the API serving. */
+export async function startJobs(host: Host, log: Logger) {
+  try {
+    await host.jobs.start()
+    log.info({ jobs: host.jobDefinitions.all().length, schedules: host.jobDefinitions.schedules.length }, 'jobs: running')
+  } catch (err) {
+    log.error({ err }, 'jobs: could not start the worker; jobs wait until one runs')
+  }
 }
 
 /** What a newcomer does next, in one line, when the host starts with no tenant yet. */

@@ -4,6 +4,9 @@
 import type { Logger } from 'pino'
 import { requirePermission } from '../access/require.ts'
 import type { Guard, ModuleContext, ModuleTenant } from '../contract/contract.ts'
+import type { JobDefinitions } from '../jobs/definitions.ts'
+import { enqueue } from '../jobs/enqueue.ts'
+import { currentJob } from '../jobs/runner.ts'
 import { tracing } from '../platform/tracing.ts'
 import { currentRequest } from '../tenancy/current-request.ts'
 import type { TenantRegistry } from '../tenancy/registry.ts'
@@ -18,6 +21,7 @@ export interface ContextServices {
   tenantPool: TenantPool
   registry: TenantRegistry
   tenantModules: TenantModules
+  jobDefinitions: JobDefinitions
 }
 
 /** Makes each module's ctx on these services (loader.ts's registerModule calls it once a module). */
@@ -40,6 +44,19 @@ export function moduleContexts(services: ContextServices): ContextFactory {
           : withTenantTx(services.tenantPool, services.registry, tenantIdOrCode, work, module),
       // Host API 1.1: where background work runs.
       tenants: async () => enabledTenants(services, record.id),
+      // Host API 1.2.
+      jobs: {
+        define: (name, handler, options) => services.jobDefinitions.define(record.id, name, handler, options),
+        enqueue: (name, payload, options) => enqueue(services.jobDefinitions, record.id, name, payload, options),
+        schedule: (name, cron, options) => services.jobDefinitions.schedule(record.id, name, cron, options),
+      },
+      trace: {
+        inSpan: (name, work, attributes) => {
+          if (!tracing) return work()
+          const tenant = currentRequest.getStore()?.tenant?.code ?? currentJob.getStore()?.tenant
+          return tracing.inSpan(name, { ...attributes, 'plinth.module': record.id, 'plinth.tenant': tenant }, work)
+        },
+      },
       log(msg, meta) {
         const inProgress = currentRequest.getStore()
         if (inProgress) inProgress.log.info({ module: record.id, ...meta }, msg)

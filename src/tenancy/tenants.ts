@@ -310,6 +310,7 @@ export class Tenants {
         const { rows } = await client.query<Tenant>(`DELETE FROM public.sys_tenant WHERE id = $1 RETURNING ${TENANT_COLUMNS}`, [replacing.id])
         if (!rows[0]) throw tenantNotFound(replacing.code)
         await runScript(client, dropSchemaAndRole(rows[0].schema, rows[0].role), this.options.server)
+        await client.query(DISCARD_JOBS, [replacing.id])
         await recordChange(client, 'tenant', replacing.id)
       }
       const { rows } = await client.query<Tenant>(
@@ -336,6 +337,7 @@ export class Tenants {
       const { rows } = await client.query<Tenant>(`DELETE FROM public.sys_tenant WHERE code = $1 RETURNING ${TENANT_COLUMNS}`, [code])
       if (!rows[0]) throw tenantNotFound(code)
       await runScript(client, dropSchemaAndRole(rows[0].schema, rows[0].role), this.options.server)
+      await client.query(DISCARD_JOBS, [rows[0].id])
       await recordChange(client, 'tenant', rows[0].id)
       if (audited) await appendAudit(client, { action: 'tenant.dropped', target: code, tenant: code, changes: { schema: rows[0].schema } })
       return rows[0]
@@ -445,6 +447,9 @@ function schemaAndRole(schema: string, role: string, server: SchemaServer, login
     GRANT ${quoteIdent(role)} TO CURRENT_USER;
     GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(role)}`
 }
+
+/** A dropped tenant's queued jobs go with it (migrations/public/010_jobs.sql). */
+const DISCARD_JOBS = 'SELECT public.sys_job_discard($1)'
 
 /** public.sys_tag_tenant_role(role) (migration public/006): comments the role with this database's name. */
 const TAG_ROLE = 'public.sys_tag_tenant_role'

@@ -321,6 +321,16 @@ export class TenantTransaction {
     })
   }
 
+  /**
+   * Sends one statement into the transaction without waiting for it, as SAVEPOINT is sent: it rides
+   * with the next statement or the COMMIT. If it fails, the transaction is aborted and COMMIT
+   * reports it (AbortedTransactionError), so its effect lands with the transaction or not at all.
+   */
+  send(text: string, values: unknown[]) {
+    if (this.finished) throw new Error('the transaction has already ended')
+    this.client.query(text, values).catch(() => {})
+  }
+
   /** Throws when the database refuses BEGIN or COMMIT; the client is released either way. */
   async commit() {
     // Stryker disable next-line ConditionalExpression: equivalent; every caller checks `finished` first (onSend) or holds a fresh transaction
@@ -400,11 +410,14 @@ function firstResult(result: pg.QueryResult | pg.QueryResult[]): pg.QueryResult 
   return Array.isArray(result) ? result[0] : result
 }
 
+/** The transaction runInTenantTransaction runs the code now running in (a job, withTenantTx outside a request). */
+export const currentTransaction = new AsyncLocalStorage<TenantTransaction>()
+
 /** Runs `work` in a tenant transaction: COMMIT when it resolves, ROLLBACK when it throws. */
 export async function runInTenantTransaction<T>(tp: TenantPool, tenant: TenantScope, work: (db: TenantDb) => Promise<T>): Promise<T> {
   const tx = await TenantTransaction.begin(tp, tenant)
   try {
-    const result = await work(tx.db)
+    const result = await currentTransaction.run(tx, () => work(tx.db))
     await tx.commit()
     return result
   } finally {

@@ -7,6 +7,7 @@ import { loadConfig } from '../app/config.ts'
 import { Host } from '../app/host.ts'
 import { createLogger } from '../platform/logger.ts'
 import type { Tenant } from '../tenancy/registry.ts'
+import type { JobsRun } from '../jobs/runner.ts'
 import { createTestDatabase, type TestDatabase } from './database.ts'
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef'
@@ -31,6 +32,8 @@ export interface TestHost {
   /** Every log line written so far, as written: what a secret must never appear in. */
   rawLogs(): string
   createTenant(code: string, extra?: { name?: string; domain?: string }): Promise<Tenant>
+  /** Runs every job due now (and those they enqueue for now) to completion; what ran. */
+  runJobs(): Promise<JobsRun>
   close(): Promise<void>
 }
 
@@ -73,6 +76,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     },
     rawLogs: () => capture.lines.join('\n'),
     createTenant: (code, extra = {}) => host.tenants.create({ code, name: extra.name ?? `Tenant ${code}`, domain: extra.domain }),
+    runJobs: () => host.jobs.runUntilIdle(),
     close: async () => {
       await app.close()
       if (ownsDatabase) await database.drop()

@@ -1,0 +1,246 @@
+// Modules' jobs (host API 1.2), as a stranger's module uses them: enqueued in the request's own
+// transaction (a rollback enqueues nothing, a commit exactly once), run in the tenant's
+// transaction as its role, retried and then kept as failed, passed over while the tenant is
+// suspended or the module disabled, discarded with a dropped tenant, fanned out by a schedule,
+// and held to the tenant boundary: a job cannot reach another tenant, and a module cannot enqueue
+// for one. Runs on every pass (PostgreSQL, the embedded database, PgBouncer).
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import t, { type Test } from 'tap'
+import { startTestHost, type TestHost } from '../src/testing/host.ts'
+import { cancelJobs, listJobs, retryJobs, showJob } from '../src/jobs/operations.ts'
+import { spawn } from 'node:child_process'
+import { PROJECT_ROOT } from '../src/app/paths.ts'
+import { childEnv, finished } from './helpers/process.ts'
+import { postgresPassOnly } from './helpers/passes.ts'
+
+const MAILER: Record<string, string> = {
+  'mailer/module.config.ts': `export default { id: 'mailer', name: 'Mailer', version: '1.0.0', api: '^1.2', permissions: ['mailer.mail.send'] }\n`,
+  'mailer/plugin.ts': `import { sql } from 'drizzle-orm'
+import { Type } from 'typebox'
+export const permissions = ['mailer.mail.send']
+export default {
+  meta: { id: 'mailer', name: 'Mailer', version: '1.0.0', api: '^1.2' },
+  async register(ctx) {
+    ctx.jobs.define('deliver', async (payload, job) => {
+      if (payload.fail) throw new Error('smtp down for ' + payload.to)
+      await job.db.execute(sql\`INSERT INTO sent (recipient, attempt, run_as, tenant_code) VALUES (\${payload.to}, \${job.attempt}, current_user, \${job.tenant.code})\`)
+      if (payload.then) await ctx.jobs.enqueue('deliver', { to: payload.then })
+    }, { maxAttempts: 2, schema: Type.Object({ to: Type.String(), fail: Type.Optional(Type.Boolean()), then: Type.Optional(Type.String()) }) })
+    // Its first attempt hangs (its worker is killed under it); the next one finishes.
+    ctx.jobs.define('slow', async (payload, job) => {
+      if (job.attempt === 1) await new Promise((resolve) => setTimeout(resolve, 120_000))
+      await job.db.execute(sql\`INSERT INTO sent (recipient, attempt, run_as, tenant_code) VALUES (\${payload.to}, \${job.attempt}, current_user, \${job.tenant.code})\`)
+    })
+    ctx.router.post('/slow', ctx.rbac.require('mailer.mail.send'), async (req, res) => {
+      await ctx.jobs.enqueue('slow', { to: req.body.to })
+      res.status(202).json({ queued: true })
+    })
+    ctx.jobs.define('escape', async (payload, job) => {
+      await job.db.execute(sql.raw(payload.sql))
+    }, { maxAttempts: 1 })
+    ctx.jobs.define('digest', async (payload, job) => {
+      await job.db.execute(sql\`INSERT INTO sent (recipient, attempt, run_as, tenant_code) VALUES ('digest', \${job.attempt}, current_user, \${job.tenant.code})\`)
+    })
+    ctx.jobs.schedule('digest', '0 7 * * *')
+    ctx.router.post('/mail', ctx.rbac.require('mailer.mail.send'), async (req, res) => {
+      await req.db.execute(sql\`INSERT INTO outbox (recipient) VALUES (\${String(req.body.to ?? req.body.payload?.to)})\`)
+      await ctx.jobs.enqueue('deliver', req.body.payload ?? { to: req.body.to }, { key: req.body.key })
+      if (req.body.rollback) return res.status(409).json({ rolledBack: true })
+      res.status(202).json({ queued: true })
+    })
+    ctx.router.post('/escape', ctx.rbac.require('mailer.mail.send'), async (req, res) => {
+      await ctx.jobs.enqueue('escape', { sql: req.body.sql })
+      res.status(202).json({ queued: true })
+    })
+    ctx.router.post('/forge', ctx.rbac.require('mailer.mail.send'), async (req, res) => {
+      await req.db.execute(sql\`INSERT INTO public.sys_job_intake (tenant_role, module_id, job, payload) VALUES (\${req.body.role}, 'mailer', 'deliver', '{"to":"forged"}')\`)
+      res.json({ forged: true })
+    })
+  },
+}
+`,
+  'mailer/migrations/001_mail.sql': `CREATE TABLE outbox (id serial PRIMARY KEY, recipient text NOT NULL);
+CREATE TABLE sent (id serial PRIMARY KEY, recipient text NOT NULL, attempt int NOT NULL, run_as text NOT NULL, tenant_code text NOT NULL);
+`,
+}
+
+async function mailerHost(t: Test, tenants = ['acme', 'globex'], env: Record<string, string> = {}) {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-jobs-modules-'))
+  t.teardown(() => fs.rm(root, { recursive: true, force: true }))
+  for (const [file, text] of Object.entries(MAILER)) {
+    await fs.mkdir(path.dirname(path.join(root, file)), { recursive: true })
+    await fs.writeFile(path.join(root, file), text)
+  }
+  const th = await startTestHost({ env: { PLINTH_MODULE_DIRS: root, ...env } })
+  t.teardown(th.close)
+  const mailer = th.host.modules.find((m) => m.id === 'mailer')
+  t.equal(mailer?.status, 'loaded', `the stranger's module loads (${mailer?.reason ?? 'no reason given'})`)
+  const keys: Record<string, string> = {}
+  for (const code of tenants) {
+    const tenant = await th.createTenant(code)
+    await th.host.roles.create(tenant, 'sender', 'sends mail')
+    await th.host.roles.grant(tenant, 'sender', 'mailer.mail.send')
+    keys[code] = (await th.host.createKey(code, 'sender', ['sender'])).key
+  }
+  const post = (code: string, url: string, body: unknown) =>
+    th.app.inject({ method: 'POST', url: `/api/plugins/mailer${url}`, headers: { 'x-tenant': code, authorization: `Bearer ${keys[code]}` }, payload: body as object })
+  return { th, post, root }
+}
+
+async function sent(th: TestHost, code: string) {
+  const { rows } = await th.host.pool.query(`SELECT recipient, attempt, run_as, tenant_code FROM ${th.host.registry.byCode(code)!.schema}.sent ORDER BY id`)
+  return rows
+}
+
+async function roleOf(th: TestHost, code: string) {
+  const { rows } = await th.host.pool.query('SELECT role_name FROM public.sys_tenant WHERE code = $1', [code])
+  return rows[0].role_name as string
+}
+
+t.test('a request that commits enqueues its job once; one that rolls back enqueues nothing; the job runs as its tenant', async (t) => {
+  const { th, post } = await mailerHost(t)
+  t.equal((await post('acme', '/mail', { to: 'ann@acme.test' })).statusCode, 202)
+  t.equal((await post('acme', '/mail', { to: 'bob@acme.test', rollback: true })).statusCode, 409)
+  const first = await th.runJobs()
+  t.same(first, { completed: 1, failed: 0 }, 'one job ran: the rolled-back request enqueued none')
+  t.same(await sent(th, 'acme'), [{ recipient: 'ann@acme.test', attempt: 1, run_as: await roleOf(th, 'acme'), tenant_code: 'acme' }], "in acme's transaction, as acme's role")
+  t.same(await sent(th, 'globex'), [], 'nothing in the other tenant')
+  t.same(await th.runJobs(), { completed: 0, failed: 0 }, 'and it ran once')
+})
+
+t.test('a job enqueues in its own transaction; a key keeps one job waiting; a payload off its schema is refused at enqueue', async (t) => {
+  const { th, post } = await mailerHost(t, ['acme'])
+  t.equal((await post('acme', '/mail', { payload: { to: 'first@acme.test', then: 'second@acme.test' } })).statusCode, 202)
+  t.same(await th.runJobs(), { completed: 2, failed: 0 }, 'the job, then the one it enqueued')
+  t.same((await sent(th, 'acme')).map((r) => r.recipient), ['first@acme.test', 'second@acme.test'])
+
+  for (const to of ['one@acme.test', 'two@acme.test']) t.equal((await post('acme', '/mail', { to, key: 'digest-ann' })).statusCode, 202)
+  t.same(await th.runJobs(), { completed: 1, failed: 0 }, 'two enqueues under one key: one job')
+  t.equal((await sent(th, 'acme')).at(-1).recipient, 'two@acme.test', 'with the later payload')
+
+  const refused = await post('acme', '/mail', { payload: { to: 42 } })
+  t.equal(refused.statusCode, 500, 'the handler threw')
+  t.match(th.rawLogs(), /payload does not match the job's schema/, 'the log says why')
+  const { rows } = await th.host.pool.query(`SELECT count(*)::int AS n FROM ${th.host.registry.byCode('acme')!.schema}.outbox`)
+  t.equal(rows[0].n, 3, 'and its request wrote nothing')
+  t.same(await th.runJobs(), { completed: 0, failed: 0 })
+})
+
+t.test('a failing job is retried, then kept as failed with its last error; operators see it, retry it, cancel it', async (t) => {
+  const { th, post } = await mailerHost(t, ['acme'])
+  t.equal((await post('acme', '/mail', { payload: { to: 'x@acme.test', fail: true } })).statusCode, 202)
+  t.same(await th.runJobs(), { completed: 0, failed: 1 })
+  let [job] = await listJobs(th.host.pool, { module: 'mailer' }, 10)
+  t.match(job, { tenant: 'acme', module: 'mailer', job: 'deliver', state: 'queued', attempts: 1, maxAttempts: 2, lastError: /smtp down for x@acme.test/ })
+  t.ok(new Date(job!.runAt).getTime() > Date.now(), 'its next attempt is later (backoff)')
+  t.same(await th.runJobs(), { completed: 0, failed: 0 }, 'not due yet')
+  await th.host.pool.query('SELECT graphile_worker.reschedule_jobs(ARRAY[$1::bigint], run_at := now())', [job!.id])
+  t.same(await th.runJobs(), { completed: 0, failed: 1 }, 'the second and last attempt fails too')
+  job = (await showJob(th.host.pool, job!.id))!
+  t.match(job, { state: 'failed', attempts: 2, payload: { to: 'x@acme.test', fail: true } })
+  t.same(await listJobs(th.host.pool, { state: 'failed' }, 10).then((l) => l.map((j) => j.id)), [job!.id], 'listed by state')
+  t.same(await th.runJobs(), { completed: 0, failed: 0 }, 'a failed job does not run again by itself')
+  t.ok(th.logs.some((l) => l.job === job!.id && l.level === 50 && /failed for the last time/.test(l.msg)), 'its failure is logged with its id')
+
+  t.same(await retryJobs(th.host.pool, [job!.id]), [job!.id])
+  t.match(await showJob(th.host.pool, job!.id), { state: 'queued', attempts: 0 }, 'retried: due now, attempts reset')
+  t.same(await cancelJobs(th.host.pool, [job!.id]), [job!.id])
+  t.equal(await showJob(th.host.pool, job!.id), undefined, 'cancelled: out of the queue')
+})
+
+t.test("a suspended tenant's jobs and a disabled module's wait; a dropped tenant's are discarded", async (t) => {
+  const { th, post } = await mailerHost(t)
+  for (const code of ['acme', 'globex']) t.equal((await post(code, '/mail', { to: `ann@${code}.test` })).statusCode, 202)
+  await th.host.tenants.suspend('acme')
+  await th.host.disableModule('globex', 'mailer')
+  t.same(await th.runJobs(), { completed: 0, failed: 0 }, 'neither runs')
+  t.equal((await listJobs(th.host.pool, {}, 10)).length, 2, 'both wait, untouched')
+  await th.host.tenants.resume('acme')
+  t.same(await th.runJobs(), { completed: 1, failed: 0 }, "acme's runs once it is resumed")
+  t.equal((await sent(th, 'acme')).length, 1)
+  await th.host.enableModule('globex', 'mailer')
+  t.same(await th.runJobs(), { completed: 1, failed: 0 }, "globex's runs once the module is enabled again")
+
+  t.equal((await post('globex', '/mail', { to: 'late@globex.test' })).statusCode, 202)
+  await th.host.tenants.drop('globex', 'globex')
+  t.same(await listJobs(th.host.pool, {}, 10), [], "the dropped tenant's job went with it")
+  t.same(await th.runJobs(), { completed: 0, failed: 0 })
+})
+
+t.test('a schedule fans out to one job per tenant with the module enabled, once per period however often it fires', async (t) => {
+  const { th } = await mailerHost(t, ['acme', 'globex', 'initech'])
+  await th.host.disableModule('initech', 'mailer')
+  // What graphile-worker's cron adds when the period begins (on one host of all), twice: as if two hosts fired it.
+  for (let i = 0; i < 2; i++) {
+    await th.host.pool.query(`SELECT graphile_worker.add_job('$plinth.schedule', $1::json)`, [JSON.stringify({ module: 'mailer', job: 'digest', payload: null, _cron: { ts: '2026-12-07T07:00:00.000Z' } })])
+  }
+  await th.runJobs()
+  t.same((await sent(th, 'acme')).map((r) => r.recipient), ['digest'], 'acme: one digest')
+  t.same((await sent(th, 'globex')).map((r) => r.recipient), ['digest'], 'globex: one digest')
+  t.same(await sent(th, 'initech'), [], 'initech, with the module disabled: none')
+})
+
+t.test('a job is held to its tenant: the escapes a module might try from one are refused, and no module enqueues for another tenant', async (t) => {
+  const { th, post } = await mailerHost(t)
+  const globex = th.host.registry.byCode('globex')!
+  const escapes = [
+    `SELECT count(*) FROM ${globex.schema}.sent`,
+    `INSERT INTO ${globex.schema}.sent (recipient, attempt, run_as, tenant_code) VALUES ('stolen', 1, 'x', 'x')`,
+    `SELECT count(*) FROM public.sys_tenant`,
+    `INSERT INTO public.sys_job_intake (tenant_role, module_id, job, payload) VALUES ('${await roleOf(th, 'globex')}', 'mailer', 'deliver', '{"to":"forged"}')`,
+    `SELECT graphile_worker.add_job('mailer/deliver', json_build_object('tenant', '${globex.id}', 'payload', json_build_object('to', 'forged')))`,
+  ]
+  // In 'shared' mode (the embedded database) a role switch leaves the tenant: tenant-scope.test.ts says so; not tried there.
+  if (th.host.config.tenantConnections === 'login') escapes.push('SET ROLE NONE; SELECT 1', `SET SESSION AUTHORIZATION DEFAULT`)
+  for (const sql of escapes) t.equal((await post('acme', '/escape', { sql })).statusCode, 202)
+  const escapesRun = await th.runJobs()
+  t.equal(escapesRun.completed, 0, 'no escape succeeded')
+  t.equal(escapesRun.failed, escapes.length, 'each one failed')
+  t.same(await sent(th, 'globex'), [], "globex's table is untouched")
+  t.same(await listJobs(th.host.pool, { tenantId: globex.id }, 10), [], 'no job was enqueued for globex')
+
+  const forged = await post('acme', '/forge', { role: await roleOf(th, 'globex') })
+  t.equal(forged.statusCode, 500, "a request's insert naming another tenant's role is refused (row security)")
+  t.same(await listJobs(th.host.pool, { tenantId: globex.id }, 10), [], 'still none for globex')
+})
+
+t.test('`plinth worker` runs jobs apart from the API; killed mid-job, it loses none: another worker runs it once its lock times out', postgresPassOnly, async (t) => {
+  const fast = { PLINTH_JOBS_LOCK_TIMEOUT_MS: '2000', PLINTH_JOBS_POLL_MS: '100' }
+  const { th, post, root } = await mailerHost(t, ['acme'], fast)
+  t.equal((await post('acme', '/slow', { to: 'slow@acme.test' })).statusCode, 202)
+  const worker = spawn(process.execPath, [`${PROJECT_ROOT}/bin/plinth.js`, 'worker'], {
+    env: childEnv({ ...th.database.env, PLINTH_MODULE_DIRS: root, LOG_LEVEL: 'info', ...fast }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = finished(worker)
+  t.teardown(() => worker.kill('SIGKILL'))
+  const deadline = Date.now() + 30_000
+  while ((await listJobs(th.host.pool, { state: 'running' }, 10)).length === 0) {
+    if (Date.now() > deadline) throw new Error(`the worker never took the job: ${(await exited.then((r) => r.stderr).catch(() => '')) || 'still running'}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.pass('the worker took the job')
+  worker.kill('SIGKILL')
+  t.equal((await exited).signal, 'SIGKILL')
+  t.same(await sent(th, 'acme'), [], 'killed before it finished')
+
+  await th.host.jobs.start()
+  const due = Date.now() + 30_000
+  while ((await sent(th, 'acme')).length === 0 && Date.now() < due) await new Promise((resolve) => setTimeout(resolve, 200))
+  t.same((await sent(th, 'acme')).map((r) => [r.recipient, r.attempt]), [['slow@acme.test', 2]], 'run again, once, as its second attempt')
+  await th.host.jobs.stop()
+
+  // SIGTERM: the worker stops at once when idle, exit 0.
+  const idle = spawn(process.execPath, [`${PROJECT_ROOT}/bin/plinth.js`, 'worker'], { env: childEnv({ ...th.database.env, PLINTH_MODULE_DIRS: root, LOG_LEVEL: 'info' }), stdio: ['ignore', 'pipe', 'pipe'] })
+  const idleExit = finished(idle)
+  let said = ''
+  idle.stderr!.on('data', (chunk) => {
+    said += chunk
+    if (/worker: running jobs/.test(said)) idle.kill('SIGTERM')
+  })
+  const stopped = await idleExit
+  t.equal(stopped.code, 0, stopped.stderr)
+  t.match(stopped.stdout, /worker stopped/)
+})
