@@ -12,8 +12,9 @@ import { startTestHost, type TestHost } from '../src/testing/host.ts'
 import { cancelJobs, listJobs, retryJobs, showJob } from '../src/jobs/operations.ts'
 import { spawn } from 'node:child_process'
 import { PROJECT_ROOT } from '../src/app/paths.ts'
-import { childEnv, finished } from './helpers/process.ts'
+import { childEnv, finished, plinth } from './helpers/process.ts'
 import { postgresPassOnly } from './helpers/passes.ts'
+import { countDatabaseWork } from './helpers/count-database-work.ts'
 
 const MAILER: Record<string, string> = {
   'mailer/module.config.ts': `export default { id: 'mailer', name: 'Mailer', version: '1.0.0', api: '^1.2', permissions: ['mailer.mail.send'] }\n`,
@@ -50,6 +51,11 @@ export default {
       if (req.body.rollback) return res.status(409).json({ rolledBack: true })
       res.status(202).json({ queued: true })
     })
+    ctx.router.post('/note', ctx.rbac.require('mailer.mail.send'), async (req, res) => {
+      await req.db.execute(sql\`INSERT INTO outbox (recipient) VALUES (\${String(req.body.to)})\`)
+      res.status(202).json({ queued: false })
+    })
+    ctx.jobs.define('noop', async () => {})
     ctx.router.post('/escape', ctx.rbac.require('mailer.mail.send'), async (req, res) => {
       await ctx.jobs.enqueue('escape', { sql: req.body.sql })
       res.status(202).json({ queued: true })
@@ -110,6 +116,17 @@ t.test('a request that commits enqueues its job once; one that rolls back enqueu
   t.same(await th.runJobs(), { completed: 0, failed: 0 }, 'and it ran once')
 })
 
+t.test('an enqueue costs the request one statement and no round trip of its own', async (t) => {
+  const { th, post } = await mailerHost(t, ['acme'])
+  // Warm: the tenant's connection logged in, the key and roles cached.
+  await post('acme', '/note', { to: 'warm@acme.test' })
+  await post('acme', '/mail', { to: 'warm@acme.test' })
+  const without = await countDatabaseWork(() => post('acme', '/note', { to: 'a@acme.test' }))
+  const withJob = await countDatabaseWork(() => post('acme', '/mail', { to: 'a@acme.test' }))
+  t.equal(withJob.statements, without.statements + 1, `one statement more (${withJob.statements} against ${without.statements})`)
+  t.equal(withJob.roundTrips, without.roundTrips, `and the same round trips (${withJob.roundTrips})`)
+})
+
 t.test('a job enqueues in its own transaction; a key keeps one job waiting; a payload off its schema is refused at enqueue', async (t) => {
   const { th, post } = await mailerHost(t, ['acme'])
   t.equal((await post('acme', '/mail', { payload: { to: 'first@acme.test', then: 'second@acme.test' } })).statusCode, 202)
@@ -148,6 +165,17 @@ t.test('a failing job is retried, then kept as failed with its last error; opera
   t.match(await showJob(th.host.pool, job!.id), { state: 'queued', attempts: 0 }, 'retried: due now, attempts reset')
   t.same(await cancelJobs(th.host.pool, [job!.id]), [job!.id])
   t.equal(await showJob(th.host.pool, job!.id), undefined, 'cancelled: out of the queue')
+})
+
+t.test('retries that failed together are spread: the backoff has jitter', async (t) => {
+  const { th, post } = await mailerHost(t, ['acme'])
+  for (let i = 0; i < 6; i++) t.equal((await post('acme', '/mail', { payload: { to: `r${i}@acme.test`, fail: true } })).statusCode, 202)
+  t.same(await th.runJobs(), { completed: 0, failed: 6 })
+  // graphile-worker alone: every retry exactly e^1 s after its failure (updated_at).
+  const { rows } = await th.host.pool.query(`SELECT extract(epoch FROM run_at - updated_at)::float8 AS delay FROM graphile_worker._private_jobs`)
+  const delays = rows.map((r) => r.delay as number)
+  t.ok(delays.every((d) => d > Math.E - 0.2 && d < Math.E * 1.5 + 0.2), `each within e^1 and half as much again (${delays.map((d) => d.toFixed(3)).join(', ')})`)
+  t.ok(new Set(delays.map((d) => d.toFixed(2))).size >= 3, 'and not all the same')
 })
 
 t.test("a suspended tenant's jobs and a disabled module's wait; a dropped tenant's are discarded", async (t) => {
@@ -243,4 +271,59 @@ t.test('`plinth worker` runs jobs apart from the API; killed mid-job, it loses n
   const stopped = await idleExit
   t.equal(stopped.code, 0, stopped.stderr)
   t.match(stopped.stdout, /worker stopped/)
+})
+
+t.test("one tenant's 100,000 queued jobs delay another tenant's job by a few seconds at most", postgresPassOnly, async (t) => {
+  const { th, post } = await mailerHost(t, ['acme', 'globex'], { PLINTH_JOBS_POLL_MS: '100' })
+  const acme = th.host.registry.byCode('acme')!
+  // As public.sys_job_add makes each (migrations/public/010_jobs.sql), in one batch.
+  await th.host.pool.query(
+    `SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(
+       SELECT ('mailer/noop', json_build_object('tenant', $1::uuid, 'payload', '{}'::json), 'plinth:' || $1, NULL, NULL, NULL, NULL,
+               ARRAY['tenant:' || $1, 'module:' || $1 || ':mailer'])::graphile_worker.job_spec
+         FROM generate_series(1, 100000)))`,
+    [acme.id],
+  )
+  await th.host.pool.query('ANALYZE graphile_worker._private_jobs')
+  await th.host.jobs.start()
+  t.teardown(() => th.host.jobs.stop())
+  // acme's backlog is being worked through; globex asks for one job now.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const asked = Date.now()
+  t.equal((await post('globex', '/mail', { to: 'now@globex.test' })).statusCode, 202)
+  while ((await sent(th, 'globex')).length === 0 && Date.now() - asked < 30_000) await new Promise((resolve) => setTimeout(resolve, 50))
+  const waited = (Date.now() - asked) / 1000
+  t.equal((await sent(th, 'globex')).length, 1, "globex's job ran")
+  t.ok(waited < 5, `within ${waited.toFixed(2)} s of its request, behind ${100000} of acme's`)
+  const { rows } = await th.host.pool.query(`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE queue_name = 'plinth:' || $1`, [acme.id])
+  t.ok(rows[0].n > 90_000, `acme's backlog is still there (${rows[0].n}): globex did not wait for it`)
+})
+
+t.test('`plinth jobs list|show|retry|cancel`: what an operator sees and does, each change audited', postgresPassOnly, async (t) => {
+  const { th, post, root } = await mailerHost(t, ['acme', 'globex'])
+  t.equal((await post('acme', '/mail', { payload: { to: 'x@acme.test', fail: true } })).statusCode, 202)
+  t.equal((await post('globex', '/mail', { to: 'y@globex.test' })).statusCode, 202)
+  t.same(await th.runJobs(), { completed: 1, failed: 1 })
+  const env = { ...th.database.env, PLINTH_MODULE_DIRS: root }
+  const listed = await plinth(['jobs', 'list', '--tenant', 'acme', '--json'], env)
+  t.equal(listed.code, 0, listed.stderr)
+  const [job] = JSON.parse(listed.stdout)
+  t.match(job, { tenant: 'acme', module: 'mailer', job: 'deliver', state: 'queued', attempts: 1, lastError: /smtp down/ })
+  const text = await plinth(['jobs', 'list'], env)
+  t.match(text.stdout, /ID\s+TENANT\s+MODULE\s+JOB\s+STATE/)
+  t.match(text.stdout, new RegExp(`${job.id}\\s+acme\\s+mailer\\s+deliver\\s+queued\\s+1/2`))
+  const shown = await plinth(['jobs', 'show', job.id], env)
+  t.match(shown.stdout, /payload: \{"to":"x@acme.test","fail":true\}/)
+  t.match(shown.stdout, /last error: .*smtp down for x@acme.test/)
+  t.equal((await plinth(['jobs', 'list', '--state', 'sleeping'], env)).code, 2, 'a state that is not one: usage error')
+
+  const retried = await plinth(['jobs', 'retry', job.id, '999999'], env)
+  t.equal(retried.code, 1, 'one of the two was no job')
+  t.match(retried.stdout, new RegExp(`retried 1 job: ${job.id}[\\s\\S]*not retried \\(no such job, or running now\\): 999999`))
+  t.match(await showJob(th.host.pool, job.id), { attempts: 0, state: 'queued' })
+  const cancelled = await plinth(['jobs', 'cancel', job.id], env)
+  t.equal(cancelled.code, 0, cancelled.stderr)
+  t.equal(await showJob(th.host.pool, job.id), undefined)
+  const { rows } = await th.host.pool.query(`SELECT action, target, actor_kind FROM public.audit_event WHERE action LIKE 'jobs.%' ORDER BY seq`)
+  t.same(rows.map((r) => [r.action, r.target, r.actor_kind]), [['jobs.retried', job.id, 'cli'], ['jobs.cancelled', job.id, 'cli']], 'one audit row each, by the CLI')
 })

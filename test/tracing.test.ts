@@ -26,16 +26,22 @@ async function tracedModule(t: { teardown(fn: () => unknown): void }): Promise<s
   await fs.mkdir(path.join(root, 'traced'))
   await fs.writeFile(
     path.join(root, 'traced/module.config.ts'),
-    "export default { id: 'traced', name: 'Traced', version: '1.0.0', api: '1.x', permissions: ['traced.things.read'] }\n",
+    "export default { id: 'traced', name: 'Traced', version: '1.0.0', api: '^1.2', permissions: ['traced.things.read'] }\n",
   )
   await fs.writeFile(
     path.join(root, 'traced/plugin.ts'),
     `import { sql } from 'drizzle-orm'
 export const permissions = ['traced.things.read']
 export default {
-  meta: { id: 'traced', name: 'Traced', version: '1.0.0', api: '1.x' },
+  meta: { id: 'traced', name: 'Traced', version: '1.0.0', api: '^1.2' },
   async register(ctx) {
     const read = ctx.rbac.require('traced.things.read')
+    ctx.jobs.define('recount', async (payload, job) => ctx.trace.inSpan('recount inner', () => job.db.execute(sql\`SELECT 'recounted' AS done\`)))
+    ctx.router.get('/own', read, async (req, res) => {
+      const row = await ctx.trace.inSpan('price lookup', async () => (await req.db.execute(sql\`SELECT 7 AS price\`)).rows[0], { 'lookup.kind': 'price' })
+      await ctx.jobs.enqueue('recount', {})
+      res.json(row)
+    })
     ctx.router.get('/db', read, async (req, res) => res.json((await req.db.execute(sql\`SELECT 41 + 1 AS answer\`)).rows[0]))
     ctx.router.get('/tx', read, async (req, res) => {
       const row = await ctx.withTenantTx(req.tenant.id, async (db) => (await db.execute(sql\`SELECT 'inside' AS where_am_i\`)).rows[0])
@@ -100,6 +106,31 @@ t.test('a request with req.db: one server span by route, its tenant transaction,
   t.notOk(queries.some((s) => /^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT)/i.test(String(s.attributes['db.query.text']))), 'no span of its own for BEGIN, its settings or COMMIT')
   t.ok(spans.some((s) => s.name === 'guard rbac.require' && s.attributes['plinth.permission'] === 'traced.things.read'), 'the guard has a span')
   t.ok(spans.some((s) => s.name === 'handler' && s.attributes['plinth.module'] === 'traced'), "and the module's handler")
+})
+
+t.test("a module's own span (ctx.trace, API 1.2), and a job's: tenant and module set, statements under them", async (t) => {
+  const { th, reader } = await tracedHost(t)
+  const { res, spans, server } = await spansOf(() => th.app.inject({ url: '/api/plugins/traced/own', headers: { authorization: `Bearer ${reader}` } }))
+  t.equal(res.statusCode, 200)
+  t.same(JSON.parse((res as unknown as { body: string }).body), { price: 7 })
+  const own = spans.find((s) => s.name === 'price lookup')
+  t.match(own?.attributes, { 'plinth.module': 'traced', 'plinth.tenant': 'acme', 'lookup.kind': 'price' }, "the module's span, its attributes and plinth's")
+  t.equal(own!.spanContext().traceId, server.spanContext().traceId, "in the request's trace")
+  const price = statements(spans).find((s) => /SELECT 7/.test(String(s.attributes['db.query.text'])))
+  t.equal(parentOf(price!), own!.spanContext().spanId, 'its statement under it')
+
+  exporter.reset()
+  t.same(await th.runJobs(), { completed: 1, failed: 0 }, 'the job the request enqueued')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const jobSpans = exporter.getFinishedSpans()
+  const job = jobSpans.find((s) => s.name === 'job traced/recount')
+  t.match(job?.attributes, { 'plinth.module': 'traced', 'plinth.tenant': 'acme', 'plinth.job.attempt': 1 }, 'a span for the job')
+  const inner = jobSpans.find((s) => s.name === 'recount inner')
+  t.match(inner?.attributes, { 'plinth.module': 'traced', 'plinth.tenant': 'acme' }, "the module's span inside it knows its tenant")
+  t.equal(parentOf(inner!), job!.spanContext().spanId, "and is the job's child")
+  const recounted = statements(jobSpans).find((s) => /recounted/.test(String(s.attributes['db.query.text'])))
+  t.equal(recounted!.spanContext().traceId, job!.spanContext().traceId, "the job's statement is in the job's trace")
+  t.equal(recounted!.attributes['db.namespace'], 't_acme')
 })
 
 t.test('withTenantTx: its span, and its statements under it', postgresPassOnly, async (t) => {

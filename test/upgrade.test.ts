@@ -150,12 +150,15 @@ t.test(`a database made by ${BEFORE_MODULE_WORD}'s own CLI upgrades: modules, ke
   const th = await startTestHost({ database })
   t.teardown(th.close)
   t.same(th.host.lastMigration!.publicApplied, ['007_module_word.sql', '008_audit_trail.sql', '009_console_session.sql', '010_jobs.sql'], 'only the rename, the audit trail, console sessions and jobs ran')
-  t.same(th.host.lastMigration!.tenants, [], 'no tenant had anything pending')
+  // tickets 1.2.0's file, for the tenant that has it enabled (acme has it disabled: applied when enabled).
+  t.same(th.host.lastMigration!.tenants, [{ tenant: 'demo', source: 'tickets', status: 'ok', applied: ['003_reminders.sql'] }], "only tickets' new file was pending, for demo")
   // The trail starts at the upgrade: what that plinth did is not made up after the fact.
-  t.match(await verifyAudit(th.host.pool), { ok: true, checked: 0 }, 'the audit trail starts empty, and verifies')
+  const { rows: trail } = await th.host.pool.query('SELECT action, target FROM public.audit_event ORDER BY seq')
+  t.same(trail, [{ action: 'migration.applied', target: 'tickets/003_reminders.sql' }], "the audit trail starts with the upgrade's own step")
+  t.match(await verifyAudit(th.host.pool), { ok: true, checked: 1 }, 'and verifies')
   await th.host.tenants.suspend('acme')
   await th.host.tenants.resume('acme')
-  t.match(await verifyAudit(th.host.pool), { ok: true, checked: 2 }, 'and chains what is done after it')
+  t.match(await verifyAudit(th.host.pool), { ok: true, checked: 3 }, 'and chains what is done after it')
   t.same(
     th.host.registry.list().map((x) => x.code),
     ['acme', 'demo'],

@@ -73,11 +73,18 @@ export class JobRunner {
   private heartbeat: NodeJS.Timeout | undefined
   private readonly workerIds = new Set<string>()
   private flags: { at: number; list: string[] } | undefined
+  private starting: Promise<void> | undefined
 
   constructor(private readonly o: JobRunnerOptions) {}
 
   /** Starts polling (and listening) for jobs, and firing schedules. */
-  async start() {
+  start(): Promise<void> {
+    // A stop that comes while this is starting (a SIGTERM just after the server listens) waits for it.
+    this.starting = this.begin()
+    return this.starting
+  }
+
+  private async begin() {
     const gw = await import('graphile-worker')
     const events = this.events()
     this.runner = await gw.run({
@@ -115,6 +122,8 @@ export class JobRunner {
 
   /** Lets running jobs finish (graphile-worker's graceful shutdown), then closes its connections. */
   async stop() {
+    await this.starting?.catch(() => {})
+    this.starting = undefined
     clearInterval(this.heartbeat)
     this.heartbeat = undefined
     const runner = this.runner
@@ -195,14 +204,25 @@ export class JobRunner {
         await definition.handler(payload, job)
       }))
     try {
-      await (tracing ? tracing.inSpan(`job ${row.task_identifier}`, { 'plinth.module': definition.moduleId, 'plinth.tenant': tenant.code, 'plinth.job.id': String(row.id), 'plinth.job.attempt': row.attempts }, work) : work())
+      await (tracing ? tracing.root(`job ${row.task_identifier}`, { 'plinth.module': definition.moduleId, 'plinth.tenant': tenant.code, 'plinth.job.id': String(row.id), 'plinth.job.attempt': row.attempts }, work) : work())
     } catch (err) {
       const last = row.attempts >= row.max_attempts
+      if (!last) await this.jitter(row, helpers).catch(() => {})
       log.error({ err, attempt: row.attempts, maxAttempts: row.max_attempts }, last ? `job ${row.task_identifier} failed for the last time: kept as failed` : `job ${row.task_identifier} failed: it runs again later`)
       this.o.observer?.finished(definition.moduleId, tenant.id, 'failed', (performance.now() - started) / 1000)
       throw err
     }
     this.o.observer?.finished(definition.moduleId, tenant.id, 'completed', (performance.now() - started) / 1000)
+  }
+
+  /**
+   * Spreads retries that failed together (a database or a service down for every job at once).
+   * graphile-worker sets the next attempt at greatest(now(), run_at) + e^attempts seconds; moving
+   * run_at up to half that much past now, before it does, adds the jitter it lacks.
+   */
+  private async jitter(row: Job, helpers: JobHelpers) {
+    const ms = Math.round(Math.random() * 500 * Math.exp(Math.min(row.attempts, 10)))
+    await helpers.withPgClient((client) => client.query("UPDATE graphile_worker._private_jobs SET run_at = now() + $2 * interval '1 millisecond' WHERE id = $1", [row.id, ms]))
   }
 
   /** A schedule's period began (on one host of all): one job for each tenant that has its module enabled. */

@@ -18,6 +18,8 @@ export interface Tracing {
    * statements are its children); ended when `work` settles, failed when it throws.
    */
   inSpan<T>(name: string, attributes: SpanAttributes, work: () => T): T
+  /** `work` in a span that starts a trace of its own (a job's attempt), sampled as a new trace is. */
+  root<T>(name: string, attributes: SpanAttributes, work: () => T): T
   /** A span started now and ended by whoever holds it, not made active (a tenant transaction's). */
   start(name: string, attributes: SpanAttributes): SpanHandle
   /** What `work` sends makes no statement span: the span of what it belongs to tells of it (BEGIN, COMMIT). */

@@ -1,8 +1,11 @@
-// A fresh, empty database for one test file: a new PostgreSQL database on the server named by
+// A fresh database for one test file: a new PostgreSQL database on the server named by
 // DATABASE_URL, or, without it, a new embedded (PGlite) data folder. Either way the suite runs on
-// a real PostgreSQL, and its files never share state.
+// a real PostgreSQL, and its files never share state. Empty by default; `migrated: true` gives one
+// as a host's first start leaves it (every public migration and the job queue applied, no tenant),
+// copied from a template made once per set of migration files: a host opens on it in a third of
+// the time (a sixth on the embedded database), and most tests want nothing else.
 import { PGlite } from '@electric-sql/pglite'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import fs from 'node:fs/promises'
 import os from 'node:os'
@@ -16,19 +19,23 @@ export interface TestDatabase {
   drop(): Promise<void>
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
+export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'plinth-test-'))
   const dataDir = path.join(tmp, 'data')
   const serverUrl = process.env.DATABASE_URL
   if (!serverUrl) {
-    await copyEmbeddedTemplate(dataDir)
+    if (options.migrated) await fs.cp(await migratedEmbeddedTemplate(), dataDir, { recursive: true })
+    else await copyEmbeddedTemplate(dataDir)
     return { mode: 'embedded', env: { PLINTH_DATA_DIR: dataDir }, drop: () => fs.rm(tmp, { recursive: true, force: true }) }
   }
   const name = `plinth_test_${process.pid}_${randomBytes(4).toString('hex')}`
   const url = new URL(serverUrl)
   url.pathname = `/${name}`
   const workers = await withServer(serverUrl, citusWorkers)
-  await withServer(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`))
+  // Citus keeps metadata per database: a copy of another would not join the cluster.
+  const template = options.migrated && !workers ? await migratedServerTemplate(serverUrl) : undefined
+  await withServer(serverUrl, (client) => client.query(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`))
+  if (template) await withServer(url.toString(), (client) => client.query(PER_DATABASE_SETTINGS))
   if (workers) await joinCitusCluster(url, workers)
   return {
     mode: 'postgres',
@@ -126,4 +133,77 @@ async function copyEmbeddedTemplate(dataDir: string) {
     await fs.rename(building, TEMPLATE).catch(() => fs.rm(building, { recursive: true, force: true }))
   }
   await fs.cp(TEMPLATE, dataDir, { recursive: true })
+}
+
+/**
+ * What migrations make for each database that a copy does not inherit: the random settings
+ * (public/004, public/006), or two test databases on one server would name their tenants' roles
+ * alike (roles are the server's) and share a change channel; and the database's own privileges
+ * (public/006's REVOKE TEMPORARY), which CREATE DATABASE ... TEMPLATE does not copy.
+ */
+const PER_DATABASE_SETTINGS = `
+  UPDATE public.sys_setting SET value = 'plinth_' || substr(md5(random()::text || clock_timestamp()::text || current_database()), 1, 8) WHERE name = 'tenant_role_prefix';
+  UPDATE public.sys_setting SET value = 'plinth_change_' || substr(md5(gen_random_uuid()::text || clock_timestamp()::text), 1, 16) WHERE name = 'change_channel';
+  UPDATE public.sys_setting SET value = replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '') WHERE name = 'tenant_login_secret';
+  DO $$ BEGIN
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO CURRENT_USER', current_database());
+  END $$;`
+
+/** The migrated templates' key: the public migration files and the job queue's version. */
+async function migratedKey(): Promise<string> {
+  const { HOST_MIGRATIONS_DIR, PROJECT_ROOT } = await import('../app/paths.ts')
+  const hash = createHash('sha256')
+  const dir = path.join(HOST_MIGRATIONS_DIR, 'public')
+  for (const file of (await fs.readdir(dir)).sort()) hash.update(file).update(await fs.readFile(path.join(dir, file)))
+  hash.update(JSON.parse(await fs.readFile(path.join(PROJECT_ROOT, 'node_modules/graphile-worker/package.json'), 'utf8')).version)
+  return hash.digest('hex').slice(0, 12)
+}
+
+/** Opens a host on `env`'s database, which migrates it as a first start does, and closes it. */
+async function migrate(env: Record<string, string>) {
+  const [{ loadConfig }, { Host }, { createLogger }] = await Promise.all([import('../app/config.ts'), import('../app/host.ts'), import('../platform/logger.ts')])
+  const config = loadConfig({ ...env, LOG_LEVEL: 'warn', PLINTH_ENV_FILE: 'none' })
+  const host = await Host.open({ config, log: createLogger(config, process.stderr), modules: false, requests: false, followChanges: false })
+  await host.close()
+}
+
+/** `plinth_template_<key>` on the server, made under a lock by the first test that needs it; older keys' are dropped. */
+async function migratedServerTemplate(serverUrl: string): Promise<string> {
+  const template = `plinth_template_${await migratedKey()}`
+  return withServer(serverUrl, async (client) => {
+    await client.query(`SELECT pg_advisory_lock(hashtext('plinth test template'))`)
+    try {
+      const { rows } = await client.query(`SELECT datname FROM pg_database WHERE datname LIKE 'plinth\\_template\\_%'`)
+      if (rows.some((r) => r.datname === template)) return template
+      for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`)
+      const building = `${template}_building`
+      await client.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`)
+      await client.query(`CREATE DATABASE ${building}`)
+      const url = new URL(serverUrl)
+      url.pathname = `/${building}`
+      await migrate({ DATABASE_URL: url.toString() })
+      await client.query(`ALTER DATABASE ${building} RENAME TO ${template}`)
+      return template
+    } finally {
+      await client.query(`SELECT pg_advisory_unlock(hashtext('plinth test template'))`)
+    }
+  })
+}
+
+/** The embedded template, migrated: a folder beside TEMPLATE, keyed like the server's. */
+async function migratedEmbeddedTemplate(): Promise<string> {
+  const template = `${TEMPLATE}-migrated-${await migratedKey()}`
+  try {
+    await fs.access(path.join(template, 'PG_VERSION'))
+    return template
+  } catch {}
+  const building = `${template}.${process.pid}.${randomBytes(4).toString('hex')}`
+  await copyEmbeddedTemplate(building)
+  await migrate({ PLINTH_DATA_DIR: building })
+  // The embedded database's run folder (its socket and owner file) is not the template's.
+  await fs.rm(`${building}.run`, { recursive: true, force: true })
+  // Another process may have won the race; either copy is a valid template.
+  await fs.rename(building, template).catch(() => fs.rm(building, { recursive: true, force: true }))
+  return template
 }

@@ -47,7 +47,8 @@ export class LogCapture extends Writable {
 
 export async function startTestHost(options: TestHostOptions = {}): Promise<TestHost> {
   const ownsDatabase = !options.database
-  const database = options.database ?? (await createTestDatabase())
+  // A host's first start on its own migrations: from the migrated template (database.ts).
+  const database = options.database ?? (await createTestDatabase({ migrated: options.migrationsDir === undefined }))
   const config = loadConfig({
     LOG_LEVEL: 'info',
     PLINTH_ADMIN_TOKEN: TEST_ADMIN_TOKEN,

@@ -9,7 +9,7 @@
 // - Service: OTEL_SERVICE_NAME (default `plinth`).
 // - Propagation: W3C Trace Context (traceparent, tracestate) only. Never baggage: it is the
 //   caller's to write, and a tenant, module or principal is plinth's to say.
-import { context, propagation, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api'
+import { context, propagation, ROOT_CONTEXT, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api'
 import { suppressTracing, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
@@ -68,36 +68,45 @@ export function startTracing(options: TracingOptions): TracingHandle {
   const sampled = () => trace.getSpan(context.active())?.isRecording() === true
   const NO_SPAN: SpanHandle = { setAttributes() {}, fail() {}, end() {} }
 
+  /** `work` with `span` active (under `parent`); the span ends as work settles, failed if it throws. */
+  function within<T>(span: Span, parent: Context, work: () => T): T {
+    const spanned = handle(span)
+    return context.with(trace.setSpan(parent, span), () => {
+      let result
+      try {
+        result = work()
+      } catch (err) {
+        spanned.fail(err)
+        span.end()
+        throw err
+      }
+      if (result instanceof Promise) {
+        return result.then(
+          (value) => {
+            span.end()
+            return value
+          },
+          (err) => {
+            spanned.fail(err)
+            span.end()
+            throw err
+          },
+        ) as T
+      }
+      span.end()
+      return result
+    })
+  }
+
   const implementation: Tracing = {
     inSpan(name, attributes, work) {
       if (!sampled()) return work()
-      const span = tracer.startSpan(name, { attributes: defined(attributes) })
-      const spanned = handle(span)
-      return context.with(trace.setSpan(context.active(), span), () => {
-        let result
-        try {
-          result = work()
-        } catch (err) {
-          spanned.fail(err)
-          span.end()
-          throw err
-        }
-        if (result instanceof Promise) {
-          return result.then(
-            (value) => {
-              span.end()
-              return value
-            },
-            (err) => {
-              spanned.fail(err)
-              span.end()
-              throw err
-            },
-          ) as typeof result
-        }
-        span.end()
-        return result
-      })
+      return within(tracer.startSpan(name, { attributes: defined(attributes) }), context.active(), work)
+    },
+    root(name, attributes, work) {
+      const span = tracer.startSpan(name, { root: true, attributes: defined(attributes) }, ROOT_CONTEXT)
+      if (!span.isRecording()) return work()
+      return within(span, ROOT_CONTEXT, work)
     },
     start: (name, attributes) => (sampled() ? handle(tracer.startSpan(name, { attributes: defined(attributes) })) : NO_SPAN),
     untraced: (work) => (sampled() ? context.with(suppressTracing(context.active()), work) : work()),

@@ -1,8 +1,8 @@
 export default {
   id: 'tickets',
   name: 'Support tickets',
-  version: '1.1.0',
-  api: '^1.0.0',
+  version: '1.2.0',
+  api: '^1.2.0',
   permissions: ['tickets.tickets.read', 'tickets.tickets.write', 'tickets.tickets.close', 'tickets.comments.write'],
   nav: {
     basePath: '/app/tickets',

@@ -1,6 +1,7 @@
-// Support tickets: what `inventory` does not show. Plain SQL instead of a query builder, two
-// migration files, background work through ctx.withTenantTx, its own health check, nav items.
-// Written against the module contract only (host API 1.x).
+// Support tickets: what `inventory` does not show. Plain SQL instead of a query builder, three
+// migration files, background work through ctx.withTenantTx and through a job (host API 1.2: a
+// reminder on tickets left open, hourly and on demand), its own health check, nav items. Written
+// against the module contract only.
 import { sql } from 'drizzle-orm'
 import { defineModule } from 'plinth/module'
 import { Type } from 'typebox'
@@ -35,9 +36,43 @@ const SELECT_TICKETS = sql`
     FROM tickets t`
 
 export default defineModule({
-  meta: { id: 'tickets', name: 'Support tickets', version: '1.1.0', api: '^1.0.0' },
+  meta: { id: 'tickets', name: 'Support tickets', version: '1.2.0', api: '^1.2.0' },
 
   async register(ctx) {
+    // One reminder comment on each ticket open for longer than olderThanSeconds, in the job's own
+    // tenant transaction: the comments and reminded_at commit together, so none is reminded twice.
+    ctx.jobs.define(
+      'remind-stale',
+      async (payload, job) => {
+        const { rows } = await job.db.execute(sql`
+          WITH due AS (
+            UPDATE tickets SET reminded_at = now()
+             WHERE status = 'open' AND reminded_at IS NULL AND created_at <= now() - make_interval(secs => ${payload.olderThanSeconds})
+            RETURNING id)
+          INSERT INTO ticket_comments (ticket_id, author, body)
+          SELECT id, 'tickets:reminder', 'Reminder: this ticket is still open.' FROM due
+          RETURNING ticket_id`)
+        if (rows.length > 0) job.log.info({ reminded: rows.length }, 'reminded of open tickets')
+      },
+      { schema: Type.Object({ olderThanSeconds: Type.Integer({ minimum: 0 }) }), maxAttempts: 3 },
+    )
+    // Every hour, for every tenant with the module enabled: tickets open for a day.
+    ctx.jobs.schedule('remind-stale', '0 * * * *', { payload: { olderThanSeconds: 86_400 } })
+
+    ctx.router.post(
+      '/tickets/remind-stale',
+      {
+        schema: { body: Type.Object({ olderThanSeconds: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }), response: { 202: Type.Object({ queued: Type.Boolean() }) } },
+        summary: 'Remind of tickets open longer than a given age, now, in the background',
+      },
+      ctx.rbac.require('tickets.tickets.close'),
+      async (req, res) => {
+        // In this request's transaction: queued exactly when the 202 is sent.
+        await ctx.jobs.enqueue('remind-stale', { olderThanSeconds: req.body.olderThanSeconds })
+        res.status(202).json({ queued: true })
+      },
+    )
+
     ctx.router.get(
       '/tickets',
       { schema: { querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])) }), response: { 200: Type.Object({ tickets: Type.Array(Ticket) }) } }, summary: 'List tickets' },

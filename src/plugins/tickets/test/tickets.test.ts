@@ -7,14 +7,14 @@ const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 const agent = await h.client({ tenant: 'acme', permissions: ['tickets.tickets.read', 'tickets.tickets.write', 'tickets.comments.write'] })
 const lead = await h.client({ tenant: 'acme', permissions: ['tickets.tickets.read', 'tickets.tickets.close'] })
 
-t.test('both migrations ran in each tenant schema', async (t) => {
+t.test('its migrations ran in each tenant schema', async (t) => {
   const { rows } = await h.host.pool.query(
     `SELECT table_schema, table_name FROM information_schema.tables WHERE table_name IN ('tickets', 'ticket_comments') ORDER BY 1, 2`,
   )
   t.same(rows.map((r) => `${r.table_schema}.${r.table_name}`), ['t_acme.ticket_comments', 't_acme.tickets', 't_beta.ticket_comments', 't_beta.tickets'])
 })
 
-t.test('its baseline makes the schema its two migration files make', async (t) => {
+t.test('its baseline, with the file after it, makes the schema its migration files make', async (t) => {
   t.same(await h.baselineDifferences(), [])
 })
 
@@ -66,4 +66,22 @@ t.test('its own health check: 503 while the last background sweep failed', async
   t.same(await waitFor([503, { ok: false }]), [503, { ok: false }])
   await lead.post('/tickets/close-stale', { olderThanSeconds: 60 })
   t.same(await waitFor([200, { ok: true }]), [200, { ok: true }], 'healthy again after a good sweep')
+})
+
+t.test('a reminder on tickets left open, by a job: queued with the request, run by h.runJobs(), once', async (t) => {
+  const opened = await agent.post('/tickets', { title: 'Waiting on the vendor' })
+  t.equal(opened.statusCode, 201)
+  const id = opened.json().id
+  t.equal((await agent.post('/tickets/remind-stale', { olderThanSeconds: 0 })).statusCode, 403, 'agents may not')
+  t.same(await h.runJobs(), { completed: 0, failed: 0 }, 'a refused request queued nothing')
+  t.equal((await lead.post('/tickets/remind-stale', { olderThanSeconds: 0 })).statusCode, 202)
+  t.same(await h.runJobs(), { completed: 1, failed: 0 })
+  const reminders = async () =>
+    (await h.host.pool.query(`SELECT body FROM t_acme.ticket_comments WHERE ticket_id = $1 AND author = 'tickets:reminder'`, [id])).rows
+  t.same(await reminders(), [{ body: 'Reminder: this ticket is still open.' }])
+  t.equal((await lead.post('/tickets/remind-stale', { olderThanSeconds: 0 })).statusCode, 202)
+  t.same(await h.runJobs(), { completed: 1, failed: 0 })
+  t.equal((await reminders()).length, 1, 'reminded once')
+  const { rows } = await h.host.pool.query(`SELECT count(*)::int AS n FROM t_beta.ticket_comments`)
+  t.equal(rows[0].n, 0, "and nothing in beta's tickets")
 })
