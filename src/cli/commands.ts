@@ -42,7 +42,18 @@ async function runWorker(host: Host): Promise<CommandOutput> {
     process.once('SIGTERM', () => resolve())
     process.once('SIGINT', () => resolve())
   })
-  await host.jobs.stop()
+  // Running jobs finish within PLINTH_SHUTDOWN_TIMEOUT_MS; past it the process exits under them,
+  // and another worker runs them again once their lock times out (PLINTH_JOBS_LOCK_TIMEOUT_MS).
+  host.log.warn('worker: stopping; running jobs finish first')
+  let timer: NodeJS.Timeout | undefined
+  const outcome = await Promise.race([
+    host.jobs.stop().then(() => 'stopped' as const),
+    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), host.config.shutdownTimeoutMs))),
+  ])
+  clearTimeout(timer)
+  if (outcome === 'timeout') {
+    return { text: `worker stopped after ${host.config.shutdownTimeoutMs} ms with jobs still running: they run again elsewhere once their lock times out\n`, json: { stopped: true, unfinished: true }, exitCode: 1 }
+  }
   return { text: 'worker stopped\n', json: { stopped: true } }
 }
 

@@ -17,7 +17,10 @@ export interface Finished {
  */
 export function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const { DATABASE_URL: _url, PLINTH_DATA_DIR: _dir, PLINTH_MODULE_DIRS: _dirs, PLINTH_PLUGIN_DIRS: _oldDirs, ...rest } = process.env
-  return { ...rest, PLINTH_ENV_FILE: 'none', ...env }
+  // A server runs no jobs here unless its test asks (PLINTH_JOBS: '1'): a worker polling in each of
+  // the suite's many servers costs CPU their tests do not look at. test/jobs.test.ts holds the
+  // default (on) to its word.
+  return { PLINTH_JOBS: '0', ...rest, PLINTH_ENV_FILE: 'none', ...env }
 }
 
 export function startTs(file: string, args: string[], env: Record<string, string | undefined>): ChildProcess {
