@@ -43,13 +43,14 @@ async function untilEmpty(pool: pg.Pool) {
   }
 }
 
-async function bare(task: 'noop' | 'insert'): Promise<number> {
+/** graphile-worker alone; with `queues`, one named queue per would-be tenant, as plinth files them. */
+async function bare(task: 'noop' | 'insert', queues = false): Promise<number> {
   const database = await createTestDatabase()
   const pool = new pg.Pool({ connectionString: database.env.DATABASE_URL, max: CONCURRENCY + 2 })
   try {
     await runMigrations({ pgPool: pool, logger: quiet })
     await pool.query('CREATE TABLE bench_row (id bigserial PRIMARY KEY, n int NOT NULL)')
-    await pool.query(`SELECT graphile_worker.add_job($1, json_build_object('n', g)) FROM generate_series(1, $2) g`, [task, JOBS])
+    await pool.query(`SELECT graphile_worker.add_job($1, json_build_object('n', g), queue_name := CASE WHEN $3 THEN 'q' || (g % $4) END) FROM generate_series(1, $2) g`, [task, JOBS, queues, TENANTS])
     const started = performance.now()
     const runner = await run({
       pgPool: pool,
@@ -106,18 +107,23 @@ for (const [file, text] of Object.entries(MODULE)) {
   await fs.mkdir(path.dirname(path.join(moduleDir, file)), { recursive: true })
   await fs.writeFile(path.join(moduleDir, file), text)
 }
-const results: Record<string, { graphileWorker: number; plinth: number; ratio: number }> = {}
+const results: Record<string, { graphileWorker: number; graphileWorkerQueues: number; plinth: number; ratio: number; ratioToQueues: number }> = {}
 try {
   for (const task of ['noop', 'insert'] as const) {
-    const samples = { graphileWorker: [] as number[], plinth: [] as number[] }
+    const samples = { graphileWorker: [] as number[], graphileWorkerQueues: [] as number[], plinth: [] as number[] }
     for (let round = 0; round < ROUNDS; round++) {
       samples.graphileWorker.push(await bare(task))
+      samples.graphileWorkerQueues.push(await bare(task, true))
       samples.plinth.push(await plinth(task, moduleDir))
     }
     const gw = Math.round(median(samples.graphileWorker))
+    const gwq = Math.round(median(samples.graphileWorkerQueues))
     const pl = Math.round(median(samples.plinth))
-    results[task] = { graphileWorker: gw, plinth: pl, ratio: Math.round((pl / gw) * 100) / 100 }
-    process.stdout.write(`${task.padEnd(7)} graphile-worker alone ${String(gw).padStart(6)} jobs/s   plinth ${String(pl).padStart(6)} jobs/s   plinth / alone ${results[task].ratio}\n`)
+    const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100
+    results[task] = { graphileWorker: gw, graphileWorkerQueues: gwq, plinth: pl, ratio: ratio(pl, gw), ratioToQueues: ratio(pl, gwq) }
+    process.stdout.write(
+      `${task.padEnd(7)} graphile-worker alone ${String(gw).padStart(6)} jobs/s, with ${TENANTS} named queues ${String(gwq).padStart(6)}   plinth ${String(pl).padStart(6)} jobs/s   plinth / alone ${results[task].ratio}, / queues ${results[task].ratioToQueues}\n`,
+    )
   }
 } finally {
   await fs.rm(moduleDir, { recursive: true, force: true })
