@@ -64,6 +64,17 @@ function loginRefused(err: unknown): boolean {
   return code === '28P01' || code === '28000' || (code === '08P01' && /authentication failed|no such user/i.test(message ?? ''))
 }
 
+/**
+ * PgBouncer's answer to a login it could not look up just then ("bouncer config error": its
+ * auth_query found no answer yet for a role made a moment before, seen now and then in CI's
+ * PgBouncer pass). Tried again, after a pause, a few times.
+ */
+function bouncerNotReady(err: unknown): boolean {
+  return /bouncer config error/i.test((err as { message?: string })?.message ?? '')
+}
+const BOUNCER_RETRIES = 3
+const BOUNCER_PAUSE_MS = 100
+
 export class TenantConnections {
   private readonly target: pg.ClientConfig
   private open = 0
@@ -203,7 +214,7 @@ export class TenantConnections {
     }
   }
 
-  private async login(role: string, mayRepair: boolean): Promise<TenantClient> {
+  private async login(role: string, mayRepair: boolean, retries = BOUNCER_RETRIES): Promise<TenantClient> {
     const client = new (tracing?.pgClient ?? pg.Client)({ ...this.target, user: role, password: () => this.options.password(role) }) as TenantClient
     // An error on a lent connection also rejects its queries, which its holder handles; on an
     // idle one, nobody is listening: it is dropped from the pool.
@@ -217,6 +228,10 @@ export class TenantConnections {
       await client.connect()
     } catch (err) {
       await client.end().catch(() => {})
+      if (bouncerNotReady(err) && retries > 0) {
+        await new Promise((resolve) => setTimeout(resolve, BOUNCER_PAUSE_MS * (BOUNCER_RETRIES - retries + 1)))
+        return this.login(role, mayRepair, retries - 1)
+      }
       if (!mayRepair || !loginRefused(err)) throw err
       await this.options.repairLogin(role)
       return this.login(role, false)
