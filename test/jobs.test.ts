@@ -127,8 +127,15 @@ t.test('an enqueue costs the request one statement and no round trip of its own'
   await post('acme', '/mail', { to: 'warm@acme.test' })
   // The change feed's polling (through PgBouncer, on the platform's pool) is not the request's work.
   await th.host.changes.stop()
-  const without = await countDatabaseWork(() => post('acme', '/note', { to: 'a@acme.test' }))
-  const withJob = await countDatabaseWork(() => post('acme', '/mail', { to: 'a@acme.test' }))
+  // Work outside the request (an idle connection's check, a timer) only ever adds to a count: the
+  // least of three of each is the request's own.
+  const least = async (url: string) => {
+    const counts = []
+    for (let i = 0; i < 3; i++) counts.push(await countDatabaseWork(() => post('acme', url, { to: 'a@acme.test' })))
+    return { statements: Math.min(...counts.map((c) => c.statements)), roundTrips: Math.min(...counts.map((c) => c.roundTrips)) }
+  }
+  const without = await least('/note')
+  const withJob = await least('/mail')
   t.equal(withJob.statements, without.statements + 1, `one statement more (${withJob.statements} against ${without.statements})`)
   t.equal(withJob.roundTrips, without.roundTrips, `and the same round trips (${withJob.roundTrips})`)
 })
