@@ -4,6 +4,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Static, TSchema } from 'typebox'
 import type { TenantDb } from '../tenancy/transaction.ts'
+import type { EnqueueOptions } from '../jobs/enqueue.ts'
 
 /** The host API version this plinth implements; a module's `api` range must accept it. */
 export const HOST_API_VERSION = '1.2.0'
@@ -181,16 +182,8 @@ export interface JobOptions<S extends TSchema | undefined = undefined> {
   priority?: number
 }
 
-export interface EnqueueOptions {
-  /** When to run it; default now. */
-  runAt?: Date | string
-  /** Milliseconds from now (instead of runAt). */
-  delay?: number
-  /** At most one job waits under a key (per tenant and job): enqueueing again replaces it. */
-  key?: string
-  priority?: number
-  maxAttempts?: number
-}
+/** ctx.jobs.enqueue's options: the jobs layer's own (jobs/enqueue.ts). */
+export type { EnqueueOptions }
 
 type Payload<S> = S extends TSchema ? Static<S> : unknown
 
