@@ -23,9 +23,13 @@ if (major >= 24 && !process.env.DATABASE_URL && !process.execArgv.includes('--li
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const stampFile = path.join(root, 'dist/.source-stamp')
 const built = fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === sourceStamp(root)
-if (built) await import('../dist/cli/main.js')
-else {
+// drizzle-imports first: it sets a module hook that only imports after it see (its header says why).
+if (built) {
+  await import('../dist/platform/drizzle-imports.js')
+  await import('../dist/cli/main.js')
+} else {
   const { register } = await import('tsx/esm/api')
   register()
+  await import('../src/platform/drizzle-imports.ts')
   await import('../src/cli/main.ts')
 }

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino'
 import { requirePermission } from '../access/require.ts'
 import type { Guard, ModuleContext, ModuleTenant } from '../contract/contract.ts'
+import { Compile } from 'typebox/compile'
 import type { JobDefinitions } from '../jobs/definitions.ts'
 import { enqueue } from '../jobs/enqueue.ts'
 import { currentJob } from '../jobs/runner.ts'
@@ -46,7 +47,7 @@ export function moduleContexts(services: ContextServices): ContextFactory {
       tenants: async () => enabledTenants(services, record.id),
       // Host API 1.2.
       jobs: {
-        define: (name, handler, options) => services.jobDefinitions.define(record.id, name, handler, options),
+        define: (name, handler, options) => services.jobDefinitions.define(record.id, name, handler, options, Compile),
         enqueue: (name, payload, options) => enqueue(services.jobDefinitions, record.id, name, payload, options),
         schedule: (name, cron, options) => services.jobDefinitions.schedule(record.id, name, cron, options),
       },

@@ -139,11 +139,13 @@ export async function loadRows(client: pg.Client, tenant: Tenant, source: Archiv
 }
 
 /**
- * What loading is faster without, as pg_restore loads: the module tables' indexes that back no
- * constraint, and their foreign keys. Dropped before the rows load and made again after, from
- * their definitions, in the load's transaction (as the tenant's role, their owner): one index
- * build per index instead of an insert into it per row, one check per foreign key instead of a
- * lookup per row. A row that breaks a foreign key fails the load as it would have, at the end.
+ * What loading is faster without, as pg_restore loads: the module tables' indexes, their primary
+ * keys and unique constraints, and their foreign keys. Dropped before the rows load and made
+ * again after, from their definitions, in the load's transaction (as the tenant's role, their
+ * owner): one index build per index instead of an insert into it per row, one check per foreign
+ * key instead of a lookup per row. A row that breaks a key fails the load as it would have, at
+ * the end. Kept in place: a key that a table the tenant does not own refers to, and the keys of a
+ * table whose replica identity is an index (dropping them would lose it).
  */
 async function deferrableStructure(client: pg.Client, tenant: Tenant): Promise<{ drop: string; restore: string }> {
   const { rows: indexes } = await client.query<{ name: string; definition: string }>(
@@ -154,25 +156,31 @@ async function deferrableStructure(client: pg.Client, tenant: Tenant): Promise<{
       ORDER BY i.relname`,
     [tenant.schema, tenant.role],
   )
-  const { rows: keys } = await client.query<{ table: string; name: string; definition: string }>(
-    `SELECT t.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition
+  const { rows: constraints } = await client.query<{ table: string; name: string; kind: 'f' | 'p' | 'u'; definition: string }>(
+    `SELECT t.relname AS table, k.conname AS name, k.contype AS kind, pg_get_constraintdef(k.oid) AS definition
        FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid
-      WHERE k.contype = 'f' AND t.relnamespace = $1::regnamespace AND t.relowner = $2::regrole
+      WHERE t.relnamespace = $1::regnamespace AND t.relowner = $2::regrole
+        AND (k.contype = 'f' OR (k.contype IN ('p', 'u') AND t.relreplident <> 'i' AND NOT EXISTS (
+              SELECT 1 FROM pg_constraint r JOIN pg_class rt ON rt.oid = r.conrelid
+               WHERE r.contype = 'f' AND r.conindid = k.conindid AND rt.relowner <> $2::regrole)))
       ORDER BY t.relname, k.conname`,
     [tenant.schema, tenant.role],
   )
+  const keys = constraints.filter((k) => k.kind === 'f')
+  const uniques = constraints.filter((k) => k.kind !== 'f')
   const schema = quoteIdent(tenant.schema)
   const table = (name: string) => `${schema}.${pg.escapeIdentifier(name)}`
+  const dropConstraint = (k: { table: string; name: string }) => `ALTER TABLE ${table(k.table)} DROP CONSTRAINT ${pg.escapeIdentifier(k.name)}`
+  const addConstraint = (k: { table: string; name: string; definition: string }) => `ALTER TABLE ${table(k.table)} ADD CONSTRAINT ${pg.escapeIdentifier(k.name)} ${k.definition}`
+  // Foreign keys go first and come back last: they stand on the unique indexes.
   return {
     drop: [
       `SET LOCAL ROLE ${quoteIdent(tenant.role)}`,
-      ...keys.map((k) => `ALTER TABLE ${table(k.table)} DROP CONSTRAINT ${pg.escapeIdentifier(k.name)}`),
+      ...keys.map(dropConstraint),
+      ...uniques.map(dropConstraint),
       ...indexes.map((i) => `DROP INDEX ${schema}.${pg.escapeIdentifier(i.name)}`),
     ].join(';\n'),
-    restore: [
-      ...indexes.map((i) => i.definition),
-      ...keys.map((k) => `ALTER TABLE ${table(k.table)} ADD CONSTRAINT ${pg.escapeIdentifier(k.name)} ${k.definition}`),
-    ].join(';\n') || 'SELECT 1',
+    restore: [...uniques.map(addConstraint), ...indexes.map((i) => i.definition), ...keys.map(addConstraint)].join(';\n') || 'SELECT 1',
   }
 }
 
