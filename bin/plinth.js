@@ -23,7 +23,7 @@ if (major >= 24 && !process.env.DATABASE_URL && !process.execArgv.includes('--li
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const stampFile = path.join(root, 'dist/.source-stamp')
 const built = fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === sourceStamp(root)
-// drizzle-imports first: it sets a module hook that only imports after it see (its header says why).
+// drizzle-imports first: the imports made after it go through its module hook (its header says why).
 if (built) {
   await import('../dist/platform/drizzle-imports.js')
   await import('../dist/cli/main.js')

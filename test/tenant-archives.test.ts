@@ -433,6 +433,16 @@ t.test('plinth tenant export | import | clone as processes: a file, standard inp
   t.same(await fs.readdir(dir), ['acme.plinth-archive'], 'no partial file is left beside it')
   const again = await plinth(['tenant', 'export', 'acme', '--out', file], env)
   t.equal(again.code, 1, 'an existing file is not overwritten')
+  // An export's memory is the process's own, whatever the tenant's size (1 GB: docs/benchmarks.md).
+  // On Node 22 and 24 it was near 300 MB until drizzle-orm's imports went round Node's package
+  // lookup (src/platform/drizzle-imports.ts).
+  if (await fs.access('/usr/bin/time').then(() => true, () => false)) {
+    const measured = path.join(dir, 'measured')
+    const run = await finished(spawn('/usr/bin/time', ['-f', 'peak %M KB', process.execPath, path.join(PROJECT_ROOT, 'bin/plinth.js'), 'tenant', 'export', 'acme', '--out', measured], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }))
+    const peak = Number(/peak (\d+) KB/.exec(run.stderr)?.[1]) / 1024
+    t.ok(run.code === 0 && peak < 150, `an export's peak RSS is under 150 MB (${peak.toFixed(0)} MB, Node ${process.versions.node})`)
+    await fs.rm(measured)
+  }
 
   const imported = await plinth(['tenant', 'import', file, '--as', 'acme-file', '--json'], env)
   t.equal(imported.code, 0, imported.stderr)
