@@ -8,14 +8,24 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { sourceStamp } from '../scripts/source-stamp.js'
 
-// On the embedded database (no DATABASE_URL), a command runs PostgreSQL compiled to WebAssembly.
-// On Node 24, V8 optimises the hot parts of it on background threads, and a process cannot
-// exit until those compilations end: over a second at the end of every command. A command is short:
-// the baseline compiler alone (--liftoff-only) is what it needs. V8 flags cannot be set once the
-// process runs, so the command runs itself once more with it (about 40 ms).
+// V8 flags some commands need on Node 24. They cannot be set once the process runs, so the command
+// runs itself once more with them (about 40 ms):
+// - On the embedded database (no DATABASE_URL), a command runs PostgreSQL compiled to WebAssembly.
+//   V8 optimises the hot parts of it on background threads, and a process cannot exit until those
+//   compilations end: over a second at the end of every command. A command is short: the baseline
+//   compiler alone (--liftoff-only) is what it needs.
+// - An archive (tenant export, import, clone) streams the tenant's rows through short-lived
+//   Buffers, which are freed only as V8 collects their young generation. Node 24 lets that grow to
+//   tens of megabytes, and a 1 GB export peaked at 165 MB of RSS; held to 2 MB semi-spaces it peaks
+//   at about 115 MB and runs faster (docs/benchmarks.md).
 const major = Number(process.versions.node.split('.')[0])
-if (major >= 24 && !process.env.DATABASE_URL && !process.execArgv.includes('--liftoff-only')) {
-  const child = spawnSync(process.execPath, [...process.execArgv, '--liftoff-only', fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
+const [group, command] = process.argv.slice(2).filter((arg) => !arg.startsWith('-'))
+const flags = []
+if (major >= 24 && !process.env.DATABASE_URL) flags.push('--liftoff-only')
+if (major >= 24 && group === 'tenant' && ['export', 'import', 'clone'].includes(command)) flags.push('--max-semi-space-size=2')
+const missing = flags.filter((flag) => !process.execArgv.includes(flag))
+if (missing.length > 0) {
+  const child = spawnSync(process.execPath, [...process.execArgv, ...missing, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
   if (child.signal) process.kill(process.pid, child.signal)
   process.exit(child.status ?? 1)
 }
