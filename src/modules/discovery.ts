@@ -10,7 +10,8 @@ import { MigrationError, readBaseline, readMigrations, type Baseline, type Migra
 import type { ModuleContext, ModuleDefinition, ModuleManifest } from '../contract/contract.ts'
 import { MODULE_ID } from '../contract/contract.ts'
 import { checkAgreement, checkManifest, ModuleRefusal } from './manifest.ts'
-import type { ResolutionHooksData } from './resolution-hooks.ts'
+import { initialize as initializeResolution, resolveSync, type ResolutionHooksData } from './resolution-hooks.ts'
+import { registerHooks } from '../platform/register-hooks.ts'
 import type { CompiledRoute } from './express/router.ts'
 
 export interface ModuleRecord {
@@ -102,9 +103,15 @@ export function registerResolutionHooks(roots: string[], testPackages?: string[]
   for (const url of moduleRoots) hooksRegisteredFor.add(url)
   const ext = path.extname(fileURLToPath(import.meta.url))
   const data: ResolutionHooksData = { moduleRoots, hostUrl: import.meta.url, moduleApiUrl: new URL(`../contract/module${ext}`, import.meta.url).href, testPackages }
-  const hooks = new URL(`./resolution-hooks${ext}`, import.meta.url)
-  register(hooks, { data })
+  if (registerHooks) {
+    // In this thread: the same module instance, so its roots are set by a plain call.
+    initializeResolution(data)
+    if (!resolvingInThread) registerHooks({ resolve: resolveSync })
+    resolvingInThread = true
+  } else register(new URL(`./resolution-hooks${ext}`, import.meta.url), { data })
 }
+
+let resolvingInThread = false
 
 const exists = (file: string) =>
   fs.access(file).then(

@@ -11,15 +11,9 @@
 // names, an ES module (drizzle-orm's package.json says "type": "module" and no folder of it has a
 // package.json of its own). Every other specifier goes on to Node as before. Node 20 has no
 // registerHooks and does not pay this cost; it is left as it is.
-import module from 'node:module'
+import { registerHooks } from './register-hooks.ts'
 
 const DRIZZLE_FILE = '/node_modules/drizzle-orm/'
-
-type Resolved = { url: string; format?: string | null; shortCircuit?: boolean }
-type ResolveContext = { parentURL?: string }
-type RegisterHooks = (hooks: { resolve: (specifier: string, context: ResolveContext, next: (specifier: string, context: ResolveContext) => Resolved) => Resolved }) => unknown
-
-const registerHooks = (module as unknown as { registerHooks?: RegisterHooks }).registerHooks
 
 if (registerHooks) {
   registerHooks({
