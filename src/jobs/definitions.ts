@@ -56,7 +56,9 @@ export class JobDefinitions {
     return `${moduleId}/${name}`
   }
 
-  define(moduleId: string, name: string, handler: JobDefinition['handler'], options: JobDefaults & { schema?: TSchema } = {}, compile: CompileSchema) {
+  /** `options` as the module gave them (undefined when it gave none). */
+  define(moduleId: string, name: string, handler: JobDefinition['handler'], given: (JobDefaults & { schema?: TSchema }) | undefined, compile: CompileSchema) {
+    const options = given ?? {}
     if (typeof name !== 'string' || !JOB_NAME.test(name)) {
       throw new JobDefinitionError(`ctx.jobs.define: ${JSON.stringify(name)} is not a job name (a letter, then letters, digits, "_", "." or "-"; at most 60)`)
     }

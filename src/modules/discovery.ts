@@ -95,6 +95,7 @@ async function importModuleFile(dir: string, name: string) {
 let typeScriptLoads = import.meta.url.endsWith('.ts')
 
 const hooksRegisteredFor = new Set<string>()
+let resolvingInThread = false
 
 /** Lets modules under `roots` import the contract's packages and be ES modules (resolution-hooks.ts). */
 export function registerResolutionHooks(roots: string[], testPackages?: string[]) {
@@ -110,8 +111,6 @@ export function registerResolutionHooks(roots: string[], testPackages?: string[]
     resolvingInThread = true
   } else register(new URL(`./resolution-hooks${ext}`, import.meta.url), { data })
 }
-
-let resolvingInThread = false
 
 const exists = (file: string) =>
   fs.access(file).then(
