@@ -358,6 +358,10 @@ t.test('the admin API: an export streamed, an import from its body, a clone; err
   const th = await startHost(t)
   await th.createTenant('acme')
   await fill(th, 'acme')
+  const auditedSince = async (seq: number) =>
+    (await th.host.pool.query('SELECT action, target FROM public.audit_event WHERE seq > $1 ORDER BY seq', [seq])).rows.filter((r) => r.action.startsWith('tenant.'))
+  const headOfTrail = async () => Number((await th.host.pool.query('SELECT coalesce(max(seq), 0) AS seq FROM public.audit_event')).rows[0].seq)
+  const before = await headOfTrail()
   const res = await th.app.inject({ method: 'POST', url: '/api/admin/tenants/acme/export', headers: admin })
   t.equal(res.statusCode, 200)
   t.equal(res.headers['content-type'], 'application/vnd.plinth.tenant-archive')
@@ -374,6 +378,16 @@ t.test('the admin API: an export streamed, an import from its body, a clone; err
   const cloned = await th.app.inject({ method: 'POST', url: '/api/admin/tenants/acme/clone', headers: admin, payload: { as: 'acme-staging' } })
   t.equal(cloned.statusCode, 201, cloned.body)
   t.same(await digest(th.host.pool, 't_acme_staging'), await digest(th.host.pool, 't_acme'))
+  t.same(
+    await auditedSince(before),
+    [
+      { action: 'tenant.exported', target: 'acme' },
+      { action: 'tenant.imported', target: 'acme-api' },
+      { action: 'tenant.cloned', target: 'acme-staging' },
+    ],
+    'each is one row of the audit trail, and none is also a tenant.created',
+  )
+  const afterWrites = await headOfTrail()
 
   assertProblem(t, await th.app.inject({ method: 'POST', url: '/api/admin/tenants/nobody/export', headers: admin }), 404, 'TENANT_NOT_FOUND')
   const corrupt = res.rawPayload.toString('utf8').replace('item 17\t', 'item 71\t')
@@ -385,6 +399,7 @@ t.test('the admin API: an export streamed, an import from its body, a clone; err
   )
   assertProblem(t, await th.app.inject({ method: 'POST', url: '/api/admin/tenants/import?as=acme-api', headers: { ...admin, 'content-type': 'application/octet-stream' }, payload: res.rawPayload }), 409, 'TENANT_EXISTS')
   assertProblem(t, await th.app.inject({ method: 'POST', url: '/api/admin/tenants/acme/export' }), 401, 'UNAUTHORIZED')
+  t.same(await auditedSince(afterWrites), [], 'a refused export or import writes no tenant row to the audit trail')
 })
 
 t.test('a caller who leaves in the middle of an export: the export ends and gives back its connection', async (t) => {
