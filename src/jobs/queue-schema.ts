@@ -3,6 +3,7 @@
 // Hosts migrating at once each apply a file or find it applied (graphile-worker records each file
 // first); only its first step, making the schema on a new database, can collide, and the host
 // that loses the race tries again and finds it made.
+import { setTimeout as sleep } from 'node:timers/promises'
 import type pg from 'pg'
 import type { Logger } from 'pino'
 
@@ -20,7 +21,7 @@ export async function installJobQueue(pool: pg.Pool, log: Logger) {
       return await gw.runMigrations({ pgPool: pool, logger })
     } catch (err) {
       if (attempt >= ATTEMPTS || !MADE_ELSEWHERE.has((err as { code?: string }).code ?? '')) throw err
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt))
+      await sleep(100 * attempt)
     }
   }
 }

@@ -12,6 +12,7 @@
 //   closed and replaced by one of theirs.
 // Each tenant's share (fair-share.ts) is taken before a connection is asked for, as before.
 import net from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { parse as parseConnectionString } from 'pg-connection-string'
 import pg from 'pg'
 import { tracing } from '../platform/tracing.ts'
@@ -229,7 +230,7 @@ export class TenantConnections {
     } catch (err) {
       await client.end().catch(() => {})
       if (bouncerNotReady(err) && retries > 0) {
-        await new Promise((resolve) => setTimeout(resolve, BOUNCER_PAUSE_MS * (BOUNCER_RETRIES - retries + 1)))
+        await sleep(BOUNCER_PAUSE_MS * (BOUNCER_RETRIES - retries + 1))
         return this.login(role, mayRepair, retries - 1)
       }
       if (!mayRepair || !loginRefused(err)) throw err
