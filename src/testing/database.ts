@@ -139,7 +139,8 @@ async function copyEmbeddedTemplate(dataDir: string) {
  * What migrations make for each database that a copy does not inherit: the random settings
  * (public/004, public/006), or two test databases on one server would name their tenants' roles
  * alike (roles are the server's) and share a change channel; and the database's own privileges
- * (public/006's REVOKE TEMPORARY), which CREATE DATABASE ... TEMPLATE does not copy.
+ * (public/006's REVOKE TEMPORARY), which CREATE DATABASE ... TEMPLATE does not copy. A migration
+ * that adds another value of its own to each database must add it here too.
  */
 const PER_DATABASE_SETTINGS = `
   UPDATE public.sys_setting SET value = 'plinth_' || substr(md5(random()::text || clock_timestamp()::text || current_database()), 1, 8) WHERE name = 'tenant_role_prefix';
