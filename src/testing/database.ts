@@ -169,25 +169,41 @@ async function migrate(env: Record<string, string>) {
   await host.close()
 }
 
-/** `plinth_template_<key>` on the server, made under a lock by the first test that needs it; older keys' are dropped. */
-async function migratedServerTemplate(serverUrl: string): Promise<string> {
-  const template = `plinth_template_${await migratedKey()}`
-  return withServer(serverUrl, async (client) => {
-    await client.query(`SELECT pg_advisory_lock(hashtext('plinth test template'))`)
+/**
+ * `<family>_<key>` on the server (`plinth_template_<key>` for the suites), made by the first test
+ * that needs it; the family's older keys are dropped as it is made.
+ *
+ * DATABASE_URL may lead through PgBouncer in transaction mode, where a connection is a server
+ * connection only for the length of a transaction. So the builders' lock is a transaction's
+ * (a session's lock could be taken on one server connection and released on another, then never,
+ * and every later builder would wait on it), and the build's own connections, left idle in
+ * PgBouncer's pool, are ended before the rename, which needs the database to itself.
+ */
+export async function migratedServerTemplate(serverUrl: string, family = 'plinth_template'): Promise<string> {
+  const template = `${family}_${await migratedKey()}`
+  const made = async (client: pg.Client) => (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [template])).rowCount === 1
+  // A template exists only once whole (it is renamed into place): most tests need no lock.
+  if (await withServer(serverUrl, made)) return template
+  return withServer(serverUrl, async (lock) => {
+    await lock.query('BEGIN')
     try {
-      const { rows } = await client.query(`SELECT datname FROM pg_database WHERE datname LIKE 'plinth\\_template\\_%'`)
-      if (rows.some((r) => r.datname === template)) return template
-      for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`)
-      const building = `${template}_building`
-      await client.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`)
-      await client.query(`CREATE DATABASE ${building}`)
-      const url = new URL(serverUrl)
-      url.pathname = `/${building}`
-      await migrate({ DATABASE_URL: url.toString() })
-      await client.query(`ALTER DATABASE ${building} RENAME TO ${template}`)
-      return template
+      await lock.query(`SELECT pg_advisory_xact_lock(hashtext('plinth test template'))`)
+      return await withServer(serverUrl, async (client) => {
+        if (await made(client)) return template
+        const older = await client.query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`${family.replaceAll('_', '\\_')}\\_%`])
+        for (const { datname } of older.rows) await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`)
+        const building = `${template}_building`
+        await client.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`)
+        await client.query(`CREATE DATABASE ${building}`)
+        const url = new URL(serverUrl)
+        url.pathname = `/${building}`
+        await migrate({ DATABASE_URL: url.toString() })
+        await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [building])
+        await client.query(`ALTER DATABASE ${building} RENAME TO ${template}`)
+        return template
+      })
     } finally {
-      await client.query(`SELECT pg_advisory_unlock(hashtext('plinth test template'))`)
+      await lock.query('COMMIT')
     }
   })
 }
