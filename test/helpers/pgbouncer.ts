@@ -80,6 +80,10 @@ export async function startPgBouncer(mode: 'transaction' | 'session', serverUrl:
   child.stdout?.on('data', (d) => (output += d))
   child.stderr?.on('data', (d) => (output += d))
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  // A test process that exits without its teardown (process.exit, a fatal error) takes its
+  // PgBouncer with it: one left running keeps its server connections, and whatever they hold.
+  const killOnExit = () => child.kill('SIGKILL')
+  process.once('exit', killOnExit)
   for (let waited = 0; ; waited += 50) {
     const up = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1')
@@ -102,6 +106,7 @@ export async function startPgBouncer(mode: 'transaction' | 'session', serverUrl:
       return through.toString()
     },
     async stop() {
+      process.off('exit', killOnExit)
       child.kill('SIGTERM')
       await exited
       await fs.rm(dir, { recursive: true, force: true })
