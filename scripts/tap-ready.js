@@ -8,15 +8,19 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TapConfig } from '@tapjs/config';
+import { withLock } from './lock.js';
 
 const builtFile = fileURLToPath(
   new URL('./test-built/dist/esm/index.js', import.meta.resolve('@tapjs/test/package.json')),
 );
 
-const built = /export const signature = `([^`]*)`/.exec(readFileSync(builtFile, 'utf8'))?.[1];
 const wanted = (await TapConfig.load()).pluginSignature;
+const built = () => /export const signature = `([^`]*)`/.exec(readFileSync(builtFile, 'utf8'))?.[1]?.trim();
 
-if (built?.trim() !== wanted) {
+// Under the lock even when it looks built: another `npm test` starting at once may be rebuilding
+// tap's files, and the signature is not the last of them it writes.
+await withLock(fileURLToPath(new URL('../node_modules/.tap-ready.lock', import.meta.url)), () => {
+  if (built() === wanted) return;
   console.error('tap: building for this project\'s plugins (once after an install)');
   const tapBin = fileURLToPath(new URL('../node_modules/.bin/tap', import.meta.url));
   const result = spawnSync(tapBin, ['build'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -24,4 +28,4 @@ if (built?.trim() !== wanted) {
     console.error('tap build failed');
     process.exit(result.status ?? 1);
   }
-}
+});
