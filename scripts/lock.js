@@ -1,5 +1,5 @@
 // One process at a time for a step that writes files every `npm test` shares (dist/, tap's build
-// for our plugin set), when several start at once in one checkout (two terminals, CI's lanes).
+// for our plugin set), when several start at once in one checkout (two terminals, say).
 // The lock is a folder, taken by mkdir, with its holder's pid inside: a folder whose holder is
 // no longer running was left by a process that died, and is taken over.
 import fs from 'node:fs'
